@@ -1,0 +1,51 @@
+// Gather: copy the selected examples of the resident u8 data set into the f32 input rows
+// (pixel / 255) and their labels into the row labels. The data set lives on the GPU packed
+// four bytes to a u32 word; only the minibatch indices are streamed from the host.
+//
+// Mode 0 (training): example of row r is indices[step.index_base + r], where `step` is a
+// per-step uniform selected by a dynamic offset, so many steps share one bind group.
+// Mode 1 (evaluation): example of row r is p.base + r.
+
+struct Params {
+    rows: u32,
+    dim: u32,
+    base: u32,
+    mode: u32,
+}
+
+struct Step {
+    slot: u32,
+    index_base: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> pixels: array<u32>;
+@group(0) @binding(1) var<storage, read> labels: array<u32>;
+@group(0) @binding(2) var<storage, read> indices: array<u32>;
+@group(0) @binding(3) var<storage, read_write> x: array<f32>;
+@group(0) @binding(4) var<storage, read_write> row_labels: array<u32>;
+@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(6) var<uniform> step: Step;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let q = gid.x;
+    let r = gid.y;
+    if (r >= p.rows || q >= p.dim) {
+        return;
+    }
+    var ex: u32;
+    if (p.mode == 0u) {
+        ex = indices[step.index_base + r];
+    } else {
+        ex = p.base + r;
+    }
+    let byte = ex * p.dim + q;
+    let word = pixels[byte / 4u];
+    let v = (word >> ((byte % 4u) * 8u)) & 0xffu;
+    x[r * p.dim + q] = f32(v) / 255.0;
+    if (q == 0u) {
+        row_labels[r] = labels[ex];
+    }
+}

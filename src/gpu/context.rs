@@ -1,0 +1,222 @@
+//! Adapter choice, device creation and small buffer helpers.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use wgpu::util::DeviceExt;
+
+/// What to tell a user whose machine shows no adapter.
+pub const NO_ADAPTER_HELP: &str = "no GPU adapter found. winsor runs its WGSL kernels through wgpu; \
+on a machine without a GPU install Mesa's lavapipe (software Vulkan): `sudo apt-get install -y mesa-vulkan-drivers`, \
+then run with WGPU_BACKEND=vulkan. On a GPU machine install the vendor's Vulkan driver and the loader (libvulkan1)";
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// All adapters wgpu can see, in the order `--adapter N` counts them.
+pub fn adapters() -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()))
+}
+
+/// One line per adapter for `winsor adapters`.
+pub fn describe_adapters() -> Vec<String> {
+    adapters()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let info = a.get_info();
+            format!(
+                "{i}: {} ({:?}, {:?}, driver {} {})",
+                info.name, info.backend, info.device_type, info.driver, info.driver_info
+            )
+        })
+        .collect()
+}
+
+/// The device winsor computes on, with the limits it was granted.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+}
+
+impl Gpu {
+    /// `choice`: None picks the first adapter, preferring real GPUs over CPU emulation;
+    /// a number picks by position in `winsor adapters`; other text picks the first adapter
+    /// whose name contains it (case-insensitive).
+    pub fn new(choice: Option<&str>) -> Result<Gpu> {
+        let all = adapters();
+        if all.is_empty() {
+            bail!("{NO_ADAPTER_HELP}");
+        }
+        let adapter = match choice {
+            None => {
+                let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+                    wgpu::DeviceType::DiscreteGpu => 0,
+                    wgpu::DeviceType::IntegratedGpu => 1,
+                    wgpu::DeviceType::VirtualGpu => 2,
+                    wgpu::DeviceType::Cpu => 3,
+                    wgpu::DeviceType::Other => 4,
+                };
+                all.iter()
+                    .min_by_key(|a| rank(a))
+                    .cloned()
+                    .expect("non-empty")
+            }
+            Some(c) => {
+                if let Ok(i) = c.parse::<usize>() {
+                    all.get(i).cloned().ok_or_else(|| {
+                        anyhow!(
+                            "--adapter {i}: there are only {} adapters; `winsor adapters` lists them",
+                            all.len()
+                        )
+                    })?
+                } else {
+                    let lc = c.to_lowercase();
+                    all.iter()
+                        .find(|a| a.get_info().name.to_lowercase().contains(&lc))
+                        .cloned()
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "--adapter {c:?}: no adapter name contains it; `winsor adapters` lists them"
+                            )
+                        })?
+                }
+            }
+        };
+        let info = adapter.get_info();
+        let have = adapter.limits();
+        // Ask for the adapter's own buffer and workgroup-memory limits: full-batch training and
+        // the 1x2048 network need more than wgpu's portable defaults.
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+            max_buffer_size: have.max_buffer_size,
+            max_compute_workgroup_storage_size: have.max_compute_workgroup_storage_size,
+            max_storage_buffers_per_shader_stage: have.max_storage_buffers_per_shader_stage.min(16),
+            ..wgpu::Limits::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("winsor"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .with_context(|| format!("creating a device on adapter {}", info.name))?;
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+        })
+    }
+
+    /// "name (backend)" for configs and summaries.
+    pub fn adapter_name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// Fails with a clear message when a buffer of `bytes` cannot be bound on this device.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if bytes > max {
+            bail!(
+                "{what} needs a {:.1} MiB buffer but adapter {} binds at most {:.1} MiB; use a smaller --batch or --arch, or another adapter",
+                bytes as f64 / 1048576.0,
+                self.info.name,
+                max as f64 / 1048576.0
+            );
+        }
+        Ok(())
+    }
+
+    pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub fn storage_init(&self, label: &str, contents: &[u8]) -> wgpu::Buffer {
+        let mut padded;
+        let contents = if contents.len() % 4 != 0 || contents.is_empty() {
+            padded = contents.to_vec();
+            padded.resize(contents.len().max(16).next_multiple_of(4), 0);
+            &padded[..]
+        } else {
+            contents
+        };
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    /// Copies `bytes` bytes from the start of `src` to the host (waits for the GPU).
+    pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, bytes);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .context("waiting for the GPU")?;
+        rx.recv()
+            .context("readback callback dropped")?
+            .context("mapping a readback buffer")?;
+        let out = staging
+            .get_mapped_range(..)
+            .context("reading a mapped buffer")?
+            .to_vec();
+        staging.unmap();
+        Ok(out)
+    }
+
+    pub fn read_f32(&self, src: &wgpu::Buffer, offset_elems: u64, n: usize) -> Result<Vec<f32>> {
+        let b = self.read_bytes(src, offset_elems * 4, n as u64 * 4)?;
+        Ok(bytemuck::cast_slice(&b[..n * 4]).to_vec())
+    }
+
+    pub fn read_u32(&self, src: &wgpu::Buffer, offset_elems: u64, n: usize) -> Result<Vec<u32>> {
+        let b = self.read_bytes(src, offset_elems * 4, n as u64 * 4)?;
+        Ok(bytemuck::cast_slice(&b[..n * 4]).to_vec())
+    }
+
+    /// Waits until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .context("waiting for the GPU")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,706 @@
+//! One small type per WGSL kernel: its pipeline, its bind group layout, and a `bind` that
+//! turns buffers into a ready-to-record [`Dispatch`]. Uniform structs mirror the WGSL ones
+//! field by field (all padded to 16 bytes).
+
+use std::num::NonZeroU64;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::context::Gpu;
+
+/// Bytes between per-step uniform slots: the minimum dynamic-offset alignment of every device.
+pub const STEP_STRIDE: u64 = 256;
+
+/// Workgroup memory each kernel declares, checked against the device limit at start-up
+/// because wgpu 30 does not check it.
+pub const WORKGROUP_BYTES: [(&str, u32); 2] = [("matmul", 8192), ("batch_stats", 2048)];
+
+/// A buffer range to bind: whole buffer if `size` is None.
+#[derive(Clone, Copy)]
+pub struct Slice<'a> {
+    pub buf: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: Option<u64>,
+}
+
+impl<'a> Slice<'a> {
+    pub fn all(buf: &'a wgpu::Buffer) -> Self {
+        Slice {
+            buf,
+            offset: 0,
+            size: None,
+        }
+    }
+    pub fn range(buf: &'a wgpu::Buffer, offset: u64, size: u64) -> Self {
+        Slice {
+            buf,
+            offset,
+            size: Some(size),
+        }
+    }
+    fn resource(&self) -> wgpu::BindingResource<'a> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.buf,
+            offset: self.offset,
+            size: self
+                .size
+                .map(|s| NonZeroU64::new(s.max(4)).expect("nonzero")),
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Read,
+    ReadWrite,
+    Uniform,
+    /// The per-step uniform, selected with a dynamic offset at record time.
+    StepUniform,
+}
+
+/// A recorded-on-demand compute dispatch.
+pub struct Dispatch {
+    pub name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+    per_step: bool,
+    // Keeps the uniform buffer alive as long as the dispatch.
+    _uniform: Option<wgpu::Buffer>,
+}
+
+impl Dispatch {
+    /// Records the dispatch; `slot` picks the per-step uniform for kernels that use it.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32) {
+        pass.set_pipeline(&self.pipeline);
+        if self.per_step {
+            let off = (slot as u64 * STEP_STRIDE) as u32;
+            pass.set_bind_group(0, &self.bind_group, &[off]);
+        } else {
+            pass.set_bind_group(0, &self.bind_group, &[]);
+        }
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
+/// Splits `n` workgroups over x and y so that neither exceeds the 65535 per-dimension limit;
+/// the shaders linearise with `gid.x + gid.y * num_workgroups.x * WG`.
+pub fn groups_1d(items: u64, wg: u64) -> [u32; 3] {
+    let n = items.div_ceil(wg).max(1);
+    let x = n.min(65535);
+    let y = n.div_ceil(x);
+    [x as u32, y as u32, 1]
+}
+
+struct Kernel {
+    name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    kinds: Vec<Kind>,
+}
+
+impl Kernel {
+    fn new(
+        gpu: &Gpu,
+        name: &'static str,
+        source: &str,
+        kinds: &[Kind],
+        constants: &[(&str, f64)],
+    ) -> Self {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: match k {
+                    Kind::Read => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Kind::ReadWrite => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Kind::Uniform => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Kind::StepUniform => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: NonZeroU64::new(16),
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let layout = gpu
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(name),
+                entries: &entries,
+            });
+        let pl = gpu
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let module = gpu
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = gpu
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        Kernel {
+            name,
+            pipeline,
+            layout,
+            kinds: kinds.to_vec(),
+        }
+    }
+
+    /// `slices` are the storage bindings in order; the uniform (if any) comes from `uniform`,
+    /// and the step uniform (if the kernel has one) from `step`.
+    fn bind<U: Pod>(
+        &self,
+        gpu: &Gpu,
+        slices: &[Slice<'_>],
+        uniform: &U,
+        step: Option<&wgpu::Buffer>,
+        groups: [u32; 3],
+    ) -> Dispatch {
+        let ubuf = gpu.uniform(self.name, uniform);
+        let mut si = slices.iter();
+        let entries: Vec<wgpu::BindGroupEntry> = self
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: match k {
+                    Kind::Read | Kind::ReadWrite => {
+                        si.next().expect("slice per binding").resource()
+                    }
+                    Kind::Uniform => ubuf.as_entire_binding(),
+                    Kind::StepUniform => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: step.expect("step uniform buffer"),
+                        offset: 0,
+                        size: NonZeroU64::new(16),
+                    }),
+                },
+            })
+            .collect();
+        assert!(si.next().is_none(), "{}: too many slices", self.name);
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.name),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        Dispatch {
+            name: self.name,
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            groups,
+            per_step: self.kinds.contains(&Kind::StepUniform),
+            _uniform: Some(ubuf),
+        }
+    }
+}
+
+/// Per-step uniform: which stats slot a step writes and where its minibatch indices start.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct StepInfo {
+    pub slot: u32,
+    pub index_base: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Builds the per-step uniform buffer for `slots` steps of `rows` indices each.
+pub fn step_buffer(gpu: &Gpu, slots: u32, rows: u32) -> wgpu::Buffer {
+    let mut bytes = vec![0u8; (slots as u64 * STEP_STRIDE) as usize];
+    for s in 0..slots {
+        let info = StepInfo {
+            slot: s,
+            index_base: s * rows,
+            _pad: [0; 2],
+        };
+        let o = (s as u64 * STEP_STRIDE) as usize;
+        bytes[o..o + 16].copy_from_slice(bytemuck::bytes_of(&info));
+    }
+    use wgpu::util::DeviceExt;
+    gpu.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("steps"),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherParams {
+    rows: u32,
+    dim: u32,
+    base: u32,
+    mode: u32,
+}
+
+/// Copies examples of the resident u8 data set into f32 input rows and their labels.
+pub struct Gather(Kernel);
+
+/// Where the gather takes its examples from.
+pub enum GatherFrom<'a> {
+    /// Row r is example `indices[step.index_base + r]` (training minibatches).
+    Indices(&'a wgpu::Buffer, &'a wgpu::Buffer),
+    /// Row r is example `base + r` (evaluation chunks); `step` is any step buffer.
+    Range { base: u32, step: &'a wgpu::Buffer },
+}
+
+impl Gather {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        Gather(Kernel::new(
+            gpu,
+            "gather",
+            include_str!("../../shaders/gather.wgsl"),
+            &[Read, Read, Read, ReadWrite, ReadWrite, Uniform, StepUniform],
+            &[],
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        pixels: &wgpu::Buffer,
+        labels: &wgpu::Buffer,
+        from: GatherFrom<'_>,
+        x: &wgpu::Buffer,
+        row_labels: &wgpu::Buffer,
+        rows: u32,
+        dim: u32,
+    ) -> Dispatch {
+        let (indices, step, base, mode) = match from {
+            GatherFrom::Indices(i, s) => (i, s, 0, 0),
+            GatherFrom::Range { base, step } => (labels, step, base, 1),
+        };
+        self.0.bind(
+            gpu,
+            &[
+                Slice::all(pixels),
+                Slice::all(labels),
+                Slice::all(indices),
+                Slice::all(x),
+                Slice::all(row_labels),
+            ],
+            &GatherParams {
+                rows,
+                dim,
+                base,
+                mode,
+            },
+            Some(step),
+            [dim.div_ceil(256), rows, 1],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default, Debug)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub a_off: u32,
+    pub a_rs: u32,
+    pub a_cs: u32,
+    pub b_off: u32,
+    pub b_rs: u32,
+    pub b_cs: u32,
+    pub bias_off: u32,
+    pub scale: f32,
+    pub _pad: u32,
+}
+
+/// Epilogue of the tiled matrix product (the shader's MODE constant).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Epilogue {
+    BiasRelu = 0,
+    Bias = 1,
+    MaskPositive = 2,
+    Scale = 3,
+}
+
+/// The tiled matrix product with its four epilogues, one pipeline each.
+pub struct Matmul([Kernel; 4]);
+
+impl Matmul {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        let k = |mode: Epilogue| {
+            Kernel::new(
+                gpu,
+                "matmul",
+                include_str!("../../shaders/matmul.wgsl"),
+                &[Read, Read, Read, ReadWrite, Uniform],
+                &[("MODE", mode as u32 as f64)],
+            )
+        };
+        Matmul([
+            k(Epilogue::BiasRelu),
+            k(Epilogue::Bias),
+            k(Epilogue::MaskPositive),
+            k(Epilogue::Scale),
+        ])
+    }
+
+    /// C[m x n] (row-major) = A * B with the strides in `p`, then the epilogue. `aux` is read
+    /// only by `MaskPositive` (an m x n array); pass any buffer otherwise.
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        epilogue: Epilogue,
+        a: Slice<'_>,
+        b: Slice<'_>,
+        aux: Slice<'_>,
+        c: Slice<'_>,
+        p: MatmulParams,
+    ) -> Dispatch {
+        self.0[epilogue as usize].bind(
+            gpu,
+            &[a, b, aux, c],
+            &p,
+            None,
+            [p.n.div_ceil(64), p.m.div_ceil(64), 1],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SoftmaxParams {
+    rows: u32,
+    classes: u32,
+    base: u32,
+    mode: u32,
+}
+
+/// Softmax cross-entropy: per-row loss and correctness, and in training the error d.
+pub struct SoftmaxXent(Kernel);
+
+impl SoftmaxXent {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        SoftmaxXent(Kernel::new(
+            gpu,
+            "softmax_xent",
+            include_str!("../../shaders/softmax_xent.wgsl"),
+            &[Read, Read, ReadWrite, ReadWrite, ReadWrite, Uniform],
+            &[],
+        ))
+    }
+
+    /// `train`: the error is written to `d`; otherwise `d` is untouched (pass any buffer that
+    /// is not bound elsewhere in the dispatch).
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        logits: &wgpu::Buffer,
+        row_labels: &wgpu::Buffer,
+        d: &wgpu::Buffer,
+        train: bool,
+        loss_out: &wgpu::Buffer,
+        correct_out: &wgpu::Buffer,
+        rows: u32,
+        classes: u32,
+        base: u32,
+    ) -> Dispatch {
+        let mode = if train { 0 } else { 1 };
+        self.0.bind(
+            gpu,
+            &[
+                Slice::all(logits),
+                Slice::all(row_labels),
+                Slice::all(d),
+                Slice::all(loss_out),
+                Slice::all(correct_out),
+            ],
+            &SoftmaxParams {
+                rows,
+                classes,
+                base,
+                mode,
+            },
+            None,
+            groups_1d(rows as u64, 64),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RowsParams {
+    rows: u32,
+    _pad: [u32; 3],
+}
+
+/// Reduces a training step's per-row loss and correctness into its stats slot.
+pub struct BatchStats(Kernel);
+
+impl BatchStats {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        BatchStats(Kernel::new(
+            gpu,
+            "batch_stats",
+            include_str!("../../shaders/batch_stats.wgsl"),
+            &[Read, Read, ReadWrite, Uniform, StepUniform],
+            &[],
+        ))
+    }
+
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        loss: &wgpu::Buffer,
+        correct: &wgpu::Buffer,
+        stats: &wgpu::Buffer,
+        step: &wgpu::Buffer,
+        rows: u32,
+    ) -> Dispatch {
+        self.0.bind(
+            gpu,
+            &[Slice::all(loss), Slice::all(correct), Slice::all(stats)],
+            &RowsParams { rows, _pad: [0; 3] },
+            Some(step),
+            [1, 1, 1],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BiasGradParams {
+    rows: u32,
+    width: u32,
+    off: u32,
+    scale: f32,
+}
+
+/// Mean bias gradient, written at `off` inside a layer's gradient segment.
+pub struct BiasGrad(Kernel);
+
+impl BiasGrad {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        BiasGrad(Kernel::new(
+            gpu,
+            "bias_grad",
+            include_str!("../../shaders/bias_grad.wgsl"),
+            &[Read, ReadWrite, Uniform],
+            &[],
+        ))
+    }
+
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        d: &wgpu::Buffer,
+        g: Slice<'_>,
+        rows: u32,
+        width: u32,
+        off: u32,
+    ) -> Dispatch {
+        self.0.bind(
+            gpu,
+            &[Slice::all(d), g],
+            &BiasGradParams {
+                rows,
+                width,
+                off,
+                scale: 1.0 / rows as f32,
+            },
+            None,
+            [width.div_ceil(64), 1, 1],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct WinsorParams {
+    rows: u32,
+    fan_out: u32,
+    fan_in: u32,
+    k_lo: u32,
+    k_hi: u32,
+    scale: f32,
+    _pad: [u32; 2],
+}
+
+/// Largest clip count per side the fused winsor kernel keeps (its private arrays hold k+1).
+pub const WINSOR_KMAX: usize = 127;
+
+/// Fused winsorized aggregation over a layer's weights and biases.
+pub struct Winsor(Kernel);
+
+impl Winsor {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        Winsor(Kernel::new(
+            gpu,
+            "winsor",
+            include_str!("../../shaders/winsor.wgsl"),
+            &[Read, Read, ReadWrite, Uniform],
+            &[],
+        ))
+    }
+
+    /// `g`: the layer's gradient segment (weights then biases). `k_lo`/`k_hi`: values clipped
+    /// on each side, at most [`WINSOR_KMAX`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        d: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        g: Slice<'_>,
+        rows: u32,
+        fan_out: u32,
+        fan_in: u32,
+        k_lo: u32,
+        k_hi: u32,
+    ) -> Dispatch {
+        assert!(k_lo as usize <= WINSOR_KMAX && k_hi as usize <= WINSOR_KMAX);
+        let coords = fan_out as u64 * (fan_in as u64 + 1);
+        self.0.bind(
+            gpu,
+            &[Slice::all(d), Slice::all(a), g],
+            &WinsorParams {
+                rows,
+                fan_out,
+                fan_in,
+                k_lo,
+                k_hi,
+                scale: 1.0 / rows as f32,
+                _pad: [0; 2],
+            },
+            None,
+            groups_1d(coords, 64),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SgdParams {
+    count: u32,
+    lr: f32,
+    _pad: [u32; 2],
+}
+
+/// w -= lr * g over the flat parameter buffer.
+pub struct Sgd(Kernel);
+
+impl Sgd {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        Sgd(Kernel::new(
+            gpu,
+            "sgd",
+            include_str!("../../shaders/sgd.wgsl"),
+            &[ReadWrite, Read, Uniform],
+            &[],
+        ))
+    }
+
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        w: &wgpu::Buffer,
+        g: &wgpu::Buffer,
+        count: u32,
+        lr: f32,
+    ) -> Dispatch {
+        self.0.bind(
+            gpu,
+            &[Slice::all(w), Slice::all(g)],
+            &SgdParams {
+                count,
+                lr,
+                _pad: [0; 2],
+            },
+            None,
+            groups_1d(count as u64, 256),
+        )
+    }
+}
+
+/// All pipelines, compiled once per device.
+pub struct Kernels {
+    pub gather: Gather,
+    pub matmul: Matmul,
+    pub softmax: SoftmaxXent,
+    pub batch_stats: BatchStats,
+    pub bias_grad: BiasGrad,
+    pub winsor: Winsor,
+    pub sgd: Sgd,
+}
+
+impl Kernels {
+    pub fn new(gpu: &Gpu) -> anyhow::Result<Self> {
+        let max = gpu.limits.max_compute_workgroup_storage_size;
+        for (name, bytes) in WORKGROUP_BYTES {
+            if bytes > max {
+                anyhow::bail!(
+                    "kernel {name} needs {bytes} bytes of workgroup memory but adapter {} offers {max}",
+                    gpu.info.name
+                );
+            }
+        }
+        Ok(Kernels {
+            gather: Gather::new(gpu),
+            matmul: Matmul::new(gpu),
+            softmax: SoftmaxXent::new(gpu),
+            batch_stats: BatchStats::new(gpu),
+            bias_grad: BiasGrad::new(gpu),
+            winsor: Winsor::new(gpu),
+            sgd: Sgd::new(gpu),
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! Everything that runs on the GPU: device setup, one type per kernel, and the trainer that
+//! chains them into training steps and evaluations.
+
+pub mod context;
+pub mod kernels;
+pub mod trainer;
+
+pub use context::{describe_adapters, Gpu, NO_ADAPTER_HELP};
+pub use kernels::{Dispatch, Kernels};
+pub use trainer::{GpuTrainer, ParamLayout};
+
+/// Records `dispatches` in one compute pass, submits and waits.
+pub fn run(gpu: &Gpu, dispatches: &[&Dispatch]) -> anyhow::Result<()> {
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        for d in dispatches {
+            d.record(&mut pass, 0);
+        }
+    }
+    gpu.queue.submit([enc.finish()]);
+    gpu.wait()
+}

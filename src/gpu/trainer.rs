@@ -1,0 +1,471 @@
+//! The training step and the evaluation on the GPU, as prebuilt lists of dispatches.
+//!
+//! All buffers and bind groups are created once. A training step is a fixed list of
+//! dispatches; the only thing that changes between steps is which per-step uniform slot the
+//! gather and the batch statistics use (a dynamic offset), so a submission of K steps is the
+//! same list recorded K times after one upload of the K minibatches' indices.
+
+use anyhow::{bail, Result};
+
+use super::context::Gpu;
+use super::kernels::{
+    step_buffer, Dispatch, Epilogue, GatherFrom, Kernels, MatmulParams, Slice, WINSOR_KMAX,
+};
+use crate::data::{DataSet, CLASSES};
+use crate::model::{Layer, Params};
+use crate::rule::Rule;
+
+/// Where each layer's parameters live in the flat parameter (and gradient) buffer: the
+/// weights (out x in, row-major) followed by the biases, each layer starting on a 256-byte
+/// boundary so it can be bound on its own.
+#[derive(Debug, Clone)]
+pub struct ParamLayout {
+    pub widths: Vec<usize>,
+    /// Start of each layer's segment, in floats.
+    pub offsets: Vec<usize>,
+    pub total: usize,
+}
+
+impl ParamLayout {
+    pub fn new(widths: &[usize]) -> Self {
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        for p in widths.windows(2) {
+            offsets.push(at);
+            at += (p[1] * (p[0] + 1)).next_multiple_of(64);
+        }
+        ParamLayout {
+            widths: widths.to_vec(),
+            offsets,
+            total: at,
+        }
+    }
+
+    pub fn layers(&self) -> usize {
+        self.widths.len() - 1
+    }
+
+    /// (fan_in, fan_out) of layer l.
+    pub fn fans(&self, l: usize) -> (usize, usize) {
+        (self.widths[l], self.widths[l + 1])
+    }
+
+    /// Layer l's segment as a bindable slice of `buf`.
+    pub fn segment<'a>(&self, buf: &'a wgpu::Buffer, l: usize) -> Slice<'a> {
+        let (fi, fo) = self.fans(l);
+        Slice::range(buf, self.offsets[l] as u64 * 4, (fo * (fi + 1)) as u64 * 4)
+    }
+
+    pub fn flatten(&self, p: &Params) -> Vec<f32> {
+        let mut flat = vec![0.0f32; self.total];
+        for (l, layer) in p.layers.iter().enumerate() {
+            let o = self.offsets[l];
+            flat[o..o + layer.w.len()].copy_from_slice(&layer.w);
+            let ob = o + layer.w.len();
+            flat[ob..ob + layer.b.len()].copy_from_slice(&layer.b);
+        }
+        flat
+    }
+
+    pub fn unflatten(&self, flat: &[f32]) -> Params {
+        let layers = (0..self.layers())
+            .map(|l| {
+                let (fan_in, fan_out) = self.fans(l);
+                let o = self.offsets[l];
+                let nw = fan_in * fan_out;
+                Layer {
+                    fan_in,
+                    fan_out,
+                    w: flat[o..o + nw].to_vec(),
+                    b: flat[o + nw..o + nw + fan_out].to_vec(),
+                }
+            })
+            .collect();
+        Params { layers }
+    }
+}
+
+/// Packs bytes four to a u32 word (little-endian), the layout the gather shader reads.
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+/// What the trainer needs to know besides the data and the initial parameters.
+#[derive(Debug, Clone)]
+pub struct TrainerSpec {
+    pub batch: usize,
+    pub rule: Rule,
+    pub lr: f32,
+    /// Rows per evaluation dispatch chain.
+    pub eval_chunk: usize,
+}
+
+/// Per-example evaluation results over both splits.
+pub struct Evaluation {
+    pub train_loss: Vec<f32>,
+    pub train_correct: Vec<u32>,
+    pub test_loss: Vec<f32>,
+    pub test_correct: Vec<u32>,
+}
+
+pub struct GpuTrainer<'g> {
+    gpu: &'g Gpu,
+    pub layout: ParamLayout,
+    pub spec: TrainerSpec,
+    n_train: usize,
+    n_test: usize,
+    params: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    eval_loss: [wgpu::Buffer; 2],
+    eval_correct: [wgpu::Buffer; 2],
+    /// Steps that fit in one submission (slots of the per-step uniform).
+    pub slots: usize,
+    step: Vec<Dispatch>,
+    eval: Vec<Dispatch>,
+    // Buffers only referenced by bind groups are kept here so their lifetime is obvious.
+    _keep: Vec<wgpu::Buffer>,
+}
+
+impl<'g> GpuTrainer<'g> {
+    /// `train_labels`: the (possibly noisy) labels the model is trained and scored against.
+    pub fn new(
+        gpu: &'g Gpu,
+        kernels: &Kernels,
+        data: &DataSet,
+        train_labels: &[u8],
+        init: &Params,
+        spec: TrainerSpec,
+    ) -> Result<Self> {
+        let layout = ParamLayout::new(&init.widths());
+        let dim = data.input_dim();
+        if layout.widths[0] != dim || *layout.widths.last().expect("widths") != CLASSES {
+            bail!(
+                "network widths {:?} do not fit the data ({dim} inputs, {CLASSES} classes)",
+                layout.widths
+            );
+        }
+        let b = spec.batch;
+        if b == 0 || b > 65535 {
+            bail!("--batch {b}: must be in 1..=65535");
+        }
+        let (k_lo, k_hi) = spec.rule.clip_counts(b);
+        if k_lo.max(k_hi) > WINSOR_KMAX {
+            bail!(
+                "--rule {} with --batch {b} clips {} values per side, but the fused winsor kernel keeps at most {WINSOR_KMAX}; use a smaller batch or C",
+                spec.rule,
+                k_lo.max(k_hi)
+            );
+        }
+        let e = spec.eval_chunk.clamp(1, 65535);
+        let rows = b.max(e);
+        let widest = *layout.widths.iter().max().expect("widths");
+        gpu.check_binding("the activations", (rows * widest * 4) as u64)?;
+        gpu.check_binding("the parameters", (layout.total * 4) as u64)?;
+        gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
+        let slots = (16_000_000 / (b * 4)).clamp(1, 256);
+        gpu.check_binding("the minibatch indices", (slots * b * 4) as u64)?;
+
+        let f32s = |n: usize| (n * 4) as u64;
+        let train_px = gpu.storage_init(
+            "train pixels",
+            bytemuck::cast_slice(&pack_bytes(&data.train.pixels)),
+        );
+        let test_px = gpu.storage_init(
+            "test pixels",
+            bytemuck::cast_slice(&pack_bytes(&data.test.pixels)),
+        );
+        let u32s = |v: &[u8]| v.iter().map(|&x| x as u32).collect::<Vec<u32>>();
+        let train_lab = gpu.storage_init("train labels", bytemuck::cast_slice(&u32s(train_labels)));
+        let test_lab = gpu.storage_init(
+            "test labels",
+            bytemuck::cast_slice(&u32s(&data.test.labels)),
+        );
+        let params = gpu.storage_init("params", bytemuck::cast_slice(&layout.flatten(init)));
+        let grads = gpu.storage("grads", f32s(layout.total));
+        let indices = gpu.storage("indices", (slots * b * 4) as u64);
+        let steps = step_buffer(gpu, slots as u32, b as u32);
+        let stats = gpu.storage("stats", (slots * 8) as u64);
+        let x = gpu.storage("x", f32s(rows * dim));
+        let row_labels = gpu.storage("row labels", (rows * 4) as u64);
+        let n_layers = layout.layers();
+        let acts: Vec<wgpu::Buffer> = (1..=n_layers)
+            .map(|l| gpu.storage("activations", f32s(rows * layout.widths[l])))
+            .collect();
+        let deltas: Vec<wgpu::Buffer> = (1..=n_layers)
+            .map(|l| gpu.storage("errors", f32s(b * layout.widths[l])))
+            .collect();
+        let loss_rows = gpu.storage("batch loss", f32s(b));
+        let correct_rows = gpu.storage("batch correct", (b * 4) as u64);
+        let scratch = gpu.storage("scratch", 16);
+        let n_train = data.train.n;
+        let n_test = data.test.n;
+        let eval_loss = [
+            gpu.storage("train loss", f32s(n_train)),
+            gpu.storage("test loss", f32s(n_test)),
+        ];
+        let eval_correct = [
+            gpu.storage("train correct", (n_train * 4) as u64),
+            gpu.storage("test correct", (n_test * 4) as u64),
+        ];
+
+        let input_of = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
+        // Forward chain for `r` rows: layer l reads input_of(l) and writes acts[l].
+        let forward = |r: usize, out: &mut Vec<Dispatch>| {
+            for l in 0..n_layers {
+                let (fi, fo) = layout.fans(l);
+                let last = l + 1 == n_layers;
+                out.push(kernels.matmul.bind(
+                    gpu,
+                    if last {
+                        Epilogue::Bias
+                    } else {
+                        Epilogue::BiasRelu
+                    },
+                    Slice::all(input_of(l)),
+                    layout.segment(&params, l),
+                    Slice::all(input_of(l)),
+                    Slice::all(&acts[l]),
+                    MatmulParams {
+                        m: r as u32,
+                        n: fo as u32,
+                        k: fi as u32,
+                        a_rs: fi as u32,
+                        a_cs: 1,
+                        b_rs: 1,
+                        b_cs: fi as u32,
+                        bias_off: (fo * fi) as u32,
+                        ..Default::default()
+                    },
+                ));
+            }
+        };
+
+        // ---- the training step ----
+        let mut step = Vec::new();
+        step.push(kernels.gather.bind(
+            gpu,
+            &train_px,
+            &train_lab,
+            GatherFrom::Indices(&indices, &steps),
+            &x,
+            &row_labels,
+            b as u32,
+            dim as u32,
+        ));
+        forward(b, &mut step);
+        step.push(kernels.softmax.bind(
+            gpu,
+            &acts[n_layers - 1],
+            &row_labels,
+            &deltas[n_layers - 1],
+            true,
+            &loss_rows,
+            &correct_rows,
+            b as u32,
+            CLASSES as u32,
+            0,
+        ));
+        step.push(kernels.batch_stats.bind(
+            gpu,
+            &loss_rows,
+            &correct_rows,
+            &stats,
+            &steps,
+            b as u32,
+        ));
+        for l in (0..n_layers).rev() {
+            let (fi, fo) = layout.fans(l);
+            let seg = layout.segment(&grads, l);
+            match spec.rule {
+                Rule::Mean => {
+                    step.push(kernels.matmul.bind(
+                        gpu,
+                        Epilogue::Scale,
+                        Slice::all(&deltas[l]),
+                        Slice::all(input_of(l)),
+                        Slice::all(&deltas[l]),
+                        seg,
+                        MatmulParams {
+                            m: fo as u32,
+                            n: fi as u32,
+                            k: b as u32,
+                            a_rs: 1,
+                            a_cs: fo as u32,
+                            b_rs: fi as u32,
+                            b_cs: 1,
+                            scale: 1.0 / b as f32,
+                            ..Default::default()
+                        },
+                    ));
+                    step.push(kernels.bias_grad.bind(
+                        gpu,
+                        &deltas[l],
+                        seg,
+                        b as u32,
+                        fo as u32,
+                        (fo * fi) as u32,
+                    ));
+                }
+                Rule::Winsor(_) => {
+                    step.push(kernels.winsor.bind(
+                        gpu,
+                        &deltas[l],
+                        input_of(l),
+                        seg,
+                        b as u32,
+                        fo as u32,
+                        fi as u32,
+                        k_lo as u32,
+                        k_hi as u32,
+                    ));
+                }
+            }
+            if l > 0 {
+                // errors of the previous layer, masked by relu'(its pre-activation)
+                step.push(kernels.matmul.bind(
+                    gpu,
+                    Epilogue::MaskPositive,
+                    Slice::all(&deltas[l]),
+                    layout.segment(&params, l),
+                    Slice::all(&acts[l - 1]),
+                    Slice::all(&deltas[l - 1]),
+                    MatmulParams {
+                        m: b as u32,
+                        n: fi as u32,
+                        k: fo as u32,
+                        a_rs: fo as u32,
+                        a_cs: 1,
+                        b_rs: fi as u32,
+                        b_cs: 1,
+                        ..Default::default()
+                    },
+                ));
+            }
+        }
+        step.push(
+            kernels
+                .sgd
+                .bind(gpu, &params, &grads, layout.total as u32, spec.lr),
+        );
+
+        // ---- evaluation over both splits, in chunks of e rows ----
+        let mut eval = Vec::new();
+        for (set, (px, lab, n)) in [
+            (&train_px, &train_lab, n_train),
+            (&test_px, &test_lab, n_test),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for base in (0..n).step_by(e) {
+                let r = e.min(n - base);
+                eval.push(kernels.gather.bind(
+                    gpu,
+                    px,
+                    lab,
+                    GatherFrom::Range {
+                        base: base as u32,
+                        step: &steps,
+                    },
+                    &x,
+                    &row_labels,
+                    r as u32,
+                    dim as u32,
+                ));
+                forward(r, &mut eval);
+                eval.push(kernels.softmax.bind(
+                    gpu,
+                    &acts[n_layers - 1],
+                    &row_labels,
+                    &scratch,
+                    false,
+                    &eval_loss[set],
+                    &eval_correct[set],
+                    r as u32,
+                    CLASSES as u32,
+                    base as u32,
+                ));
+            }
+        }
+
+        let mut keep = vec![
+            train_px, test_px, train_lab, test_lab, grads, steps, x, row_labels,
+        ];
+        keep.extend(acts);
+        keep.extend(deltas);
+        keep.extend([loss_rows, correct_rows, scratch]);
+        Ok(GpuTrainer {
+            gpu,
+            layout,
+            spec,
+            n_train,
+            n_test,
+            params,
+            indices,
+            stats,
+            eval_loss,
+            eval_correct,
+            slots,
+            step,
+            eval,
+            _keep: keep,
+        })
+    }
+
+    /// Runs one training step per minibatch in `batches` (each `batch` indices), in as few
+    /// submissions as the slots allow, and returns each step's (mean loss, correct count).
+    pub fn train(&self, batches: &[Vec<u32>]) -> Result<Vec<(f32, u32)>> {
+        let mut out = Vec::with_capacity(batches.len());
+        for group in batches.chunks(self.slots) {
+            let flat: Vec<u32> = group.iter().flatten().copied().collect();
+            assert_eq!(flat.len(), group.len() * self.spec.batch, "minibatch size");
+            self.gpu
+                .queue
+                .write_buffer(&self.indices, 0, bytemuck::cast_slice(&flat));
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for s in 0..group.len() {
+                    for d in &self.step {
+                        d.record(&mut pass, s as u32);
+                    }
+                }
+            }
+            self.gpu.queue.submit([enc.finish()]);
+            let raw = self.gpu.read_u32(&self.stats, 0, group.len() * 2)?;
+            out.extend(raw.chunks(2).map(|c| (f32::from_bits(c[0]), c[1])));
+        }
+        Ok(out)
+    }
+
+    /// Per-example loss and correctness over the full training and test sets.
+    pub fn evaluate(&self) -> Result<Evaluation> {
+        let refs: Vec<&Dispatch> = self.eval.iter().collect();
+        super::run(self.gpu, &refs)?;
+        let g = self.gpu;
+        Ok(Evaluation {
+            train_loss: g.read_f32(&self.eval_loss[0], 0, self.n_train)?,
+            train_correct: g.read_u32(&self.eval_correct[0], 0, self.n_train)?,
+            test_loss: g.read_f32(&self.eval_loss[1], 0, self.n_test)?,
+            test_correct: g.read_u32(&self.eval_correct[1], 0, self.n_test)?,
+        })
+    }
+
+    pub fn params(&self) -> Result<Params> {
+        let flat = self.gpu.read_f32(&self.params, 0, self.layout.total)?;
+        Ok(self.layout.unflatten(&flat))
+    }
+
+    /// Number of dispatches in one training step (for benchmarks and docs).
+    pub fn dispatches_per_step(&self) -> usize {
+        self.step.len()
+    }
+}

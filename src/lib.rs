@@ -1,0 +1,12 @@
+//! winsor: coherent-gradients experiments on the GPU.
+//!
+//! Trains MLPs on MNIST-format data with per-example gradients and coordinate-wise robust
+//! aggregation (winsorization first) entirely in WGSL compute shaders, and checks every
+//! shader against an f64 CPU reference.
+
+pub mod data;
+pub mod gpu;
+pub mod model;
+pub mod reference;
+pub mod rng;
+pub mod rule;

@@ -1,0 +1,284 @@
+//! The CPU reference: the whole training step in f64, written for clarity rather than speed.
+//! Every GPU kernel is tested against these functions.
+
+use crate::model::Params;
+use crate::rule::Rule;
+
+/// A dense layer in f64: `w` is `fan_out x fan_in`, row-major.
+#[derive(Debug, Clone)]
+pub struct Layer64 {
+    pub fan_in: usize,
+    pub fan_out: usize,
+    pub w: Vec<f64>,
+    pub b: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Net64 {
+    pub layers: Vec<Layer64>,
+}
+
+impl Net64 {
+    pub fn from_params(p: &Params) -> Self {
+        Net64 {
+            layers: p
+                .layers
+                .iter()
+                .map(|l| Layer64 {
+                    fan_in: l.fan_in,
+                    fan_out: l.fan_out,
+                    w: l.w.iter().map(|&x| x as f64).collect(),
+                    b: l.b.iter().map(|&x| x as f64).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Pixels to inputs: byte / 255, no other normalisation.
+pub fn inputs(pixels: &[u8]) -> Vec<f64> {
+    pixels.iter().map(|&p| p as f64 / 255.0).collect()
+}
+
+/// z = a W^T + b for `rows` rows of `a`, then ReLU if `relu`.
+pub fn dense(layer: &Layer64, a: &[f64], rows: usize, relu: bool) -> Vec<f64> {
+    let (fi, fo) = (layer.fan_in, layer.fan_out);
+    let mut z = vec![0.0; rows * fo];
+    for r in 0..rows {
+        for j in 0..fo {
+            let mut s = layer.b[j];
+            for k in 0..fi {
+                s += layer.w[j * fi + k] * a[r * fi + k];
+            }
+            z[r * fo + j] = if relu { s.max(0.0) } else { s };
+        }
+    }
+    z
+}
+
+/// Forward pass: `acts[0]` is the input, `acts[l]` the output of layer l (ReLU for hidden
+/// layers), the last entry the logits.
+pub fn forward(net: &Net64, x: &[f64], rows: usize) -> Vec<Vec<f64>> {
+    let mut acts = vec![x.to_vec()];
+    let last = net.layers.len() - 1;
+    for (l, layer) in net.layers.iter().enumerate() {
+        let z = dense(layer, acts.last().expect("input"), rows, l < last);
+        acts.push(z);
+    }
+    acts
+}
+
+/// Per-row softmax cross-entropy against `labels`.
+pub struct Xent {
+    pub loss: Vec<f64>,
+    pub correct: Vec<bool>,
+    /// softmax - onehot: the gradient of each example's own loss w.r.t. its logits.
+    pub d: Vec<f64>,
+}
+
+pub fn softmax_xent(logits: &[f64], labels: &[u8], classes: usize) -> Xent {
+    let rows = labels.len();
+    let mut out = Xent {
+        loss: vec![0.0; rows],
+        correct: vec![false; rows],
+        d: vec![0.0; rows * classes],
+    };
+    for r in 0..rows {
+        let z = &logits[r * classes..(r + 1) * classes];
+        let y = labels[r] as usize;
+        // first index of the maximum, as the shader does
+        let mut arg = 0;
+        for c in 1..classes {
+            if z[c] > z[arg] {
+                arg = c;
+            }
+        }
+        let m = z[arg];
+        let s: f64 = z.iter().map(|&v| (v - m).exp()).sum();
+        out.loss[r] = m + s.ln() - z[y];
+        out.correct[r] = arg == y;
+        for c in 0..classes {
+            out.d[r * classes + c] = (z[c] - m).exp() / s - if c == y { 1.0 } else { 0.0 };
+        }
+    }
+    out
+}
+
+/// Per-example backward pass. `d_last` is softmax - onehot (rows x classes). Returns the
+/// error of every layer's output, `ds[l]` for layer l (rows x fan_out of layer l).
+pub fn backward(net: &Net64, acts: &[Vec<f64>], d_last: &[f64], rows: usize) -> Vec<Vec<f64>> {
+    let n = net.layers.len();
+    let mut ds = vec![Vec::new(); n];
+    ds[n - 1] = d_last.to_vec();
+    for l in (1..n).rev() {
+        let layer = &net.layers[l];
+        let (fi, fo) = (layer.fan_in, layer.fan_out);
+        let mut prev = vec![0.0; rows * fi];
+        for r in 0..rows {
+            for k in 0..fi {
+                // relu'(z) = 1 where the activation is positive
+                if acts[l][r * fi + k] > 0.0 {
+                    let mut s = 0.0;
+                    for j in 0..fo {
+                        s += ds[l][r * fo + j] * layer.w[j * fi + k];
+                    }
+                    prev[r * fi + k] = s;
+                }
+            }
+        }
+        ds[l - 1] = prev;
+    }
+    ds
+}
+
+/// Aggregates the per-example gradients of one coordinate: `values` are g_e for e in the
+/// minibatch. Sorting is the clearest statement of the numpy "nearest" percentiles.
+pub fn aggregate_values(rule: &Rule, values: &[f64]) -> f64 {
+    let b = values.len();
+    let (k_lo, k_hi) = rule.clip_counts(b);
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|x, y| x.partial_cmp(y).expect("no NaN"));
+    let lo = sorted[k_lo];
+    let hi = sorted[b - 1 - k_hi];
+    values.iter().map(|&v| v.clamp(lo, hi)).sum::<f64>() / b as f64
+}
+
+/// Aggregated gradient of one layer from its per-example errors `d` (rows x fan_out) and
+/// inputs `a` (rows x fan_in). Returns (weights, biases); the per-example gradient of weight
+/// (j, k) is d[e, j] * a[e, k] and of bias j is d[e, j].
+pub fn aggregate_layer(
+    rule: &Rule,
+    d: &[f64],
+    a: &[f64],
+    rows: usize,
+    fan_out: usize,
+    fan_in: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut gw = vec![0.0; fan_out * fan_in];
+    let mut gb = vec![0.0; fan_out];
+    let mut vals = vec![0.0; rows];
+    for j in 0..fan_out {
+        for k in 0..fan_in {
+            for e in 0..rows {
+                vals[e] = d[e * fan_out + j] * a[e * fan_in + k];
+            }
+            gw[j * fan_in + k] = aggregate_values(rule, &vals);
+        }
+        for e in 0..rows {
+            vals[e] = d[e * fan_out + j];
+        }
+        gb[j] = aggregate_values(rule, &vals);
+    }
+    (gw, gb)
+}
+
+/// Loss and accuracy of one step's minibatch (before the update).
+#[derive(Debug, Clone, Copy)]
+pub struct StepStats {
+    pub loss: f64,
+    pub correct: usize,
+}
+
+/// One SGD step on the minibatch `x` (rows x input) with `labels`.
+pub fn train_step(net: &mut Net64, x: &[f64], labels: &[u8], rule: &Rule, lr: f64) -> StepStats {
+    let rows = labels.len();
+    let classes = net.layers.last().expect("layers").fan_out;
+    let acts = forward(net, x, rows);
+    let xent = softmax_xent(acts.last().expect("logits"), labels, classes);
+    let ds = backward(net, &acts, &xent.d, rows);
+    let grads: Vec<_> = net
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| {
+            aggregate_layer(rule, &ds[l], &acts[l], rows, layer.fan_out, layer.fan_in)
+        })
+        .collect();
+    sgd(net, &grads, lr);
+    StepStats {
+        loss: xent.loss.iter().sum::<f64>() / rows as f64,
+        correct: xent.correct.iter().filter(|&&c| c).count(),
+    }
+}
+
+/// w -= lr * g for every layer.
+pub fn sgd(net: &mut Net64, grads: &[(Vec<f64>, Vec<f64>)], lr: f64) {
+    for (layer, (gw, gb)) in net.layers.iter_mut().zip(grads) {
+        for (w, g) in layer.w.iter_mut().zip(gw) {
+            *w -= lr * g;
+        }
+        for (b, g) in layer.b.iter_mut().zip(gb) {
+            *b -= lr * g;
+        }
+    }
+}
+
+/// Per-example loss and correctness over a whole split.
+pub fn evaluate(net: &Net64, pixels: &[u8], labels: &[u8]) -> (Vec<f64>, Vec<bool>) {
+    let rows = labels.len();
+    let classes = net.layers.last().expect("layers").fan_out;
+    let acts = forward(net, &inputs(pixels), rows);
+    let x = softmax_xent(acts.last().expect("logits"), labels, classes);
+    (x.loss, x.correct)
+}
+
+/// Mean loss and accuracy of per-example results.
+pub fn summarize(loss: &[f64], correct: &[bool]) -> (f64, f64) {
+    let n = loss.len().max(1) as f64;
+    (
+        loss.iter().sum::<f64>() / n,
+        correct.iter().filter(|&&c| c).count() as f64 / n,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn winsor_on_known_values() {
+        // 10 values, C = 10: index round(0.9) = 1 and round(8.1) = 8.
+        let v: Vec<f64> = vec![5.0, -100.0, 1.0, 2.0, 3.0, 4.0, 6.0, 7.0, 8.0, 100.0];
+        let got = aggregate_values(&Rule::Winsor(10.0), &v);
+        // -100 -> 1, 100 -> 8: (1+1+2+3+4+5+6+7+8+8)/10
+        assert_eq!(got, 4.5);
+        assert_eq!(aggregate_values(&Rule::Mean, &v), 3.6);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        // one example through a 3-4-2 network: analytic gradient vs central differences
+        let p = crate::model::Params::init(&[3, 4, 2], crate::model::Init::Code, 5);
+        let mut net = Net64::from_params(&p);
+        for (i, b) in net.layers[0].b.iter_mut().enumerate() {
+            *b = 0.1 * (i as f64 + 1.0); // keep every ReLU away from its kink
+        }
+        let x = vec![0.3, -0.7, 0.9];
+        let y = [1u8];
+        let loss = |n: &Net64| {
+            let acts = forward(n, &x, 1);
+            softmax_xent(acts.last().unwrap(), &y, 2).loss[0]
+        };
+        let acts = forward(&net, &x, 1);
+        let xe = softmax_xent(acts.last().unwrap(), &y, 2);
+        let ds = backward(&net, &acts, &xe.d, 1);
+        let (gw, gb) = aggregate_layer(&Rule::Mean, &ds[0], &acts[0], 1, 4, 3);
+        let h = 1e-6;
+        for i in 0..12 {
+            let mut a = net.clone();
+            a.layers[0].w[i] += h;
+            let mut b = net.clone();
+            b.layers[0].w[i] -= h;
+            let fd = (loss(&a) - loss(&b)) / (2.0 * h);
+            assert!((fd - gw[i]).abs() < 1e-7, "w{i}: {fd} vs {}", gw[i]);
+        }
+        for j in 0..4 {
+            let mut a = net.clone();
+            a.layers[0].b[j] += h;
+            let mut b = net.clone();
+            b.layers[0].b[j] -= h;
+            let fd = (loss(&a) - loss(&b)) / (2.0 * h);
+            assert!((fd - gb[j]).abs() < 1e-7, "b{j}: {fd} vs {}", gb[j]);
+        }
+    }
+}

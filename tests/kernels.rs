@@ -1,0 +1,388 @@
+//! Every WGSL kernel against the f64 CPU reference, on seeded random inputs of awkward sizes
+//! (not multiples of the workgroup or tile sizes).
+//!
+//! Tolerances are the standard worst-case bounds for f32 arithmetic with unit roundoff
+//! u = 2^-24: a sum of n products is within (n + 2) u sum|a_k b_k| of the exact value; a mean
+//! of n clipped products within 2 * 2^-23 * sum|v_e| / n... see each test.
+
+mod common;
+
+use common::*;
+use winsor::gpu::kernels::{Epilogue, GatherFrom, MatmulParams, Slice};
+use winsor::gpu::{run, trainer::pack_bytes};
+use winsor::reference;
+use winsor::rule::Rule;
+
+const U: f64 = 1.0 / 16777216.0; // 2^-24
+
+#[test]
+fn gather_reads_selected_examples_and_labels() {
+    let (g, k) = gpu();
+    let mut r = rng(1);
+    let (n, dim, rows) = (53usize, 13usize, 37usize); // dim not a multiple of 4
+    let pixels: Vec<u8> = (0..n * dim).map(|_| r.below(256) as u8).collect();
+    let labels: Vec<u32> = (0..n).map(|_| r.below(10) as u32).collect();
+    let idx: Vec<u32> = (0..rows).map(|_| r.below(n as u64) as u32).collect();
+    let px = g.storage_init("px", bytemuck::cast_slice(&pack_bytes(&pixels)));
+    let lab = g.storage_init("lab", bytemuck::cast_slice(&labels));
+    let ib = g.storage_init("idx", bytemuck::cast_slice(&idx));
+    let steps = winsor::gpu::kernels::step_buffer(g, 1, rows as u32);
+    let x = g.storage("x", (rows * dim * 4) as u64);
+    let rl = g.storage("rl", (rows * 4) as u64);
+    let d = k.gather.bind(
+        g,
+        &px,
+        &lab,
+        GatherFrom::Indices(&ib, &steps),
+        &x,
+        &rl,
+        rows as u32,
+        dim as u32,
+    );
+    run(g, &[&d]).unwrap();
+    let gx = g.read_f32(&x, 0, rows * dim).unwrap();
+    let gl = g.read_u32(&rl, 0, rows).unwrap();
+    for (row, &e) in idx.iter().enumerate() {
+        assert_eq!(gl[row], labels[e as usize]);
+        for q in 0..dim {
+            let want = pixels[e as usize * dim + q] as f64 / 255.0;
+            // WGSL allows 2.5 ulp for division
+            let tol = 3.0 * 2.0 * U * want.abs();
+            let got = gx[row * dim + q] as f64;
+            assert!(
+                (got - want).abs() <= tol,
+                "row {row} px {q}: {got} vs {want}"
+            );
+        }
+    }
+    // evaluation mode: a contiguous range starting at `base`
+    let d = k.gather.bind(
+        g,
+        &px,
+        &lab,
+        GatherFrom::Range {
+            base: 9,
+            step: &steps,
+        },
+        &x,
+        &rl,
+        17,
+        dim as u32,
+    );
+    run(g, &[&d]).unwrap();
+    let gl = g.read_u32(&rl, 0, 17).unwrap();
+    assert_eq!(gl, labels[9..26].to_vec());
+}
+
+/// Runs C = op(A) op(B) on the GPU and compares with an f64 loop over the same strides.
+fn check_matmul(epi: Epilogue, m: usize, n: usize, kk: usize, a_t: bool, b_t: bool, seed: u64) {
+    let (g, k) = gpu();
+    let mut r = rng(seed);
+    let a = uniform(&mut r, m * kk, 1.0);
+    // B holds the matrix and, for bias epilogues, n biases after it
+    let mut b = uniform(&mut r, kk * n + n, 1.0);
+    b[0] = 1e30; // extreme values travel through unharmed
+    let aux = uniform(&mut r, m * n, 1.0);
+    let (a_rs, a_cs) = if a_t { (1, m) } else { (kk, 1) };
+    let (b_rs, b_cs) = if b_t { (1, kk) } else { (n, 1) };
+    let p = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: kk as u32,
+        a_rs: a_rs as u32,
+        a_cs: a_cs as u32,
+        b_rs: b_rs as u32,
+        b_cs: b_cs as u32,
+        bias_off: (kk * n) as u32,
+        scale: 0.37,
+        ..Default::default()
+    };
+    let ab = g.storage_init("a", bytemuck::cast_slice(&a));
+    let bb = g.storage_init("b", bytemuck::cast_slice(&b));
+    let xb = g.storage_init("aux", bytemuck::cast_slice(&aux));
+    let cb = g.storage("c", (m * n * 4) as u64);
+    let d = k.matmul.bind(
+        g,
+        epi,
+        Slice::all(&ab),
+        Slice::all(&bb),
+        Slice::all(&xb),
+        Slice::all(&cb),
+        p,
+    );
+    run(g, &[&d]).unwrap();
+    let got = g.read_f32(&cb, 0, m * n).unwrap();
+    let mut want = vec![0.0; m * n];
+    let mut tol = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let (mut s, mut sa) = (0.0f64, 0.0f64);
+            for t in 0..kk {
+                let v = a[i * a_rs + t * a_cs] as f64 * b[t * b_rs + j * b_cs] as f64;
+                s += v;
+                sa += v.abs();
+            }
+            let bias = b[kk * n + j] as f64;
+            let (w, extra) = match epi {
+                Epilogue::BiasRelu => ((s + bias).max(0.0), bias.abs()),
+                Epilogue::Bias => (s + bias, bias.abs()),
+                Epilogue::MaskPositive => (if aux[i * n + j] > 0.0 { s } else { 0.0 }, 0.0),
+                Epilogue::Scale => (s * 0.37f32 as f64, 0.0),
+            };
+            want[i * n + j] = w;
+            tol[i * n + j] = (kk as f64 + 3.0) * U * (sa + extra) + 1e-30;
+        }
+    }
+    assert_close(&format!("matmul {epi:?} {m}x{n}x{kk}"), &got, &want, &tol);
+}
+
+#[test]
+fn matmul_forward_backprop_and_grad_layouts() {
+    // the three stride patterns the trainer uses, at awkward sizes
+    check_matmul(Epilogue::BiasRelu, 37, 13, 257, false, true, 2); // forward hidden
+    check_matmul(Epilogue::Bias, 37, 10, 13, false, true, 3); // logits
+    check_matmul(Epilogue::MaskPositive, 37, 257, 13, false, false, 4); // backprop
+    check_matmul(Epilogue::Scale, 13, 257, 37, true, false, 5); // mean gradient d^T a
+    check_matmul(Epilogue::Bias, 1, 1, 1, false, false, 6);
+    check_matmul(Epilogue::BiasRelu, 130, 65, 100, false, true, 7);
+}
+
+#[test]
+fn softmax_xent_matches_reference() {
+    let (g, k) = gpu();
+    let mut r = rng(8);
+    let (rows, classes) = (37usize, 10usize);
+    let mut logits = uniform(&mut r, rows * classes, 5.0);
+    // ties (first maximum wins) and large logits (must not overflow)
+    for c in 0..classes {
+        logits[c] = 2.0;
+        logits[classes + c] = 80.0 + c as f32 * 0.0;
+    }
+    logits[2 * classes + 3] = 1e4;
+    let labels: Vec<u8> = (0..rows).map(|i| (i % classes) as u8).collect();
+    let lab32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    let lb = g.storage_init("logits", bytemuck::cast_slice(&logits));
+    let rl = g.storage_init("labels", bytemuck::cast_slice(&lab32));
+    let db = g.storage("d", (rows * classes * 4) as u64);
+    let base = 5usize;
+    let loss = g.storage("loss", ((rows + base) * 4) as u64);
+    let corr = g.storage("correct", ((rows + base) * 4) as u64);
+    let d = k.softmax.bind(
+        g,
+        &lb,
+        &rl,
+        &db,
+        true,
+        &loss,
+        &corr,
+        rows as u32,
+        classes as u32,
+        base as u32,
+    );
+    run(g, &[&d]).unwrap();
+    let want = reference::softmax_xent(&to64(&logits), &labels, classes);
+    let gl = g.read_f32(&loss, base as u64, rows).unwrap();
+    let gc = g.read_u32(&corr, base as u64, rows).unwrap();
+    let gd = g.read_f32(&db, 0, rows * classes).unwrap();
+    // exp/log in WGSL are accurate to a few ulp of their argument's scale: tolerance relative
+    // to the logits' magnitude
+    let tol: Vec<f64> = (0..rows)
+        .map(|i| {
+            let zmax = logits[i * classes..(i + 1) * classes]
+                .iter()
+                .fold(0f32, |m, z| m.max(z.abs()));
+            1e-5 * (1.0 + zmax as f64)
+        })
+        .collect();
+    assert_close("loss", &gl, &want.loss, &tol);
+    assert_close("d", &gd, &want.d, &vec![1e-5; rows * classes]);
+    let wc: Vec<u32> = want.correct.iter().map(|&c| c as u32).collect();
+    assert_eq!(gc, wc, "correctness (first maximum wins ties)");
+    assert_eq!(gc[0], 1, "row 0: all tied, label 0 is the first maximum");
+}
+
+#[test]
+fn batch_stats_and_bias_grad_reduce_in_order() {
+    let (g, k) = gpu();
+    let mut r = rng(9);
+    let rows = 299usize; // more than one pass of the 256-wide reduction
+    let loss: Vec<f32> = (0..rows).map(|_| r.uniform() as f32 * 3.0).collect();
+    let corr: Vec<u32> = (0..rows).map(|_| r.below(2) as u32).collect();
+    let lb = g.storage_init("loss", bytemuck::cast_slice(&loss));
+    let cb = g.storage_init("corr", bytemuck::cast_slice(&corr));
+    let stats = g.storage("stats", 64);
+    let steps = winsor::gpu::kernels::step_buffer(g, 3, 1);
+    let d = k.batch_stats.bind(g, &lb, &cb, &stats, &steps, rows as u32);
+    // record in slot 2 to check the dynamic offset
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        d.record(&mut pass, 2);
+    }
+    g.queue.submit([enc.finish()]);
+    let s = g.read_u32(&stats, 4, 2).unwrap();
+    let want = loss.iter().map(|&x| x as f64).sum::<f64>() / rows as f64;
+    let got = f32::from_bits(s[0]) as f64;
+    assert!(
+        (got - want).abs() <= (rows as f64 + 2.0) * U * want,
+        "{got} vs {want}"
+    );
+    assert_eq!(s[1], corr.iter().sum::<u32>());
+
+    let (width, off) = (13usize, 3usize);
+    let dv = uniform(&mut r, rows * width, 2.0);
+    let db = g.storage_init("d", bytemuck::cast_slice(&dv));
+    let gb = g.storage("g", ((width + off) * 4) as u64);
+    let d = k.bias_grad.bind(
+        g,
+        &db,
+        Slice::all(&gb),
+        rows as u32,
+        width as u32,
+        off as u32,
+    );
+    run(g, &[&d]).unwrap();
+    let got = g.read_f32(&gb, off as u64, width).unwrap();
+    let want: Vec<f64> = (0..width)
+        .map(|j| (0..rows).map(|e| dv[e * width + j] as f64).sum::<f64>() / rows as f64)
+        .collect();
+    let tol: Vec<f64> = (0..width)
+        .map(|j| {
+            (rows as f64 + 3.0)
+                * U
+                * (0..rows)
+                    .map(|e| dv[e * width + j].abs() as f64)
+                    .sum::<f64>()
+                / rows as f64
+        })
+        .collect();
+    assert_close("bias grad", &got, &want, &tol);
+}
+
+#[test]
+fn sgd_update() {
+    let (g, k) = gpu();
+    let mut r = rng(10);
+    let n = 1001usize;
+    let w = uniform(&mut r, n, 1.0);
+    let gr = uniform(&mut r, n, 1.0);
+    let wb = g.storage_init("w", bytemuck::cast_slice(&w));
+    let gb = g.storage_init("g", bytemuck::cast_slice(&gr));
+    let d = k.sgd.bind(g, &wb, &gb, n as u32, 0.1);
+    run(g, &[&d]).unwrap();
+    let got = g.read_f32(&wb, 0, n).unwrap();
+    let want: Vec<f64> = (0..n)
+        .map(|i| w[i] as f64 - 0.1f32 as f64 * gr[i] as f64)
+        .collect();
+    let tol: Vec<f64> = (0..n)
+        .map(|i| 2.0 * U * (w[i].abs() + 0.1 * gr[i].abs()) as f64 * 2.0)
+        .collect();
+    assert_close("sgd", &got, &want, &tol);
+}
+
+/// Runs the fused winsor kernel over a layer and compares every coordinate with the reference.
+/// Tolerance per coordinate: 2 * 2^-23 * sum_e |v_e| / B (product rounding plus the f32 sum).
+fn check_winsor(rule: Rule, d: &[f32], a: &[f32], rows: usize, fo: usize, fi: usize) {
+    let (g, k) = gpu();
+    let (k_lo, k_hi) = rule.clip_counts(rows);
+    let db = g.storage_init("d", bytemuck::cast_slice(d));
+    let ab = g.storage_init("a", bytemuck::cast_slice(a));
+    let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
+    let disp = k.winsor.bind(
+        g,
+        &db,
+        &ab,
+        Slice::all(&gb),
+        rows as u32,
+        fo as u32,
+        fi as u32,
+        k_lo as u32,
+        k_hi as u32,
+    );
+    run(g, &[&disp]).unwrap();
+    let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
+    let (gw, gbias) = reference::aggregate_layer(&rule, &to64(d), &to64(a), rows, fo, fi);
+    let mut want = gw;
+    want.extend(gbias);
+    let tol: Vec<f64> = (0..fo * (fi + 1))
+        .map(|c| {
+            let (j, kk, bias) = if c < fo * fi {
+                (c / fi, c % fi, false)
+            } else {
+                (c - fo * fi, 0, true)
+            };
+            let s: f64 = (0..rows)
+                .map(|e| {
+                    (d[e * fo + j] as f64 * if bias { 1.0 } else { a[e * fi + kk] as f64 }).abs()
+                })
+                .sum();
+            4.0 * U * s / rows as f64 * rows as f64 + 1e-38
+        })
+        .collect();
+    assert_close(&format!("{rule} B={rows} {fo}x{fi}"), &got, &want, &tol);
+}
+
+#[test]
+fn winsor_random_awkward_sizes() {
+    let mut r = rng(11);
+    for (rows, fo, fi, c) in [
+        (37, 13, 7, 2.0),
+        (100, 5, 9, 1.0),
+        (100, 5, 9, 8.0),
+        (128, 3, 4, 4.0),
+        (200, 3, 3, 12.5),
+        (256, 2, 3, 49.0), // largest clip count: 127 per side
+        (37, 4, 3, 49.9),
+        (1, 3, 2, 10.0),
+        (2, 3, 2, 25.0),
+        (3, 3, 2, 25.0),
+    ] {
+        let d = uniform(&mut r, rows * fo, 1.0);
+        let a = uniform(&mut r, rows * fi, 1.0);
+        check_winsor(Rule::Winsor(c), &d, &a, rows, fo, fi);
+    }
+}
+
+#[test]
+fn winsor_zero_equals_mean() {
+    let mut r = rng(12);
+    let (rows, fo, fi) = (37, 6, 11);
+    let d = uniform(&mut r, rows * fo, 1.0);
+    let a = uniform(&mut r, rows * fi, 1.0);
+    check_winsor(Rule::Winsor(0.0), &d, &a, rows, fo, fi);
+    check_winsor(Rule::Mean, &d, &a, rows, fo, fi);
+}
+
+#[test]
+fn winsor_ties_zeros_and_extremes() {
+    let mut r = rng(13);
+    let (rows, fo, fi) = (100, 4, 6);
+    // ties: values drawn from a few levels, like ReLU zeros and repeated pixels
+    let d: Vec<f32> = (0..rows * fo)
+        .map(|_| [0.0, -0.0, 0.5, -0.5][r.below(4) as usize])
+        .collect();
+    let mut a: Vec<f32> = (0..rows * fi)
+        .map(|_| [0.0, 1.0, 0.25][r.below(3) as usize])
+        .collect();
+    // column 0 of a all equal, column 1 all zero (every product +-0)
+    for e in 0..rows {
+        a[e * fi] = 0.75;
+        a[e * fi + 1] = 0.0;
+    }
+    for c in [0.0, 1.0, 4.0, 8.0, 30.0] {
+        check_winsor(Rule::Winsor(c), &d, &a, rows, fo, fi);
+    }
+    // very large and very small magnitudes
+    let d: Vec<f32> = (0..rows * fo)
+        .map(|_| {
+            let s = if r.below(2) == 0 { 1.0 } else { -1.0 };
+            s * [1e18, 1e-18, 3e-30, 1.0][r.below(4) as usize]
+        })
+        .collect();
+    let a: Vec<f32> = (0..rows * fi)
+        .map(|_| [1e18, 1e-18, 1.0][r.below(3) as usize])
+        .collect();
+    for c in [1.0, 2.0, 8.0] {
+        check_winsor(Rule::Winsor(c), &d, &a, rows, fo, fi);
+    }
+}
