@@ -47,10 +47,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
 
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = 0.0;
-    }
+    // 4x4 accumulators as four vec4 rows: plain registers, where a dynamically indexed
+    // array would live in memory on CPU drivers such as lavapipe.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += TK) {
         for (var i = 0u; i < 4u; i++) {
@@ -77,51 +79,53 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             Bs[bk * TILE + bn] = bv;
         }
         workgroupBarrier();
-        let kmax = min(TK, p.k - k0);
-        for (var kk = 0u; kk < kmax; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                a[i] = As[kk * TILE + ty + 16u * i];
-                b[i] = Bs[kk * TILE + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(a[i], b[j], acc[i * 4u + j]);
-                }
-            }
+        // Out-of-range k was loaded as zeros, so the loop always runs TK times; each output
+        // still sums its products in ascending k.
+        for (var kk = 0u; kk < TK; kk++) {
+            let o = kk * TILE;
+            let a = vec4<f32>(As[o + ty], As[o + ty + 16u], As[o + ty + 32u], As[o + ty + 48u]);
+            let b = vec4<f32>(Bs[o + tx], Bs[o + tx + 16u], Bs[o + tx + 32u], Bs[o + tx + 48u]);
+            acc0 = fma(vec4<f32>(a.x), b, acc0);
+            acc1 = fma(vec4<f32>(a.y), b, acc1);
+            acc2 = fma(vec4<f32>(a.z), b, acc2);
+            acc3 = fma(vec4<f32>(a.w), b, acc3);
         }
         workgroupBarrier();
     }
 
-    for (var i = 0u; i < 4u; i++) {
-        let m = row0 + ty + 16u * i;
-        if (m >= p.m) {
-            continue;
+    store_row(row0 + ty, col0 + tx, acc0);
+    store_row(row0 + ty + 16u, col0 + tx, acc1);
+    store_row(row0 + ty + 32u, col0 + tx, acc2);
+    store_row(row0 + ty + 48u, col0 + tx, acc3);
+}
+
+// Applies the epilogue to one invocation's four outputs of row m (columns n0 + 16j).
+fn store_row(m: u32, n0: u32, acc: vec4<f32>) {
+    if (m >= p.m) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let n = n0 + 16u * j;
+        if (n >= p.n) {
+            return;
         }
-        for (var j = 0u; j < 4u; j++) {
-            let n = col0 + tx + 16u * j;
-            if (n >= p.n) {
-                continue;
+        var v = acc[j];
+        switch MODE {
+            case 0u: {
+                v = max(v + B[p.bias_off + n], 0.0);
             }
-            var v = acc[i * 4u + j];
-            switch MODE {
-                case 0u: {
-                    v = max(v + B[p.bias_off + n], 0.0);
-                }
-                case 1u: {
-                    v = v + B[p.bias_off + n];
-                }
-                case 2u: {
-                    if (aux[m * p.n + n] <= 0.0) {
-                        v = 0.0;
-                    }
-                }
-                default: {
-                    v = v * p.scale;
+            case 1u: {
+                v = v + B[p.bias_off + n];
+            }
+            case 2u: {
+                if (aux[m * p.n + n] <= 0.0) {
+                    v = 0.0;
                 }
             }
-            C[m * p.n + n] = v;
+            default: {
+                v = v * p.scale;
+            }
         }
+        C[m * p.n + n] = v;
     }
 }

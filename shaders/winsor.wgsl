@@ -1,27 +1,32 @@
 // Fused winsorized aggregation of one dense layer, one invocation per coordinate.
 //
-// The per-example gradient of weight (j, k) is d[e, j] * a[e, k], of bias j it is d[e, j]; they
-// are formed on the fly and the B x P tensor never exists. For each coordinate we keep the
-// k_lo + 1 smallest and the k_hi + 1 largest values seen so far in small sorted arrays
-// (insertion with early rejection: a value that cannot enter is dismissed by one comparison),
-// which gives lo = the (k_lo+1)-th smallest and hi = the (k_hi+1)-th largest value, i.e. the
-// numpy "nearest" percentiles at sorted indices k_lo and B-1-k_hi. A second pass sums
-// clamp(v, lo, hi) in ascending e. k_lo = k_hi = 0 is the plain mean.
+// The per-example gradient of weight (j, k) is d[e, j] * a[e, k], of bias j it is d[e, j];
+// they are formed on the fly and the B x P tensor never exists. Workgroup row wid.y is the
+// output unit j, shared by all lanes (so d[e, j] is one broadcast load), and lanes walk the
+// inputs k = 0..fan_in, with k = fan_in standing for the bias.
 //
-// Coordinates 0 .. out*in are the weights (row-major), out*in .. out*(in+1) the biases, which
-// is also the layout of the layer's gradient segment.
+// Selection: `lo` keeps the KL = k_lo + 1 smallest values seen so far in ascending order and
+// `hi` the KH = k_hi + 1 largest in descending order. A new value enters by a branch-free
+// min/max bubble through the kept values, and only if it beats the current last one (early
+// rejection: most values are dismissed by one comparison). At the end lo[KL-1] is the
+// (k_lo+1)-th smallest and hi[KH-1] the (k_hi+1)-th largest value: the numpy "nearest"
+// percentiles at sorted indices k_lo and B-1-k_hi. A second pass sums clamp(v, lo, hi) in
+// ascending e. KL and KH are pipeline constants, so the loops have constant bounds and small
+// selections live in registers. KL = KH = 1 is the plain mean.
 
 struct Params {
     rows: u32,
     fan_out: u32,
     fan_in: u32,
-    k_lo: u32,
-    k_hi: u32,
-    scale: f32,
     _pad0: u32,
+    scale: f32,
     _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
 }
 
+override KL: u32 = 1u;
+override KH: u32 = 1u;
 const KMAX: u32 = 128u;
 
 @group(0) @binding(0) var<storage, read> d: array<f32>;
@@ -31,61 +36,54 @@ const KMAX: u32 = 128u;
 
 fn value(e: u32, j: u32, k: u32, is_bias: bool) -> f32 {
     let dv = d[e * p.fan_out + j];
-    if (is_bias) {
-        return dv;
-    }
-    return dv * a[e * p.fan_in + k];
+    // the bias lane reads a valid (ignored) input so that every lane does the same work
+    let av = a[e * p.fan_in + min(k, p.fan_in - 1u)];
+    return select(dv * av, dv, is_bias);
 }
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let c = gid.x + gid.y * nwg.x * 64u;
-    let weights = p.fan_out * p.fan_in;
-    if (c >= weights + p.fan_out) {
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let j = wid.y;
+    let k = gid.x;
+    if (k > p.fan_in || j >= p.fan_out) {
         return;
     }
-    let is_bias = c >= weights;
-    var j: u32;
-    var k: u32 = 0u;
-    if (is_bias) {
-        j = c - weights;
-    } else {
-        j = c / p.fan_in;
-        k = c % p.fan_in;
-    }
+    let is_bias = k == p.fan_in;
 
-    var lo: array<f32, KMAX>; // ascending: the smallest values
-    var hi: array<f32, KMAX>; // descending: the largest values
-    let nl = p.k_lo + 1u;
-    let nh = p.k_hi + 1u;
-    var fl = 0u;
-    var fh = 0u;
+    let inf = bitcast<f32>(0x7f800000u);
+    var lo: array<f32, KMAX>;
+    var hi: array<f32, KMAX>;
+    for (var i = 0u; i < KL; i++) {
+        lo[i] = inf;
+    }
+    for (var i = 0u; i < KH; i++) {
+        hi[i] = -inf;
+    }
     for (var e = 0u; e < p.rows; e++) {
         let v = value(e, j, k, is_bias);
-        if (fl < nl || v < lo[nl - 1u]) {
-            var i = min(fl, nl - 1u);
-            while (i > 0u && lo[i - 1u] > v) {
-                lo[i] = lo[i - 1u];
-                i--;
+        if (v < lo[KL - 1u]) {
+            var x = v;
+            for (var i = 0u; i < KL; i++) {
+                let t = lo[i];
+                lo[i] = min(t, x);
+                x = max(t, x);
             }
-            lo[i] = v;
-            fl = min(fl + 1u, nl);
         }
-        if (fh < nh || v > hi[nh - 1u]) {
-            var i = min(fh, nh - 1u);
-            while (i > 0u && hi[i - 1u] < v) {
-                hi[i] = hi[i - 1u];
-                i--;
+        if (v > hi[KH - 1u]) {
+            var x = v;
+            for (var i = 0u; i < KH; i++) {
+                let t = hi[i];
+                hi[i] = max(t, x);
+                x = min(t, x);
             }
-            hi[i] = v;
-            fh = min(fh + 1u, nh);
         }
     }
-    let lov = lo[nl - 1u];
-    let hiv = hi[nh - 1u];
+    let lov = lo[KL - 1u];
+    let hiv = hi[KH - 1u];
     var s = 0.0;
     for (var e = 0u; e < p.rows; e++) {
         s += clamp(value(e, j, k, is_bias), lov, hiv);
     }
+    let c = select(j * p.fan_in + k, p.fan_out * p.fan_in + j, is_bias);
     g[c] = s * p.scale;
 }

@@ -4,9 +4,12 @@
 //! aggregation (winsorization first) entirely in WGSL compute shaders, and checks every
 //! shader against an f64 CPU reference.
 
+pub mod bench;
 pub mod data;
 pub mod gpu;
 pub mod model;
+pub mod output;
 pub mod reference;
 pub mod rng;
 pub mod rule;
+pub mod train;

@@ -1,3 +1,282 @@
-fn main() {
-    println!("Hello, world!");
+//! The `winsor` command line: a thin layer over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use winsor::gpu::{describe_adapters, Gpu, Kernels};
+use winsor::model::{Arch, Init};
+use winsor::rule::Rule;
+use winsor::train::{LogGrid, RunOptions, TrainConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "winsor",
+    version,
+    about = "Coherent-gradients lab: MLPs on MNIST with per-example gradients and winsorized SGD in WGSL compute shaders"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an MLP with label noise and a robust aggregation rule; write a run directory.
+    Train(TrainArgs),
+    /// List the GPU adapters wgpu can see (for --adapter).
+    Adapters,
+    /// Measure training steps per second (no evaluation), median over timed windows.
+    Bench(BenchArgs),
+}
+
+fn parse_noise(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; give a percentage in 0..=100"))?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(format!("{v} is outside 0..=100 (it is a percentage)"));
+    }
+    Ok(v)
+}
+
+fn parse_winsor(s: &str) -> Result<f64, String> {
+    let c: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number; C is a percentile in [0, 50)"))?;
+    Rule::winsor(c)?;
+    Ok(c)
+}
+
+#[derive(Args)]
+struct DeviceArgs {
+    /// GPU adapter: its number in `winsor adapters` or part of its name. Default: the first
+    /// real GPU, else any adapter (lavapipe on a CPU-only machine).
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Network: DEPTHxWIDTH hidden layers (3x256, 1x2048) or all widths (784,512,128,10).
+    #[arg(long, default_value = "3x256")]
+    arch: Arch,
+    /// Weight initialisation (biases start at 0).
+    #[arg(long, value_enum, default_value = "code")]
+    init: Init,
+    /// Label noise in percent (0..=100): each training label is selected with this
+    /// probability and the selected labels are permuted among themselves.
+    #[arg(long, default_value = "0", value_parser = parse_noise)]
+    noise: f64,
+    /// Aggregation rule: mean, or winsor:C (clip at the C-th and (100-C)-th percentile).
+    #[arg(long, default_value = "mean", conflicts_with = "winsor")]
+    rule: Rule,
+    /// Shorthand for --rule winsor:C.
+    #[arg(long, value_name = "C", value_parser = parse_winsor)]
+    winsor: Option<f64>,
+    /// Learning rate of plain SGD.
+    #[arg(long, default_value = "0.1")]
+    lr: f64,
+    /// Minibatch size; must divide the training-set size (60000 for MNIST).
+    #[arg(long, default_value = "100")]
+    batch: usize,
+    /// Training steps (60000 = 100 epochs at batch 100).
+    #[arg(long, default_value = "60000")]
+    steps: u64,
+    /// Seed for label noise, initialisation and minibatch order.
+    #[arg(long, default_value = "0")]
+    seed: u64,
+    /// When to evaluate: paper (0-9, 10-90 by 10, ..., then every 10000) or every:N.
+    #[arg(long, default_value = "paper")]
+    log_grid: LogGrid,
+    /// Run directory. Default: runs/<arch>-noise<N>-<rule>-seed<S>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Overwrite a finished run in --out.
+    #[arg(long)]
+    force: bool,
+    /// MNIST-format data folder (train-images-idx3-ubyte[.gz] etc.). Default: built-in MNIST.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Rows per evaluation chunk on the GPU.
+    #[arg(long, default_value = "10000", hide = true)]
+    eval_chunk: usize,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long, default_value = "3x256")]
+    arch: Arch,
+    /// Rules to measure, in order; ratios are given against the first.
+    #[arg(long, num_args = 1.., default_values = ["mean", "winsor:1", "winsor:2", "winsor:4", "winsor:8"])]
+    rule: Vec<Rule>,
+    #[arg(long, default_value = "100")]
+    batch: usize,
+    /// Untimed steps first (pipeline compilation, caches).
+    #[arg(long, default_value = "10")]
+    warmup: usize,
+    /// Steps per timed window.
+    #[arg(long, default_value = "50")]
+    window: usize,
+    /// Timed windows; the median is reported.
+    #[arg(long, default_value = "5")]
+    windows: usize,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Also print the wall time of each dispatch of one step (each submitted on its own).
+    #[arg(long)]
+    profile: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let rule = match a.winsor {
+        Some(c) => Rule::Winsor(c),
+        None => a.rule,
+    };
+    let cfg = TrainConfig {
+        arch: a.arch,
+        init: a.init,
+        noise: a.noise,
+        rule,
+        lr: a.lr,
+        batch: a.batch,
+        steps: a.steps,
+        seed: a.seed,
+        log_grid: a.log_grid,
+        eval_chunk: a.eval_chunk,
+    };
+    cfg.validate()?;
+    let out = a.out.unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!(
+            "{}-noise{}-{}-seed{}",
+            cfg.arch.spec,
+            cfg.noise,
+            cfg.rule.to_string().replace(':', ""),
+            cfg.seed
+        ))
+    });
+    let data = winsor::data::load(a.data.as_deref())?;
+    cfg.validate_for(data.train.n)?;
+    let gpu = Gpu::new(a.device.adapter.as_deref())?;
+    let kernels = Kernels::new(&gpu)?;
+    eprintln!(
+        "winsor {}: {} on {} ({} train / {} test), {} rule {} noise {}% lr {} batch {} steps {} seed {} -> {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.arch.spec,
+        data.source,
+        data.train.n,
+        data.test.n,
+        gpu.adapter_name(),
+        cfg.rule,
+        cfg.noise,
+        cfg.lr,
+        cfg.batch,
+        cfg.steps,
+        cfg.seed,
+        out.display()
+    );
+    let s = winsor::train::run(
+        &gpu,
+        &kernels,
+        &data,
+        &cfg,
+        &RunOptions {
+            out: out.clone(),
+            force: a.force,
+            progress: true,
+        },
+    )?;
+    let f = &s.final_metrics;
+    println!(
+        "done: {} steps in {:.1}s ({:.1} steps/s training), train acc {:.4} test acc {:.4} overfit {:.4} -> {}",
+        s.steps,
+        s.wall_s,
+        s.steps_per_s,
+        f.train_acc,
+        f.test_acc,
+        f.overfit,
+        out.display()
+    );
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let data = winsor::data::load(a.data.as_deref())?;
+    let gpu = Gpu::new(a.device.adapter.as_deref())?;
+    let kernels = Kernels::new(&gpu)?;
+    println!(
+        "# winsor bench: {} batch {} on {}, median of {} windows of {} steps after {} warm-up steps",
+        a.arch.spec,
+        a.batch,
+        gpu.adapter_name(),
+        a.windows,
+        a.window,
+        a.warmup
+    );
+    println!("| rule | steps/s (median) | windows | vs {} |", a.rule[0]);
+    println!("|---|---|---|---|");
+    let mut base = None;
+    for rule in &a.rule {
+        let r = winsor::bench::run(
+            &gpu,
+            &kernels,
+            &data,
+            &winsor::bench::BenchSpec {
+                arch: a.arch.clone(),
+                rule: *rule,
+                batch: a.batch,
+                warmup: a.warmup,
+                window: a.window,
+                windows: a.windows,
+                seed: 0,
+            },
+        )
+        .with_context(|| format!("benchmarking {rule}"))?;
+        let b = *base.get_or_insert(r.median);
+        let ws: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
+        println!(
+            "| {rule} | {:.1} | {} | {:.2}x |",
+            r.median,
+            ws.join(" "),
+            r.median / b
+        );
+        if a.profile {
+            for (name, t) in &r.profile {
+                println!("|   {name} | {:.3} ms | | |", t * 1e3);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => train(a),
+        Command::Adapters => {
+            let list = describe_adapters();
+            if list.is_empty() {
+                eprintln!("error: {}", winsor::gpu::NO_ADAPTER_HELP);
+                return ExitCode::from(2);
+            }
+            for l in list {
+                println!("{l}");
+            }
+            Ok(())
+        }
+        Command::Bench(a) => bench(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -8,13 +8,21 @@ pub const NO_ADAPTER_HELP: &str = "no GPU adapter found. winsor runs its WGSL ke
 on a machine without a GPU install Mesa's lavapipe (software Vulkan): `sudo apt-get install -y mesa-vulkan-drivers`, \
 then run with WGPU_BACKEND=vulkan. On a GPU machine install the vendor's Vulkan driver and the loader (libvulkan1)";
 
+/// Vulkan, Metal and DX12 unless WGPU_BACKEND says otherwise: the GL path lacks what compute
+/// needs on some drivers and, on lavapipe machines, only duplicates the Vulkan adapter.
+fn backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
+}
+
 fn instance() -> wgpu::Instance {
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends();
+    wgpu::Instance::new(desc)
 }
 
 /// All adapters wgpu can see, in the order `--adapter N` counts them.
 pub fn adapters() -> Vec<wgpu::Adapter> {
-    pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()))
+    pollster::block_on(instance().enumerate_adapters(backends()))
 }
 
 /// One line per adapter for `winsor adapters`.

@@ -355,31 +355,63 @@ pub enum Epilogue {
     Scale = 3,
 }
 
-/// The tiled matrix product with its four epilogues, one pipeline each.
-pub struct Matmul([Kernel; 4]);
+/// Which matrix-product kernel to use. Both sum every output in ascending k with fma, so they
+/// give the same numbers; they differ in how they use the hardware.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MatmulVariant {
+    /// 64x64 workgroup-memory tiles, 4x4 outputs per invocation: for GPUs.
+    Tiled,
+    /// 4x8 outputs per invocation, no workgroup memory: for CPU drivers (lavapipe).
+    Cpu,
+}
+
+impl MatmulVariant {
+    /// `WINSOR_MATMUL=tiled|cpu` overrides the choice by device type.
+    pub fn for_device(gpu: &Gpu) -> Self {
+        match std::env::var("WINSOR_MATMUL").as_deref() {
+            Ok("tiled") => MatmulVariant::Tiled,
+            Ok("cpu") => MatmulVariant::Cpu,
+            _ if gpu.info.device_type == wgpu::DeviceType::Cpu => MatmulVariant::Cpu,
+            _ => MatmulVariant::Tiled,
+        }
+    }
+}
+
+/// The matrix product with its four epilogues, one pipeline each.
+pub struct Matmul {
+    pub variant: MatmulVariant,
+    kernels: [Kernel; 4],
+}
 
 impl Matmul {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, variant: MatmulVariant) -> Self {
         use Kind::*;
+        let source = match variant {
+            MatmulVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
+            MatmulVariant::Cpu => include_str!("../../shaders/matmul_cpu.wgsl"),
+        };
         let k = |mode: Epilogue| {
             Kernel::new(
                 gpu,
                 "matmul",
-                include_str!("../../shaders/matmul.wgsl"),
+                source,
                 &[Read, Read, Read, ReadWrite, Uniform],
                 &[("MODE", mode as u32 as f64)],
             )
         };
-        Matmul([
-            k(Epilogue::BiasRelu),
-            k(Epilogue::Bias),
-            k(Epilogue::MaskPositive),
-            k(Epilogue::Scale),
-        ])
+        Matmul {
+            variant,
+            kernels: [
+                k(Epilogue::BiasRelu),
+                k(Epilogue::Bias),
+                k(Epilogue::MaskPositive),
+                k(Epilogue::Scale),
+            ],
+        }
     }
 
     /// C[m x n] (row-major) = A * B with the strides in `p`, then the epilogue. `aux` is read
-    /// only by `MaskPositive` (an m x n array); pass any buffer otherwise.
+    /// only by `MaskPositive` (an m x n array); pass any buffer not written here otherwise.
     pub fn bind(
         &self,
         gpu: &Gpu,
@@ -390,13 +422,11 @@ impl Matmul {
         c: Slice<'_>,
         p: MatmulParams,
     ) -> Dispatch {
-        self.0[epilogue as usize].bind(
-            gpu,
-            &[a, b, aux, c],
-            &p,
-            None,
-            [p.n.div_ceil(64), p.m.div_ceil(64), 1],
-        )
+        let groups = match self.variant {
+            MatmulVariant::Tiled => [p.n.div_ceil(64), p.m.div_ceil(64), 1],
+            MatmulVariant::Cpu => [p.n.div_ceil(64), p.m.div_ceil(32), 1],
+        };
+        self.kernels[epilogue as usize].bind(gpu, &[a, b, aux, c], &p, None, groups)
     }
 }
 
@@ -565,32 +595,44 @@ struct WinsorParams {
     rows: u32,
     fan_out: u32,
     fan_in: u32,
-    k_lo: u32,
-    k_hi: u32,
+    _pad0: u32,
     scale: f32,
-    _pad: [u32; 2],
+    _pad1: [u32; 3],
 }
 
 /// Largest clip count per side the fused winsor kernel keeps (its private arrays hold k+1).
 pub const WINSOR_KMAX: usize = 127;
 
-/// Fused winsorized aggregation over a layer's weights and biases.
-pub struct Winsor(Kernel);
+/// Fused winsorized aggregation over a layer's weights and biases, specialised for one pair
+/// of clip counts (values raised to the lower percentile, values lowered to the upper one).
+pub struct Winsor {
+    kernel: Kernel,
+    pub k_lo: usize,
+    pub k_hi: usize,
+}
 
 impl Winsor {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, k_lo: usize, k_hi: usize) -> Self {
         use Kind::*;
-        Winsor(Kernel::new(
-            gpu,
-            "winsor",
-            include_str!("../../shaders/winsor.wgsl"),
-            &[Read, Read, ReadWrite, Uniform],
-            &[],
-        ))
+        assert!(
+            k_lo <= WINSOR_KMAX && k_hi <= WINSOR_KMAX,
+            "clip count over {WINSOR_KMAX}"
+        );
+        Winsor {
+            kernel: Kernel::new(
+                gpu,
+                "winsor",
+                include_str!("../../shaders/winsor.wgsl"),
+                &[Read, Read, ReadWrite, Uniform],
+                &[("KL", (k_lo + 1) as f64), ("KH", (k_hi + 1) as f64)],
+            ),
+            k_lo,
+            k_hi,
+        }
     }
 
-    /// `g`: the layer's gradient segment (weights then biases). `k_lo`/`k_hi`: values clipped
-    /// on each side, at most [`WINSOR_KMAX`].
+    /// `d`: errors (rows x fan_out); `a`: inputs (rows x fan_in); `g`: the layer's gradient
+    /// segment (weights then biases). `rows` must exceed both clip counts.
     #[allow(clippy::too_many_arguments)]
     pub fn bind(
         &self,
@@ -601,25 +643,21 @@ impl Winsor {
         rows: u32,
         fan_out: u32,
         fan_in: u32,
-        k_lo: u32,
-        k_hi: u32,
     ) -> Dispatch {
-        assert!(k_lo as usize <= WINSOR_KMAX && k_hi as usize <= WINSOR_KMAX);
-        let coords = fan_out as u64 * (fan_in as u64 + 1);
-        self.0.bind(
+        assert!(self.k_lo < rows as usize && self.k_hi < rows as usize);
+        self.kernel.bind(
             gpu,
             &[Slice::all(d), Slice::all(a), g],
             &WinsorParams {
                 rows,
                 fan_out,
                 fan_in,
-                k_lo,
-                k_hi,
+                _pad0: 0,
                 scale: 1.0 / rows as f32,
-                _pad: [0; 2],
+                _pad1: [0; 3],
             },
             None,
-            groups_1d(coords, 64),
+            [(fan_in + 1).div_ceil(64), fan_out, 1],
         )
     }
 }
@@ -671,14 +709,14 @@ impl Sgd {
     }
 }
 
-/// All pipelines, compiled once per device.
+/// The pipelines every run needs, compiled once per device. The winsor kernel is specialised
+/// per rule and batch size, so runs build their own [`Winsor`].
 pub struct Kernels {
     pub gather: Gather,
     pub matmul: Matmul,
     pub softmax: SoftmaxXent,
     pub batch_stats: BatchStats,
     pub bias_grad: BiasGrad,
-    pub winsor: Winsor,
     pub sgd: Sgd,
 }
 
@@ -695,11 +733,10 @@ impl Kernels {
         }
         Ok(Kernels {
             gather: Gather::new(gpu),
-            matmul: Matmul::new(gpu),
+            matmul: Matmul::new(gpu, MatmulVariant::for_device(gpu)),
             softmax: SoftmaxXent::new(gpu),
             batch_stats: BatchStats::new(gpu),
             bias_grad: BiasGrad::new(gpu),
-            winsor: Winsor::new(gpu),
             sgd: Sgd::new(gpu),
         })
     }

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 
 use super::context::Gpu;
 use super::kernels::{
-    step_buffer, Dispatch, Epilogue, GatherFrom, Kernels, MatmulParams, Slice, WINSOR_KMAX,
+    step_buffer, Dispatch, Epilogue, GatherFrom, Kernels, MatmulParams, Slice, Winsor, WINSOR_KMAX,
 };
 use crate::data::{DataSet, CLASSES};
 use crate::model::{Layer, Params};
@@ -152,6 +152,9 @@ impl<'g> GpuTrainer<'g> {
                 layout.widths
             );
         }
+        if let Some(w) = layout.widths.iter().find(|&&w| w > 65535) {
+            bail!("layer width {w} is over 65535, the most one dispatch dimension covers");
+        }
         let b = spec.batch;
         if b == 0 || b > 65535 {
             bail!("--batch {b}: must be in 1..=65535");
@@ -248,6 +251,11 @@ impl<'g> GpuTrainer<'g> {
             }
         };
 
+        let winsor = match spec.rule {
+            Rule::Winsor(_) => Some(Winsor::new(gpu, k_lo, k_hi)),
+            Rule::Mean => None,
+        };
+
         // ---- the training step ----
         let mut step = Vec::new();
         step.push(kernels.gather.bind(
@@ -315,7 +323,8 @@ impl<'g> GpuTrainer<'g> {
                     ));
                 }
                 Rule::Winsor(_) => {
-                    step.push(kernels.winsor.bind(
+                    let w = winsor.as_ref().expect("built for winsor rules");
+                    step.push(w.bind(
                         gpu,
                         &deltas[l],
                         input_of(l),
@@ -323,8 +332,6 @@ impl<'g> GpuTrainer<'g> {
                         b as u32,
                         fo as u32,
                         fi as u32,
-                        k_lo as u32,
-                        k_hi as u32,
                     ));
                 }
             }
@@ -462,6 +469,21 @@ impl<'g> GpuTrainer<'g> {
     pub fn params(&self) -> Result<Params> {
         let flat = self.gpu.read_f32(&self.params, 0, self.layout.total)?;
         Ok(self.layout.unflatten(&flat))
+    }
+
+    /// Wall time of each dispatch of one training step on `batch`, each submitted and waited
+    /// for on its own: a coarse per-kernel profile that needs no timestamp queries.
+    pub fn profile_step(&self, batch: &[u32]) -> Result<Vec<(&'static str, f64)>> {
+        self.gpu
+            .queue
+            .write_buffer(&self.indices, 0, bytemuck::cast_slice(batch));
+        let mut out = Vec::new();
+        for d in &self.step {
+            let t = std::time::Instant::now();
+            super::run(self.gpu, &[d])?;
+            out.push((d.name, t.elapsed().as_secs_f64()));
+        }
+        Ok(out)
     }
 
     /// Number of dispatches in one training step (for benchmarks and docs).

@@ -1,0 +1,73 @@
+//! `winsor bench`: training-step throughput without evaluation, as the median over several
+//! timed windows (these machines are noisy), on the built-in data.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::data::{BatchOrder, DataSet, CLASSES};
+use crate::gpu::trainer::TrainerSpec;
+use crate::gpu::{Gpu, GpuTrainer, Kernels};
+use crate::model::{Arch, Init, Params};
+use crate::rule::Rule;
+
+pub struct BenchSpec {
+    pub arch: Arch,
+    pub rule: Rule,
+    pub batch: usize,
+    pub warmup: usize,
+    pub window: usize,
+    pub windows: usize,
+    pub seed: u64,
+}
+
+pub struct BenchResult {
+    /// Per-dispatch wall times of one step, in step order.
+    pub profile: Vec<(&'static str, f64)>,
+    pub median: f64,
+    pub windows: Vec<f64>,
+    pub dispatches_per_step: usize,
+}
+
+pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Result<BenchResult> {
+    let widths = spec.arch.widths(data.input_dim(), CLASSES)?;
+    let init = Params::init(&widths, Init::Code, spec.seed);
+    let trainer = GpuTrainer::new(
+        gpu,
+        kernels,
+        data,
+        &data.train.labels,
+        &init,
+        TrainerSpec {
+            batch: spec.batch,
+            rule: spec.rule,
+            lr: 0.1,
+            eval_chunk: 1,
+        },
+    )?;
+    let mut order = BatchOrder::new(data.train.n, spec.batch, spec.seed);
+    let mut batches =
+        |n: usize| -> Vec<Vec<u32>> { (0..n).map(|_| order.next_batch().to_vec()).collect() };
+    trainer.train(&batches(spec.warmup))?;
+    let profile = trainer.profile_step(&batches(1)[0])?;
+    let mut rates = Vec::new();
+    for _ in 0..spec.windows {
+        let b = batches(spec.window);
+        let t = Instant::now();
+        trainer.train(&b)?;
+        rates.push(spec.window as f64 / t.elapsed().as_secs_f64());
+    }
+    let mut sorted = rates.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = if sorted.is_empty() {
+        0.0
+    } else {
+        sorted[sorted.len() / 2]
+    };
+    Ok(BenchResult {
+        profile,
+        median,
+        windows: rates,
+        dispatches_per_step: trainer.dispatches_per_step(),
+    })
+}

@@ -1,0 +1,106 @@
+//! Every setting of a training run, checked before any work starts, and saved as config.toml.
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use super::grid::LogGrid;
+use crate::model::{Arch, Init};
+use crate::rule::Rule;
+
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub arch: Arch,
+    pub init: Init,
+    /// Label noise in percent, 0..=100.
+    pub noise: f64,
+    pub rule: Rule,
+    pub lr: f64,
+    pub batch: usize,
+    pub steps: u64,
+    pub seed: u64,
+    pub log_grid: LogGrid,
+    /// Rows per evaluation chunk on the GPU.
+    pub eval_chunk: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            arch: "3x256".parse().expect("valid"),
+            init: Init::Code,
+            noise: 0.0,
+            rule: Rule::Mean,
+            lr: 0.1,
+            batch: 100,
+            steps: 60000,
+            seed: 0,
+            log_grid: LogGrid::Paper,
+            eval_chunk: 10000,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the settings that do not depend on the data.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=100.0).contains(&self.noise) {
+            bail!(
+                "--noise {}: the label-noise level is a percentage in 0..=100",
+                self.noise
+            );
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!(
+                "--lr {}: the learning rate must be a positive number",
+                self.lr
+            );
+        }
+        if self.batch == 0 {
+            bail!("--batch 0: a minibatch needs at least one example");
+        }
+        if self.eval_chunk == 0 {
+            bail!("eval chunk 0: must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against a training set of `n_train` examples.
+    pub fn validate_for(&self, n_train: usize) -> Result<()> {
+        self.validate()?;
+        if self.batch > n_train || n_train % self.batch != 0 {
+            let divisors: Vec<String> = [10, 20, 25, 50, 100, 200, 250, 500]
+                .iter()
+                .filter(|&&d| d <= n_train && n_train % d == 0)
+                .map(|d| d.to_string())
+                .collect();
+            bail!(
+                "--batch {}: must divide the {n_train} training examples so that every epoch is whole minibatches; try {}",
+                self.batch,
+                if divisors.is_empty() { "1".into() } else { divisors.join(", ") }
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What config.toml holds: the settings plus where and with what they ran.
+#[derive(Serialize)]
+pub struct SavedConfig {
+    pub winsor_version: String,
+    pub arch: String,
+    pub widths: Vec<usize>,
+    pub init: Init,
+    pub noise_percent: f64,
+    pub rule: String,
+    pub lr: f64,
+    pub batch: usize,
+    pub steps: u64,
+    pub seed: u64,
+    pub log_grid: String,
+    pub eval_chunk: usize,
+    pub data: String,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub adapter: String,
+    pub adapter_driver: String,
+}

@@ -1,0 +1,227 @@
+//! One training run: label noise, the GPU trainer, evaluation on the log grid, and the run
+//! directory (config.toml, metrics.csv, examples.csv, weights.safetensors, summary.json).
+
+pub mod config;
+pub mod grid;
+pub mod metrics;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use config::TrainConfig;
+pub use grid::LogGrid;
+use metrics::{Learnt, Row, Summary};
+
+use crate::data::{BatchOrder, DataSet, LabelNoise, CLASSES};
+use crate::gpu::trainer::{Evaluation, TrainerSpec};
+use crate::gpu::{Gpu, GpuTrainer, Kernels};
+use crate::model::Params;
+use crate::output::write_atomic;
+
+/// Most steps recorded into one submission: bounds how stale the progress bar gets.
+const MAX_STEPS_PER_SUBMIT: usize = 64;
+
+/// The file whose presence marks a finished run.
+pub const DONE_MARKER: &str = "summary.json";
+
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub force: bool,
+    pub progress: bool,
+}
+
+/// Refuses to overwrite a finished run unless `force`; creates the folder.
+pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
+    if out.join(DONE_MARKER).exists() && !force {
+        bail!(
+            "{}: holds a finished run ({} exists); pass --force to overwrite it or choose another --out",
+            out.display(),
+            DONE_MARKER
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    if force {
+        // A stale marker must not make a half-written new run look finished.
+        let _ = std::fs::remove_file(out.join(DONE_MARKER));
+    }
+    Ok(())
+}
+
+/// Metrics of one logged step from the per-example evaluation.
+fn row(
+    step: u64,
+    ev: &Evaluation,
+    batch: Option<(f32, u32)>,
+    batch_size: usize,
+    selected: &[bool],
+    noise: f64,
+) -> Row {
+    let acc = |c: &[u32]| c.iter().map(|&x| x as f64).sum::<f64>() / c.len().max(1) as f64;
+    let train_acc = acc(&ev.train_correct);
+    let test_acc = acc(&ev.test_correct);
+    let n = noise / 100.0;
+    Row {
+        step,
+        train_acc,
+        train_loss: metrics::mean_f32(&ev.train_loss),
+        test_acc,
+        test_loss: metrics::mean_f32(&ev.test_loss),
+        batch_acc: batch.map(|(_, c)| c as f64 / batch_size as f64),
+        batch_loss: batch.map(|(l, _)| l as f64),
+        pristine_acc: metrics::masked_acc(&ev.train_correct, selected, false),
+        corrupt_acc: metrics::masked_acc(&ev.train_correct, selected, true),
+        overfit: train_acc - (n / CLASSES as f64 + (1.0 - n) * test_acc),
+    }
+}
+
+/// Trains, evaluates on the log grid and writes the run directory. Returns the summary.
+pub fn run(
+    gpu: &Gpu,
+    kernels: &Kernels,
+    data: &DataSet,
+    cfg: &TrainConfig,
+    opts: &RunOptions,
+) -> Result<Summary> {
+    let t0 = Instant::now();
+    cfg.validate_for(data.train.n)?;
+    let widths = cfg.arch.widths(data.input_dim(), CLASSES)?;
+    prepare_out_dir(&opts.out, opts.force)?;
+    let out = |name: &str| opts.out.join(name);
+
+    let saved = config::SavedConfig {
+        winsor_version: env!("CARGO_PKG_VERSION").into(),
+        arch: cfg.arch.spec.clone(),
+        widths: widths.clone(),
+        init: cfg.init,
+        noise_percent: cfg.noise,
+        rule: cfg.rule.to_string(),
+        lr: cfg.lr,
+        batch: cfg.batch,
+        steps: cfg.steps,
+        seed: cfg.seed,
+        log_grid: cfg.log_grid.to_string(),
+        eval_chunk: cfg.eval_chunk,
+        data: data.source.clone(),
+        n_train: data.train.n,
+        n_test: data.test.n,
+        adapter: gpu.adapter_name(),
+        adapter_driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
+    };
+    write_atomic(&out("config.toml"), toml::to_string(&saved)?.as_bytes())?;
+
+    let noise = LabelNoise::new(&data.train.labels, cfg.noise / 100.0, cfg.seed);
+    let init = Params::init(&widths, cfg.init, cfg.seed);
+    let trainer = GpuTrainer::new(
+        gpu,
+        kernels,
+        data,
+        &noise.labels,
+        &init,
+        TrainerSpec {
+            batch: cfg.batch,
+            rule: cfg.rule,
+            lr: cfg.lr as f32,
+            eval_chunk: cfg.eval_chunk,
+        },
+    )?;
+    let mut order = BatchOrder::new(data.train.n, cfg.batch, cfg.seed);
+    let grid = cfg.log_grid.steps(cfg.steps);
+
+    let bar = if opts.progress {
+        ProgressBar::new(cfg.steps)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut learnt = Learnt::new(data.train.n);
+    let mut last_batch: Option<(f32, u32)> = None;
+    let (mut train_s, mut eval_s) = (0.0f64, 0.0f64);
+    let mut step = 0u64;
+    let per_submit = trainer.slots.min(MAX_STEPS_PER_SUBMIT);
+    for &target in &grid {
+        while step < target {
+            let n = ((target - step) as usize).min(per_submit);
+            let batches: Vec<Vec<u32>> = (0..n).map(|_| order.next_batch().to_vec()).collect();
+            let t = Instant::now();
+            let stats = trainer.train(&batches)?;
+            train_s += t.elapsed().as_secs_f64();
+            for (i, &(loss, correct)) in stats.iter().enumerate() {
+                let s = step + 1 + i as u64;
+                if !loss.is_finite() {
+                    bail!(
+                        "training diverged at step {s}: the minibatch loss is {loss}; lower --lr (now {}) or check the data",
+                        cfg.lr
+                    );
+                }
+                last_batch = Some((loss, correct));
+            }
+            step += n as u64;
+            bar.set_position(step);
+            if let Some((l, c)) = last_batch {
+                bar.set_message(format!(
+                    "batch loss {l:.4} acc {:.3}",
+                    c as f64 / cfg.batch as f64
+                ));
+            }
+        }
+        let t = Instant::now();
+        let ev = trainer.evaluate()?;
+        eval_s += t.elapsed().as_secs_f64();
+        let r = row(step, &ev, last_batch, cfg.batch, &noise.selected, cfg.noise);
+        if !r.train_loss.is_finite() {
+            bail!(
+                "training diverged by step {step}: the training-set loss is {}; lower --lr (now {})",
+                r.train_loss,
+                cfg.lr
+            );
+        }
+        learnt.update(step, &ev.train_correct);
+        bar.println(format!(
+            "step {step:>7}  train acc {:.4} loss {:.4}  test acc {:.4} loss {:.4}",
+            r.train_acc, r.train_loss, r.test_acc, r.test_loss
+        ));
+        rows.push(r);
+        // rewritten at every logged step so an interrupted run keeps what it measured
+        write_atomic(&out("metrics.csv"), metrics::metrics_csv(&rows).as_bytes())?;
+    }
+    bar.finish_and_clear();
+
+    let params = trainer.params()?;
+    write_atomic(&out("weights.safetensors"), &params.to_safetensors()?)?;
+    write_atomic(
+        &out("examples.csv"),
+        learnt
+            .csv(&data.train.labels, &noise.labels, &noise.selected)
+            .as_bytes(),
+    )?;
+    let summary = Summary {
+        final_metrics: rows.last().expect("grid has step 0").clone(),
+        steps: cfg.steps,
+        wall_s: t0.elapsed().as_secs_f64(),
+        train_s,
+        eval_s,
+        steps_per_s: if train_s > 0.0 {
+            cfg.steps as f64 / train_s
+        } else {
+            0.0
+        },
+        adapter: gpu.adapter_name(),
+        winsor_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    write_atomic(
+        &out(DONE_MARKER),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    Ok(summary)
+}
