@@ -6,6 +6,11 @@ struct Params {
     width: u32,
     off: u32,
     scale: f32,
+    // 1: add to the existing value (row chunks of a large batch)
+    accumulate: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> d: array<f32>;
@@ -22,5 +27,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var e = 0u; e < p.rows; e++) {
         s += d[e * p.width + j];
     }
-    g[p.off + j] = s * p.scale;
+    g[p.off + j] = select(0.0, g[p.off + j], p.accumulate == 1u) + s * p.scale;
 }

@@ -2,7 +2,7 @@
 // (pixel / 255) and their labels into the row labels. The data set lives on the GPU packed
 // four bytes to a u32 word; only the minibatch indices are streamed from the host.
 //
-// Mode 0 (training): example of row r is indices[step.index_base + r], where `step` is a
+// Mode 0 (training): example of row r is indices[step.index_base + p.base + r], where `step` is a
 // per-step uniform selected by a dynamic offset, so many steps share one bind group.
 // Mode 1 (evaluation): example of row r is p.base + r.
 
@@ -37,7 +37,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var ex: u32;
     if (p.mode == 0u) {
-        ex = indices[step.index_base + r];
+        ex = indices[step.index_base + p.base + r];
     } else {
         ex = p.base + r;
     }

@@ -3,7 +3,7 @@
 // One kernel serves every dense product of the step, through strides:
 //   forward    Z[R x out]  = X[R x in] * W^T        + bias, ReLU on hidden layers
 //   backprop   D'[R x in]  = D[R x out] * W         masked by relu'(Z') = (A' > 0)
-//   mean grad  G[out x in] = D^T[out x R] * A[R x in] * (1/R)
+//   mean grad  G[out x in] = D^T[out x R] * A[R x in] * (1/R), possibly added to G
 // A(m, k) = A[a_off + m*a_rs + k*a_cs] and B(k, n) = B[b_off + k*b_rs + n*b_cs], so a transpose
 // is only a change of strides. Each workgroup computes a 64x64 tile of C; each invocation a 4x4
 // block of it, interleaved (rows ty + 16i, columns tx + 16j) so neighbouring invocations touch
@@ -24,7 +24,8 @@ struct Params {
     _pad: u32,
 }
 
-// 0: + bias, ReLU   1: + bias   2: zero where aux <= 0   3: * scale
+// 0: + bias, ReLU   1: + bias   2: zero where aux <= 0   3: * scale   4: C + (* scale)
+// (4 accumulates a gradient over row chunks of a batch too large for one dispatch)
 override MODE: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
@@ -122,8 +123,11 @@ fn store_row(m: u32, n0: u32, acc: vec4<f32>) {
                     v = 0.0;
                 }
             }
-            default: {
+            case 3u: {
                 v = v * p.scale;
+            }
+            default: {
+                v = C[m * p.n + n] + v * p.scale;
             }
         }
         C[m * p.n + n] = v;

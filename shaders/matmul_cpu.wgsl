@@ -101,8 +101,11 @@ fn store4(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
                     v = 0.0;
                 }
             }
-            default: {
+            case 3u: {
                 v = v * p.scale;
+            }
+            default: {
+                v = C[m * p.n + n] + v * p.scale;
             }
         }
         C[m * p.n + n] = v;

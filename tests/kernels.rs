@@ -37,7 +37,11 @@ fn gather_reads_selected_examples_and_labels() {
         g,
         &px,
         &lab,
-        GatherFrom::Indices(&ib, &steps),
+        GatherFrom::Indices {
+            indices: &ib,
+            step: &steps,
+            base: 0,
+        },
         &x,
         &rl,
         rows as u32,
@@ -113,7 +117,9 @@ fn check_matmul(
     let ab = g.storage_init("a", bytemuck::cast_slice(&a));
     let bb = g.storage_init("b", bytemuck::cast_slice(&b));
     let xb = g.storage_init("aux", bytemuck::cast_slice(&aux));
-    let cb = g.storage("c", (m * n * 4) as u64);
+    // C's prior contents, which ScaleAdd adds to
+    let prior = uniform(&mut r, m * n, 1.0);
+    let cb = g.storage_init("c", bytemuck::cast_slice(&prior));
     let d = mm.bind(
         g,
         epi,
@@ -141,6 +147,10 @@ fn check_matmul(
                 Epilogue::Bias => (s + bias, bias.abs()),
                 Epilogue::MaskPositive => (if aux[i * n + j] > 0.0 { s } else { 0.0 }, 0.0),
                 Epilogue::Scale => (s * 0.37f32 as f64, 0.0),
+                Epilogue::ScaleAdd => (
+                    prior[i * n + j] as f64 + s * 0.37f32 as f64,
+                    prior[i * n + j].abs() as f64,
+                ),
             };
             want[i * n + j] = w;
             tol[i * n + j] = (kk as f64 + 3.0) * U * (sa + extra) + 1e-30;
@@ -166,6 +176,7 @@ fn matmul_forward_backprop_and_grad_layouts() {
         (Epilogue::Bias, 37, 10, 13, false, true),      // logits
         (Epilogue::MaskPositive, 37, 257, 13, false, false), // backprop
         (Epilogue::Scale, 13, 257, 37, true, false),    // mean gradient d^T a
+        (Epilogue::ScaleAdd, 13, 100, 37, true, false), // accumulated over row chunks
         (Epilogue::Bias, 1, 1, 1, false, false),
         (Epilogue::BiasRelu, 130, 65, 100, false, true),
     ];
@@ -264,15 +275,36 @@ fn batch_stats_and_bias_grad_reduce_in_order() {
     let dv = uniform(&mut r, rows * width, 2.0);
     let db = g.storage_init("d", bytemuck::cast_slice(&dv));
     let gb = g.storage("g", ((width + off) * 4) as u64);
-    let d = k.bias_grad.bind(
+    let scale = 1.0 / rows as f32;
+    let first = k.bias_grad.bind(
         g,
         &db,
         Slice::all(&gb),
         rows as u32,
         width as u32,
         off as u32,
+        scale,
+        false,
     );
-    run(g, &[&d]).unwrap();
+    let again = k.bias_grad.bind(
+        g,
+        &db,
+        Slice::all(&gb),
+        rows as u32,
+        width as u32,
+        off as u32,
+        scale,
+        true,
+    );
+    run(g, &[&first]).unwrap();
+    let once = g.read_f32(&gb, off as u64, width).unwrap();
+    // accumulating the same chunk again doubles it exactly (x + x is exact in binary)
+    run(g, &[&again]).unwrap();
+    let twice = g.read_f32(&gb, off as u64, width).unwrap();
+    for j in 0..width {
+        assert_eq!(twice[j], 2.0 * once[j], "accumulate, column {j}");
+    }
+    run(g, &[&first]).unwrap();
     let got = g.read_f32(&gb, off as u64, width).unwrap();
     let want: Vec<f64> = (0..width)
         .map(|j| (0..rows).map(|e| dv[e * width + j] as f64).sum::<f64>() / rows as f64)

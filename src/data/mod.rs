@@ -164,7 +164,7 @@ fn assemble(source: String, raw: Vec<(PathBuf, idx::IdxU8)>) -> Result<DataSet> 
     };
     let train = split("training")?;
     let test = split("test")?;
-    if train.dim() != test.dim() {
+    if (train.height, train.width) != (test.height, test.width) {
         bail!(
             "{source}: training images are {}x{} but test images are {}x{}; both splits must have one image size",
             train.height,

@@ -38,6 +38,7 @@ impl LabelNoise {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
 

@@ -14,7 +14,10 @@ pub struct BatchOrder {
 impl BatchOrder {
     /// `batch` must divide `n` (checked by the configuration before we get here).
     pub fn new(n: usize, batch: usize, seed: u64) -> Self {
-        assert!(batch > 0 && n % batch == 0, "batch {batch} must divide {n}");
+        assert!(
+            batch > 0 && n.is_multiple_of(batch),
+            "batch {batch} must divide {n}"
+        );
         Self {
             n,
             batch,

@@ -155,7 +155,7 @@ impl Gpu {
 
     pub fn storage_init(&self, label: &str, contents: &[u8]) -> wgpu::Buffer {
         let mut padded;
-        let contents = if contents.len() % 4 != 0 || contents.is_empty() {
+        let contents = if !contents.len().is_multiple_of(4) || contents.is_empty() {
             padded = contents.to_vec();
             padded.resize(contents.len().max(16).next_multiple_of(4), 0);
             &padded[..]

@@ -272,8 +272,13 @@ pub struct Gather(Kernel);
 
 /// Where the gather takes its examples from.
 pub enum GatherFrom<'a> {
-    /// Row r is example `indices[step.index_base + r]` (training minibatches).
-    Indices(&'a wgpu::Buffer, &'a wgpu::Buffer),
+    /// Row r is example `indices[step.index_base + base + r]` (training minibatches, `base`
+    /// being the first row of a chunk).
+    Indices {
+        indices: &'a wgpu::Buffer,
+        step: &'a wgpu::Buffer,
+        base: u32,
+    },
     /// Row r is example `base + r` (evaluation chunks); `step` is any step buffer.
     Range { base: u32, step: &'a wgpu::Buffer },
 }
@@ -303,7 +308,11 @@ impl Gather {
         dim: u32,
     ) -> Dispatch {
         let (indices, step, base, mode) = match from {
-            GatherFrom::Indices(i, s) => (i, s, 0, 0),
+            GatherFrom::Indices {
+                indices,
+                step,
+                base,
+            } => (indices, step, base, 0),
             GatherFrom::Range { base, step } => (labels, step, base, 1),
         };
         self.0.bind(
@@ -353,6 +362,8 @@ pub enum Epilogue {
     Bias = 1,
     MaskPositive = 2,
     Scale = 3,
+    /// C += scale * A B: gradient accumulation over row chunks.
+    ScaleAdd = 4,
 }
 
 /// Which matrix-product kernel to use. Both sum every output in ascending k with fma, so they
@@ -380,7 +391,7 @@ impl MatmulVariant {
 /// The matrix product with its four epilogues, one pipeline each.
 pub struct Matmul {
     pub variant: MatmulVariant,
-    kernels: [Kernel; 4],
+    kernels: [Kernel; 5],
 }
 
 impl Matmul {
@@ -406,12 +417,14 @@ impl Matmul {
                 k(Epilogue::Bias),
                 k(Epilogue::MaskPositive),
                 k(Epilogue::Scale),
+                k(Epilogue::ScaleAdd),
             ],
         }
     }
 
     /// C[m x n] (row-major) = A * B with the strides in `p`, then the epilogue. `aux` is read
     /// only by `MaskPositive` (an m x n array); pass any buffer not written here otherwise.
+    #[allow(clippy::too_many_arguments)]
     pub fn bind(
         &self,
         gpu: &Gpu,
@@ -546,9 +559,12 @@ struct BiasGradParams {
     width: u32,
     off: u32,
     scale: f32,
+    accumulate: u32,
+    _pad: [u32; 3],
 }
 
-/// Mean bias gradient, written at `off` inside a layer's gradient segment.
+/// Bias gradient `scale * sum_e d[e, j]`, written (or added, with `accumulate`) at `off`
+/// inside a layer's gradient segment.
 pub struct BiasGrad(Kernel);
 
 impl BiasGrad {
@@ -563,6 +579,7 @@ impl BiasGrad {
         ))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn bind(
         &self,
         gpu: &Gpu,
@@ -571,6 +588,8 @@ impl BiasGrad {
         rows: u32,
         width: u32,
         off: u32,
+        scale: f32,
+        accumulate: bool,
     ) -> Dispatch {
         self.0.bind(
             gpu,
@@ -579,7 +598,9 @@ impl BiasGrad {
                 rows,
                 width,
                 off,
-                scale: 1.0 / rows as f32,
+                scale,
+                accumulate: accumulate as u32,
+                _pad: [0; 3],
             },
             None,
             [width.div_ceil(64), 1, 1],

@@ -167,9 +167,29 @@ impl<'g> GpuTrainer<'g> {
                 k_lo.max(k_hi)
             );
         }
-        let e = spec.eval_chunk.clamp(1, 65535);
-        let rows = b.max(e);
+        // Rows per dispatch chain: as many as the device can bind for the widest layer. A
+        // minibatch larger than that is processed in row chunks whose mean gradients are
+        // accumulated (in chunk order, so still deterministic); the winsor kernel needs all
+        // of a minibatch at once.
         let widest = *layout.widths.iter().max().expect("widths");
+        let max_bind = gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size) as usize;
+        let rows_cap = spec.eval_chunk.clamp(1, 65535).min(max_bind / (widest * 4));
+        if rows_cap == 0 {
+            bail!("a layer of width {widest} does not fit one storage binding on this device");
+        }
+        let e = rows_cap;
+        let chunk = b.min(rows_cap);
+        let n_chunks = b.div_ceil(chunk);
+        if n_chunks > 1 && !matches!(spec.rule, Rule::Mean) {
+            bail!(
+                "--batch {b} is too large for --rule {} on this device: robust rules need the whole minibatch in one dispatch (at most {chunk} rows here)",
+                spec.rule
+            );
+        }
+        let rows = chunk.max(e);
         gpu.check_binding("the activations", (rows * widest * 4) as u64)?;
         gpu.check_binding("the parameters", (layout.total * 4) as u64)?;
         gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
@@ -203,7 +223,7 @@ impl<'g> GpuTrainer<'g> {
             .map(|l| gpu.storage("activations", f32s(rows * layout.widths[l])))
             .collect();
         let deltas: Vec<wgpu::Buffer> = (1..=n_layers)
-            .map(|l| gpu.storage("errors", f32s(b * layout.widths[l])))
+            .map(|l| gpu.storage("errors", f32s(chunk * layout.widths[l])))
             .collect();
         let loss_rows = gpu.storage("batch loss", f32s(b));
         let correct_rows = gpu.storage("batch correct", (b * 4) as u64);
@@ -222,7 +242,7 @@ impl<'g> GpuTrainer<'g> {
         let input_of = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
         // Forward chain for `r` rows: layer l reads input_of(l) and writes acts[l].
         let forward = |r: usize, out: &mut Vec<Dispatch>| {
-            for l in 0..n_layers {
+            for (l, act) in acts.iter().enumerate() {
                 let (fi, fo) = layout.fans(l);
                 let last = l + 1 == n_layers;
                 out.push(kernels.matmul.bind(
@@ -235,7 +255,7 @@ impl<'g> GpuTrainer<'g> {
                     Slice::all(input_of(l)),
                     layout.segment(&params, l),
                     Slice::all(input_of(l)),
-                    Slice::all(&acts[l]),
+                    Slice::all(act),
                     MatmulParams {
                         m: r as u32,
                         n: fo as u32,
@@ -258,29 +278,111 @@ impl<'g> GpuTrainer<'g> {
 
         // ---- the training step ----
         let mut step = Vec::new();
-        step.push(kernels.gather.bind(
-            gpu,
-            &train_px,
-            &train_lab,
-            GatherFrom::Indices(&indices, &steps),
-            &x,
-            &row_labels,
-            b as u32,
-            dim as u32,
-        ));
-        forward(b, &mut step);
-        step.push(kernels.softmax.bind(
-            gpu,
-            &acts[n_layers - 1],
-            &row_labels,
-            &deltas[n_layers - 1],
-            true,
-            &loss_rows,
-            &correct_rows,
-            b as u32,
-            CLASSES as u32,
-            0,
-        ));
+        for c in 0..n_chunks {
+            let base = c * chunk;
+            let r = chunk.min(b - base);
+            step.push(kernels.gather.bind(
+                gpu,
+                &train_px,
+                &train_lab,
+                GatherFrom::Indices {
+                    indices: &indices,
+                    step: &steps,
+                    base: base as u32,
+                },
+                &x,
+                &row_labels,
+                r as u32,
+                dim as u32,
+            ));
+            forward(r, &mut step);
+            step.push(kernels.softmax.bind(
+                gpu,
+                &acts[n_layers - 1],
+                &row_labels,
+                &deltas[n_layers - 1],
+                true,
+                &loss_rows,
+                &correct_rows,
+                r as u32,
+                CLASSES as u32,
+                base as u32,
+            ));
+            for l in (0..n_layers).rev() {
+                let (fi, fo) = layout.fans(l);
+                let seg = layout.segment(&grads, l);
+                match &winsor {
+                    None => {
+                        // mean: (1/B) d^T a, added chunk by chunk after the first
+                        step.push(kernels.matmul.bind(
+                            gpu,
+                            if c == 0 {
+                                Epilogue::Scale
+                            } else {
+                                Epilogue::ScaleAdd
+                            },
+                            Slice::all(&deltas[l]),
+                            Slice::all(input_of(l)),
+                            Slice::all(&deltas[l]),
+                            seg,
+                            MatmulParams {
+                                m: fo as u32,
+                                n: fi as u32,
+                                k: r as u32,
+                                a_rs: 1,
+                                a_cs: fo as u32,
+                                b_rs: fi as u32,
+                                b_cs: 1,
+                                scale: 1.0 / b as f32,
+                                ..Default::default()
+                            },
+                        ));
+                        step.push(kernels.bias_grad.bind(
+                            gpu,
+                            &deltas[l],
+                            seg,
+                            r as u32,
+                            fo as u32,
+                            (fo * fi) as u32,
+                            1.0 / b as f32,
+                            c > 0,
+                        ));
+                    }
+                    Some(w) => {
+                        step.push(w.bind(
+                            gpu,
+                            &deltas[l],
+                            input_of(l),
+                            seg,
+                            b as u32,
+                            fo as u32,
+                            fi as u32,
+                        ));
+                    }
+                }
+                if l > 0 {
+                    // errors of the previous layer, masked by relu'(its pre-activation)
+                    step.push(kernels.matmul.bind(
+                        gpu,
+                        Epilogue::MaskPositive,
+                        Slice::all(&deltas[l]),
+                        layout.segment(&params, l),
+                        Slice::all(&acts[l - 1]),
+                        Slice::all(&deltas[l - 1]),
+                        MatmulParams {
+                            m: r as u32,
+                            n: fi as u32,
+                            k: fo as u32,
+                            a_rs: fo as u32,
+                            a_cs: 1,
+                            b_rs: fi as u32,
+                            b_cs: 1,
+                            ..Default::default()
+                        },
+                    ));
+                }
+            }
+        }
         step.push(kernels.batch_stats.bind(
             gpu,
             &loss_rows,
@@ -289,74 +391,6 @@ impl<'g> GpuTrainer<'g> {
             &steps,
             b as u32,
         ));
-        for l in (0..n_layers).rev() {
-            let (fi, fo) = layout.fans(l);
-            let seg = layout.segment(&grads, l);
-            match spec.rule {
-                Rule::Mean => {
-                    step.push(kernels.matmul.bind(
-                        gpu,
-                        Epilogue::Scale,
-                        Slice::all(&deltas[l]),
-                        Slice::all(input_of(l)),
-                        Slice::all(&deltas[l]),
-                        seg,
-                        MatmulParams {
-                            m: fo as u32,
-                            n: fi as u32,
-                            k: b as u32,
-                            a_rs: 1,
-                            a_cs: fo as u32,
-                            b_rs: fi as u32,
-                            b_cs: 1,
-                            scale: 1.0 / b as f32,
-                            ..Default::default()
-                        },
-                    ));
-                    step.push(kernels.bias_grad.bind(
-                        gpu,
-                        &deltas[l],
-                        seg,
-                        b as u32,
-                        fo as u32,
-                        (fo * fi) as u32,
-                    ));
-                }
-                Rule::Winsor(_) => {
-                    let w = winsor.as_ref().expect("built for winsor rules");
-                    step.push(w.bind(
-                        gpu,
-                        &deltas[l],
-                        input_of(l),
-                        seg,
-                        b as u32,
-                        fo as u32,
-                        fi as u32,
-                    ));
-                }
-            }
-            if l > 0 {
-                // errors of the previous layer, masked by relu'(its pre-activation)
-                step.push(kernels.matmul.bind(
-                    gpu,
-                    Epilogue::MaskPositive,
-                    Slice::all(&deltas[l]),
-                    layout.segment(&params, l),
-                    Slice::all(&acts[l - 1]),
-                    Slice::all(&deltas[l - 1]),
-                    MatmulParams {
-                        m: b as u32,
-                        n: fi as u32,
-                        k: fo as u32,
-                        a_rs: fo as u32,
-                        a_cs: 1,
-                        b_rs: fi as u32,
-                        b_cs: 1,
-                        ..Default::default()
-                    },
-                ));
-            }
-        }
         step.push(
             kernels
                 .sgd

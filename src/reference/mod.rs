@@ -1,5 +1,7 @@
 //! The CPU reference: the whole training step in f64, written for clarity rather than speed.
 //! Every GPU kernel is tested against these functions.
+// Index loops mirror the formulas (w[j * fan_in + k]) and are kept for readability.
+#![allow(clippy::needless_range_loop)]
 
 use crate::model::Params;
 use crate::rule::Rule;

@@ -67,10 +67,10 @@ impl TrainConfig {
     /// Checks the settings against a training set of `n_train` examples.
     pub fn validate_for(&self, n_train: usize) -> Result<()> {
         self.validate()?;
-        if self.batch > n_train || n_train % self.batch != 0 {
+        if self.batch > n_train || !n_train.is_multiple_of(self.batch) {
             let divisors: Vec<String> = [10, 20, 25, 50, 100, 200, 250, 500]
                 .iter()
-                .filter(|&&d| d <= n_train && n_train % d == 0)
+                .filter(|&&d| d <= n_train && n_train.is_multiple_of(d))
                 .map(|d| d.to_string())
                 .collect();
             bail!(

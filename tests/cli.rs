@@ -1,0 +1,205 @@
+//! The command line: clear errors for bad input, a complete run directory for good input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use winsor::data::write_idx_pair;
+
+fn winsor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_winsor"))
+        .args(args)
+        .output()
+        .expect("run winsor")
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = winsor(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr lacks {needle:?}:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+}
+
+/// A small MNIST-format folder: the first 1000 training and 200 test images.
+fn small_data(dir: &Path) {
+    let full = winsor::data::builtin_mnist().unwrap();
+    write_idx_pair(dir, "train", &full.train.head(1000)).unwrap();
+    write_idx_pair(dir, "t10k", &full.test.head(200)).unwrap();
+}
+
+#[test]
+fn bad_arguments_are_named() {
+    fails_with(&["train", "--noise", "120"], "outside 0..=100");
+    fails_with(&["train", "--noise", "lots"], "not a number");
+    fails_with(&["train", "--winsor", "50"], "[0, 50)");
+    fails_with(&["train", "--rule", "winsor:60"], "[0, 50)");
+    fails_with(&["train", "--rule", "median?"], "unknown rule");
+    fails_with(&["train", "--arch", "3by256"], "DEPTHxWIDTH");
+    fails_with(&["train", "--arch", "100,10"], "784 inputs");
+    fails_with(&["train", "--log-grid", "often"], "every:N");
+    fails_with(&["train", "--lr=-1"], "positive");
+    fails_with(&["train", "--batch", "37"], "must divide the 60000");
+    fails_with(&["train", "--batch", "0"], "at least one example");
+    fails_with(
+        &["train", "--rule", "mean", "--winsor", "2"],
+        "cannot be used with",
+    );
+    fails_with(
+        &["train", "--data", "/nonexistent/winsor"],
+        "not a directory",
+    );
+    fails_with(&["train", "--adapter", "99"], "only");
+}
+
+#[test]
+fn corrupt_data_file_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    small_data(d.path());
+    let p = d.path().join("train-images-idx3-ubyte");
+    let b = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &b[..b.len() / 2]).unwrap();
+    fails_with(
+        &["train", "--data", d.path().to_str().unwrap()],
+        "train-images-idx3-ubyte",
+    );
+}
+
+#[test]
+fn no_adapter_fails_with_install_hint() {
+    // DX12 does not exist on Linux: wgpu finds no adapter at all
+    let out = Command::new(env!("CARGO_BIN_EXE_winsor"))
+        .args(["train", "--steps", "1"])
+        .env("WGPU_BACKEND", "dx12")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("mesa-vulkan-drivers"), "{err}");
+}
+
+#[test]
+fn a_run_writes_every_output_and_keeps_finished_runs() {
+    let d = tempfile::tempdir().unwrap();
+    small_data(d.path());
+    let out = d.path().join("run");
+    let args = [
+        "train",
+        "--data",
+        d.path().to_str().unwrap(),
+        "--arch",
+        "784,16,10",
+        "--noise",
+        "50",
+        "--winsor",
+        "4",
+        "--steps",
+        "20",
+        "--log-grid",
+        "every:10",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let r = winsor(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("done: 20 steps"));
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut lines = metrics.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "step,train_acc,train_loss,test_acc,test_loss,batch_acc,batch_loss,pristine_acc,corrupt_acc,overfit"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "steps 0, 10, 20");
+    assert_eq!(rows[0][5], "", "no minibatch at step 0");
+    for r in &rows {
+        assert_eq!(r.len(), 10);
+        let acc: f64 = r[1].parse().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        assert!(
+            !r[7].is_empty() && !r[8].is_empty(),
+            "both masks populated at 50% noise"
+        );
+    }
+    let examples = std::fs::read_to_string(out.join("examples.csv")).unwrap();
+    let mut lines = examples.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "index,label_orig,label_train,corrupt,learnt_first,learnt_last"
+    );
+    assert_eq!(lines.count(), 1000);
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    for key in [
+        "seed = 1",
+        "rule = \"winsor:4\"",
+        "adapter = ",
+        "winsor_version = ",
+    ] {
+        assert!(config.contains(key), "config.toml lacks {key}:\n{config}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["steps_per_s"].as_f64().unwrap() > 0.0);
+    let st = std::fs::read(out.join("weights.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&st).unwrap();
+    assert_eq!(
+        tensors.tensor("layers.0.weight").unwrap().shape(),
+        &[16, 784]
+    );
+    assert_eq!(tensors.tensor("layers.1.bias").unwrap().shape(), &[10]);
+
+    // a finished run is not overwritten without --force
+    fails_with(&args, "--force");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(winsor(&forced).status.success());
+}
+
+#[test]
+fn full_batch_gradient_descent() {
+    // --batch 60000 with mean: one minibatch is the whole training set
+    let d = tempfile::tempdir().unwrap();
+    let r = winsor(&[
+        "train",
+        "--arch",
+        "784,8,10",
+        "--batch",
+        "60000",
+        "--steps",
+        "2",
+        "--log-grid",
+        "every:1",
+        "--out",
+        d.path().to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let metrics = std::fs::read_to_string(d.path().join("metrics.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = metrics
+        .lines()
+        .skip(2)
+        .map(|l| {
+            l.split(',')
+                .map(|x| x.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    // with the whole set as the batch, the batch loss of update s is the train loss at s-1
+    let first: Vec<f64> = metrics
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap_or(f64::NAN))
+        .collect();
+    assert!(
+        (rows[0][6] - first[2]).abs() < 1e-4,
+        "{} vs {}",
+        rows[0][6],
+        first[2]
+    );
+    assert!(rows[1][2] < first[2], "loss decreases");
+}
