@@ -83,6 +83,7 @@ fn gather_reads_selected_examples_and_labels() {
 }
 
 /// Runs C = op(A) op(B) on the GPU and compares with an f64 loop over the same strides.
+#[allow(clippy::too_many_arguments)]
 fn check_matmul(
     mm: &Matmul,
     epi: Epilogue,
