@@ -19,11 +19,15 @@ pub struct BenchSpec {
     pub window: usize,
     pub windows: usize,
     pub seed: u64,
+    /// Also time one evaluation over both splits, dispatch by dispatch.
+    pub profile_eval: bool,
 }
 
 pub struct BenchResult {
     /// Per-dispatch wall times of one step, in step order.
     pub profile: Vec<(&'static str, f64)>,
+    /// Per-dispatch wall times of one evaluation (if asked for), summed by kernel name.
+    pub eval_profile: Vec<(&'static str, f64)>,
     pub median: f64,
     pub windows: Vec<f64>,
     pub dispatches_per_step: usize,
@@ -42,7 +46,7 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
             batch: spec.batch,
             rule: spec.rule,
             lr: 0.1,
-            eval_chunk: 1,
+            eval_chunk: 10000,
         },
     )?;
     let mut order = BatchOrder::new(data.train.n, spec.batch, spec.seed);
@@ -50,6 +54,15 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
         |n: usize| -> Vec<Vec<u32>> { (0..n).map(|_| order.next_batch().to_vec()).collect() };
     trainer.train(&batches(spec.warmup))?;
     let profile = trainer.profile_step(&batches(1)[0])?;
+    let mut eval_profile: Vec<(&'static str, f64)> = Vec::new();
+    if spec.profile_eval {
+        for (name, t) in trainer.profile_eval()? {
+            match eval_profile.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += t,
+                None => eval_profile.push((name, t)),
+            }
+        }
+    }
     let mut rates = Vec::new();
     for _ in 0..spec.windows {
         let b = batches(spec.window);
@@ -66,6 +79,7 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
     };
     Ok(BenchResult {
         profile,
+        eval_profile,
         median,
         windows: rates,
         dispatches_per_step: trainer.dispatches_per_step(),

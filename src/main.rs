@@ -235,6 +235,7 @@ fn bench(a: BenchArgs) -> Result<()> {
                 window: a.window,
                 windows: a.windows,
                 seed: 0,
+                profile_eval: a.profile,
             },
         )
         .with_context(|| format!("benchmarking {rule}"))?;
@@ -248,7 +249,13 @@ fn bench(a: BenchArgs) -> Result<()> {
         );
         if a.profile {
             for (name, t) in &r.profile {
-                println!("|   {name} | {:.3} ms | | |", t * 1e3);
+                println!("|   step: {name} | {:.3} ms | | |", t * 1e3);
+            }
+            for (name, t) in &r.eval_profile {
+                println!(
+                    "|   evaluation, all {name} dispatches | {:.3} ms | | |",
+                    t * 1e3
+                );
             }
         }
     }

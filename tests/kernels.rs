@@ -180,6 +180,9 @@ fn matmul_forward_backprop_and_grad_layouts() {
         (Epilogue::ScaleAdd, 13, 100, 37, true, false), // accumulated over row chunks
         (Epilogue::Bias, 1, 1, 1, false, false),
         (Epilogue::BiasRelu, 130, 65, 100, false, true),
+        // k a multiple of 4 with both operands contiguous in k: the CPU variant's vec4 path
+        (Epilogue::BiasRelu, 37, 257, 784, false, true),
+        (Epilogue::Bias, 37, 10, 256, false, true),
     ];
     for (i, &(epi, m, n, kk, at, bt)) in cases.iter().enumerate() {
         let a = check_matmul(&tiled, epi, m, n, kk, at, bt, i as u64);

@@ -145,7 +145,8 @@ impl Gpu {
     pub fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: bytes.max(16).next_multiple_of(4),
+            // whole vec4s, so any buffer can also be viewed as array<vec4<f32>>
+            size: bytes.max(16).next_multiple_of(16),
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
@@ -155,9 +156,9 @@ impl Gpu {
 
     pub fn storage_init(&self, label: &str, contents: &[u8]) -> wgpu::Buffer {
         let mut padded;
-        let contents = if !contents.len().is_multiple_of(4) || contents.is_empty() {
+        let contents = if !contents.len().is_multiple_of(16) || contents.is_empty() {
             padded = contents.to_vec();
-            padded.resize(contents.len().max(16).next_multiple_of(4), 0);
+            padded.resize(contents.len().max(16).next_multiple_of(16), 0);
             &padded[..]
         } else {
             contents

@@ -392,6 +392,8 @@ impl MatmulVariant {
 pub struct Matmul {
     pub variant: MatmulVariant,
     kernels: [Kernel; 5],
+    /// CPU variant only: the forward epilogues reading both operands four k at a time.
+    forward_k4: Option<[Kernel; 2]>,
 }
 
 impl Matmul {
@@ -410,6 +412,15 @@ impl Matmul {
                 &[("MODE", mode as u32 as f64)],
             )
         };
+        let k4 = |mode: Epilogue| {
+            Kernel::new(
+                gpu,
+                "matmul_k4",
+                include_str!("../../shaders/matmul_cpu_k4.wgsl"),
+                &[Read, Read, Read, ReadWrite, Uniform],
+                &[("MODE", mode as u32 as f64)],
+            )
+        };
         Matmul {
             variant,
             kernels: [
@@ -419,6 +430,8 @@ impl Matmul {
                 k(Epilogue::Scale),
                 k(Epilogue::ScaleAdd),
             ],
+            forward_k4: (variant == MatmulVariant::Cpu)
+                .then(|| [k4(Epilogue::BiasRelu), k4(Epilogue::Bias)]),
         }
     }
 
@@ -439,6 +452,22 @@ impl Matmul {
             MatmulVariant::Tiled => [p.n.div_ceil(64), p.m.div_ceil(64), 1],
             MatmulVariant::Cpu => [p.n.div_ceil(64), p.m.div_ceil(32), 1],
         };
+        let k_contiguous = p.a_cs == 1
+            && p.b_rs == 1
+            && [p.k, p.a_rs, p.b_cs, p.a_off, p.b_off]
+                .iter()
+                .all(|v| v % 4 == 0);
+        if let (Some(k4), true, Epilogue::BiasRelu | Epilogue::Bias) =
+            (&self.forward_k4, k_contiguous, epilogue)
+        {
+            // vec4 views must cover whole vec4s: round the B range up (layer segments are
+            // padded to 256 bytes, so this stays inside the buffer)
+            let b4 = Slice {
+                size: b.size.map(|s| s.next_multiple_of(16)),
+                ..b
+            };
+            return k4[epilogue as usize].bind(gpu, &[a, b4, b, c], &p, None, groups);
+        }
         self.kernels[epilogue as usize].bind(gpu, &[a, b, aux, c], &p, None, groups)
     }
 }

@@ -520,6 +520,17 @@ impl<'g> GpuTrainer<'g> {
         Ok(out)
     }
 
+    /// Like [`Self::profile_step`], for the evaluation over both splits.
+    pub fn profile_eval(&self) -> Result<Vec<(&'static str, f64)>> {
+        let mut out = Vec::new();
+        for d in &self.eval {
+            let t = std::time::Instant::now();
+            super::run(self.gpu, &[d])?;
+            out.push((d.name, t.elapsed().as_secs_f64()));
+        }
+        Ok(out)
+    }
+
     /// Number of dispatches in one training step (for benchmarks and docs).
     pub fn dispatches_per_step(&self) -> usize {
         self.step.len()
