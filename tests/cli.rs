@@ -203,3 +203,25 @@ fn full_batch_gradient_descent() {
     );
     assert!(rows[1][2] < first[2], "loss decreases");
 }
+
+#[test]
+fn divergence_names_the_step() {
+    let d = tempfile::tempdir().unwrap();
+    small_data(d.path());
+    fails_with(
+        &[
+            "train",
+            "--data",
+            d.path().to_str().unwrap(),
+            "--arch",
+            "784,16,10",
+            "--lr",
+            "1e30",
+            "--steps",
+            "20",
+            "--out",
+            d.path().join("run").to_str().unwrap(),
+        ],
+        "diverged at step",
+    );
+}

@@ -181,7 +181,7 @@ pub fn run(
         let r = row(step, &ev, last_batch, cfg.batch, &noise.selected, cfg.noise);
         if !r.train_loss.is_finite() {
             bail!(
-                "training diverged by step {step}: the training-set loss is {}; lower --lr (now {})",
+                "training diverged at step {step}: after that update the training-set loss is {}; lower --lr (now {})",
                 r.train_loss,
                 cfg.lr
             );
