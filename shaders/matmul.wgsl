@@ -4,35 +4,10 @@
 //   forward    Z[R x out]  = X[R x in] * W^T        + bias, ReLU on hidden layers
 //   backprop   D'[R x in]  = D[R x out] * W         masked by relu'(Z') = (A' > 0)
 //   mean grad  G[out x in] = D^T[out x R] * A[R x in] * (1/R), possibly added to G
-// A(m, k) = A[a_off + m*a_rs + k*a_cs] and B(k, n) = B[b_off + k*b_rs + n*b_cs], so a transpose
-// is only a change of strides. Each workgroup computes a 64x64 tile of C; each invocation a 4x4
-// block of it, interleaved (rows ty + 16i, columns tx + 16j) so neighbouring invocations touch
-// neighbouring workgroup-memory words. Every output is a sum in ascending k: deterministic.
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_off: u32,
-    a_rs: u32,
-    a_cs: u32,
-    b_off: u32,
-    b_rs: u32,
-    b_cs: u32,
-    bias_off: u32,
-    scale: f32,
-    _pad: u32,
-}
-
-// 0: + bias, ReLU   1: + bias   2: zero where aux <= 0   3: * scale   4: C + (* scale)
-// (4 accumulates a gradient over row chunks of a batch too large for one dispatch)
-override MODE: u32 = 0u;
-
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read> aux: array<f32>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+// (Strides and epilogues: matmul_params.wgsl and matmul_io.wgsl, prepended.) Each workgroup
+// computes a 64x64 tile of C; each invocation a 4x4 block of it, interleaved (rows ty + 16i,
+// columns tx + 16j) so neighbouring invocations touch neighbouring workgroup-memory words.
+// Every output is a sum in ascending k: deterministic.
 
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
@@ -94,42 +69,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         workgroupBarrier();
     }
 
-    store_row(row0 + ty, col0 + tx, acc0);
-    store_row(row0 + ty + 16u, col0 + tx, acc1);
-    store_row(row0 + ty + 32u, col0 + tx, acc2);
-    store_row(row0 + ty + 48u, col0 + tx, acc3);
-}
-
-// Applies the epilogue to one invocation's four outputs of row m (columns n0 + 16j).
-fn store_row(m: u32, n0: u32, acc: vec4<f32>) {
-    if (m >= p.m) {
-        return;
-    }
-    for (var j = 0u; j < 4u; j++) {
-        let n = n0 + 16u * j;
-        if (n >= p.n) {
-            return;
+    let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store(row0 + ty + 16u * i, col0 + tx + 16u * j, rows[i][j]);
         }
-        var v = acc[j];
-        switch MODE {
-            case 0u: {
-                v = max(v + B[p.bias_off + n], 0.0);
-            }
-            case 1u: {
-                v = v + B[p.bias_off + n];
-            }
-            case 2u: {
-                if (aux[m * p.n + n] <= 0.0) {
-                    v = 0.0;
-                }
-            }
-            case 3u: {
-                v = v * p.scale;
-            }
-            default: {
-                v = C[m * p.n + n] + v * p.scale;
-            }
-        }
-        C[m * p.n + n] = v;
     }
 }

@@ -8,29 +8,6 @@
 // GPU kernel's workgroup-memory reads would be gathers too, with barriers on top). A
 // workgroup of 64 covers 32 rows x 64 columns.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_off: u32,
-    a_rs: u32,
-    a_cs: u32,
-    b_off: u32,
-    b_rs: u32,
-    b_cs: u32,
-    bias_off: u32,
-    scale: f32,
-    _pad: u32,
-}
-
-override MODE: u32 = 0u;
-
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read> aux: array<f32>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let m0 = wid.y * 32u + (lid / 8u) * 4u;
@@ -72,42 +49,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         d2 = fma(vec4<f32>(a.z), bb, d2);
         d3 = fma(vec4<f32>(a.w), bb, d3);
     }
-    store4(m0, n0, c0, d0);
-    store4(m0 + 1u, n0, c1, d1);
-    store4(m0 + 2u, n0, c2, d2);
-    store4(m0 + 3u, n0, c3, d3);
-}
-
-// Applies the epilogue to row m, columns n0..n0+8.
-fn store4(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if (m >= p.m) {
-        return;
-    }
-    for (var j = 0u; j < 8u; j++) {
-        let n = n0 + j;
-        if (n >= p.n) {
-            return;
+    let lo = array<vec4<f32>, 4>(c0, c1, c2, c3);
+    let hi = array<vec4<f32>, 4>(d0, d1, d2, d3);
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store(m0 + i, n0 + j, lo[i][j]);
+            store(m0 + i, n0 + 4u + j, hi[i][j]);
         }
-        var v = select(hi[j & 3u], lo[j & 3u], j < 4u);
-        switch MODE {
-            case 0u: {
-                v = max(v + B[p.bias_off + n], 0.0);
-            }
-            case 1u: {
-                v = v + B[p.bias_off + n];
-            }
-            case 2u: {
-                if (aux[m * p.n + n] <= 0.0) {
-                    v = 0.0;
-                }
-            }
-            case 3u: {
-                v = v * p.scale;
-            }
-            default: {
-                v = C[m * p.n + n] + v * p.scale;
-            }
-        }
-        C[m * p.n + n] = v;
     }
 }

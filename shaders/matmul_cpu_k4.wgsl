@@ -3,22 +3,7 @@
 // the offsets are multiples of 4. Operands are read four k at a time as vec4: a 4x8 block
 // then costs 12 loads per 128 fused multiply-adds instead of per 32. The products are still
 // accumulated one k at a time in ascending order, so results are bit-identical to the other
-// matmul kernels. Strides and offsets in `p` are in floats, as there.
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_off: u32,
-    a_rs: u32,
-    a_cs: u32,
-    b_off: u32,
-    b_rs: u32,
-    b_cs: u32,
-    bias_off: u32,
-    scale: f32,
-    _pad: u32,
-}
+// matmul kernels. Strides and offsets in `p` (matmul_params.wgsl, prepended) are in floats.
 
 // 0: + bias, ReLU   1: + bias
 override MODE: u32 = 0u;

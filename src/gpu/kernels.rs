@@ -399,9 +399,19 @@ pub struct Matmul {
 impl Matmul {
     pub fn new(gpu: &Gpu, variant: MatmulVariant) -> Self {
         use Kind::*;
+        // WGSL has no includes: the shared parameter struct, bindings and epilogue are
+        // prepended at compile time.
         let source = match variant {
-            MatmulVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
-            MatmulVariant::Cpu => include_str!("../../shaders/matmul_cpu.wgsl"),
+            MatmulVariant::Tiled => concat!(
+                include_str!("../../shaders/matmul_params.wgsl"),
+                include_str!("../../shaders/matmul_io.wgsl"),
+                include_str!("../../shaders/matmul.wgsl")
+            ),
+            MatmulVariant::Cpu => concat!(
+                include_str!("../../shaders/matmul_params.wgsl"),
+                include_str!("../../shaders/matmul_io.wgsl"),
+                include_str!("../../shaders/matmul_cpu.wgsl")
+            ),
         };
         let k = |mode: Epilogue| {
             Kernel::new(
@@ -416,7 +426,10 @@ impl Matmul {
             Kernel::new(
                 gpu,
                 "matmul_k4",
-                include_str!("../../shaders/matmul_cpu_k4.wgsl"),
+                concat!(
+                    include_str!("../../shaders/matmul_params.wgsl"),
+                    include_str!("../../shaders/matmul_cpu_k4.wgsl")
+                ),
                 &[Read, Read, Read, ReadWrite, Uniform],
                 &[("MODE", mode as u32 as f64)],
             )
