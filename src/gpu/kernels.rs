@@ -66,7 +66,7 @@ pub struct Dispatch {
     groups: [u32; 3],
     per_step: bool,
     // Keeps the uniform buffer alive as long as the dispatch.
-    _uniform: Option<wgpu::Buffer>,
+    _uniform: wgpu::Buffer,
 }
 
 impl Dispatch {
@@ -221,7 +221,7 @@ impl Kernel {
             bind_group,
             groups,
             per_step: self.kinds.contains(&Kind::StepUniform),
-            _uniform: Some(ubuf),
+            _uniform: ubuf,
         }
     }
 }
