@@ -30,6 +30,27 @@ enum Command {
     Adapters,
     /// Measure training steps per second (no evaluation), median over timed windows.
     Bench(BenchArgs),
+    /// Write the first images of a data set as a PNG grid, to check that it decodes right.
+    Preview(PreviewArgs),
+}
+
+#[derive(Args)]
+struct PreviewArgs {
+    /// MNIST-format data folder. Default: built-in MNIST.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Which split to show.
+    #[arg(long, value_parser = ["train", "test"], default_value = "train")]
+    split: String,
+    /// How many images.
+    #[arg(long, default_value = "100")]
+    count: usize,
+    /// Images per grid row.
+    #[arg(long, default_value = "10")]
+    cols: usize,
+    /// PNG file to write.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 fn parse_noise(s: &str) -> Result<f64, String> {
@@ -278,6 +299,21 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Bench(a) => bench(a),
+        Command::Preview(a) => (|| {
+            let data = winsor::data::load(a.data.as_deref())?;
+            let images = if a.split == "train" {
+                &data.train
+            } else {
+                &data.test
+            };
+            winsor::data::preview::write_grid(images, a.count, a.cols, &a.out)?;
+            let labels: Vec<String> = images.labels[..a.count.min(images.n)]
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+            println!("{}: labels {}", a.out.display(), labels.join(" "));
+            Ok(())
+        })(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 pub mod idx;
 pub mod noise;
 pub mod order;
+pub mod preview;
 
 use std::path::{Path, PathBuf};
 
