@@ -1,9 +1,12 @@
-// Fused winsorized aggregation of one dense layer, one invocation per coordinate.
+// Fused winsorized aggregation of one dense layer.
 //
 // The per-example gradient of weight (j, k) is d[e, j] * a[e, k], of bias j it is d[e, j];
 // they are formed on the fly and the B x P tensor never exists. Workgroup row wid.y is the
-// output unit j, shared by all lanes (so d[e, j] is one broadcast load), and lanes walk the
-// inputs k = 0..fan_in, with k = fan_in standing for the bias.
+// output unit j, shared by all lanes (so d[e, j] is one load for the workgroup), and each
+// invocation handles four neighbouring inputs k0..k0+3 as the components of a vec4: one
+// vec4 load of a (when fan_in is a multiple of 4) serves four coordinates, and every
+// selection step below is one vec4 min or max. The invocation after the last input block
+// handles the bias (its "input" is 1).
 //
 // Selection: `lo` keeps the KL = k_lo + 1 smallest values seen so far in ascending order and
 // `hi` the KH = k_hi + 1 largest in descending order. A new value enters by a branch-free
@@ -13,6 +16,7 @@
 // percentiles at sorted indices k_lo and B-1-k_hi, and the kept values also give the sums of
 // the clipped ones (the clipped-sum identity below), so the examples are read once. KL and KH
 // are pipeline constants, so the loops have constant bounds. KL = KH = 1 is the plain mean.
+// Each component's arithmetic is exactly that of a scalar version, in the same order.
 
 struct Params {
     rows: u32,
@@ -33,37 +37,50 @@ const KMAX: u32 = 128u;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
-
-fn value(e: u32, j: u32, k: u32, is_bias: bool) -> f32 {
-    let dv = d[e * p.fan_out + j];
-    // the bias lane reads a valid (ignored) input so that every lane does the same work
-    let av = a[e * p.fan_in + min(k, p.fan_in - 1u)];
-    return select(dv * av, dv, is_bias);
-}
+// the same range as `a`, viewed as vec4 (used when fan_in is a multiple of 4)
+@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let j = wid.y;
-    let k = gid.x;
-    if (k > p.fan_in || j >= p.fan_out) {
+    let q = gid.x;
+    let blocks = (p.fan_in + 3u) / 4u;
+    if (q > blocks || j >= p.fan_out) {
         return;
     }
-    let is_bias = k == p.fan_in;
+    let is_bias = q == blocks;
+    let k0 = 4u * q;
+    let last = p.fan_in - 1u;
+    let vec_a = p.fan_in % 4u == 0u;
 
     let inf = bitcast<f32>(0x7f800000u);
-    var lo: array<f32, KMAX>;
-    var hi: array<f32, KMAX>;
+    var lo: array<vec4<f32>, KMAX>;
+    var hi: array<vec4<f32>, KMAX>;
     for (var i = 0u; i < KL; i++) {
-        lo[i] = inf;
+        lo[i] = vec4<f32>(inf);
     }
     for (var i = 0u; i < KH; i++) {
-        hi[i] = -inf;
+        hi[i] = vec4<f32>(-inf);
     }
-    var total = 0.0;
+    var total = vec4<f32>(0.0);
     for (var e = 0u; e < p.rows; e++) {
-        let v = value(e, j, k, is_bias);
+        var av = vec4<f32>(1.0);
+        if (!is_bias) {
+            if (vec_a) {
+                av = a4[e * (p.fan_in / 4u) + q];
+            } else {
+                let r = e * p.fan_in;
+                av = vec4<f32>(
+                    a[r + min(k0, last)],
+                    a[r + min(k0 + 1u, last)],
+                    a[r + min(k0 + 2u, last)],
+                    a[r + min(k0 + 3u, last)]
+                );
+            }
+        }
+        let v = d[e * p.fan_out + j] * av;
         total += v;
-        if (v < lo[KL - 1u]) {
+        if (any(v < lo[KL - 1u])) {
             var x = v;
             for (var i = 0u; i < KL; i++) {
                 let t = lo[i];
@@ -71,7 +88,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
                 x = max(t, x);
             }
         }
-        if (v > hi[KH - 1u]) {
+        if (any(v > hi[KH - 1u])) {
             var x = v;
             for (var i = 0u; i < KH; i++) {
                 let t = hi[i];
@@ -85,15 +102,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     // pass over the examples suffices. (Rounding: within 2 u sum|v| of the exact mean.)
     let lov = lo[KL - 1u];
     let hiv = hi[KH - 1u];
-    var s_lo = 0.0;
+    var s_lo = vec4<f32>(0.0);
     for (var i = 0u; i + 1u < KL; i++) {
         s_lo += lo[i];
     }
-    var s_hi = 0.0;
+    var s_hi = vec4<f32>(0.0);
     for (var i = 0u; i + 1u < KH; i++) {
         s_hi += hi[i];
     }
-    let s = (total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv;
-    let c = select(j * p.fan_in + k, p.fan_out * p.fan_in + j, is_bias);
-    g[c] = s * p.scale;
+    let s = ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;
+    if (is_bias) {
+        g[p.fan_out * p.fan_in + j] = s.x;
+        return;
+    }
+    for (var c = 0u; c < 4u; c++) {
+        if (k0 + c < p.fan_in) {
+            g[j * p.fan_in + k0 + c] = s[c];
+        }
+    }
 }

@@ -686,7 +686,7 @@ impl Winsor {
                 gpu,
                 "winsor",
                 include_str!("../../shaders/winsor.wgsl"),
-                &[Read, Read, ReadWrite, Uniform],
+                &[Read, Read, ReadWrite, Uniform, Read],
                 &[("KL", (k_lo + 1) as f64), ("KH", (k_hi + 1) as f64)],
             ),
             k_lo,
@@ -710,7 +710,7 @@ impl Winsor {
         assert!(self.k_lo < rows as usize && self.k_hi < rows as usize);
         self.kernel.bind(
             gpu,
-            &[Slice::all(d), Slice::all(a), g],
+            &[Slice::all(d), Slice::all(a), g, Slice::all(a)],
             &WinsorParams {
                 rows,
                 fan_out,
@@ -720,7 +720,8 @@ impl Winsor {
                 _pad1: [0; 3],
             },
             None,
-            [(fan_in + 1).div_ceil(64), fan_out, 1],
+            // one invocation per four inputs, plus one for the bias
+            [(fan_in.div_ceil(4) + 1).div_ceil(64), fan_out, 1],
         )
     }
 }
