@@ -421,8 +421,15 @@ fn winsor_zero_equals_mean() {
 
 #[test]
 fn winsor_ties_zeros_and_extremes() {
+    // fan_in 6 reads a as scalars, 8 as vec4
+    for fi in [6, 8] {
+        ties_zeros_and_extremes(fi);
+    }
+}
+
+fn ties_zeros_and_extremes(fi: usize) {
     let mut r = rng(13);
-    let (rows, fo, fi) = (100, 4, 6);
+    let (rows, fo) = (100, 4);
     // ties: values drawn from a few levels, like ReLU zeros and repeated pixels
     let d: Vec<f32> = (0..rows * fo)
         .map(|_| [0.0, -0.0, 0.5, -0.5][r.below(4) as usize])
