@@ -459,3 +459,15 @@ fn ties_zeros_and_extremes(fi: usize) {
         check_winsor(Rule::Winsor(c), &d, &a, rows, fo, fi);
     }
 }
+
+#[test]
+fn gpu_errors_become_errors_not_panics() {
+    // a device of its own: the error would otherwise be reported to the other tests
+    let g = winsor::gpu::Gpu::new(std::env::var("WINSOR_ADAPTER").ok().as_deref()).unwrap();
+    let b = g.storage("b", 16);
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(&b, 0, &b, 0, 16); // one buffer as source and destination: invalid
+    g.queue.submit([enc.finish()]);
+    let e = g.wait().expect_err("the invalid copy must be reported");
+    assert!(format!("{e:#}").contains("GPU reported an error"), "{e:#}");
+}

@@ -46,6 +46,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The first error wgpu reported outside an error scope (out of memory, validation).
+    /// wgpu's default is to panic; winsor turns it into an error at the next wait.
+    first_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Gpu {
@@ -112,11 +115,18 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .with_context(|| format!("creating a device on adapter {}", info.name))?;
+        let first_error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = first_error.clone();
+        device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
         Ok(Gpu {
             device,
             queue,
             info,
             limits,
+            first_error,
         })
     }
 
@@ -200,6 +210,7 @@ impl Gpu {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .context("waiting for the GPU")?;
+        self.check()?;
         rx.recv()
             .context("readback callback dropped")?
             .context("mapping a readback buffer")?;
@@ -221,11 +232,23 @@ impl Gpu {
         Ok(bytemuck::cast_slice(&b[..n * 4]).to_vec())
     }
 
-    /// Waits until all submitted work is done.
+    /// Waits until all submitted work is done, then reports any error wgpu raised.
     pub fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .context("waiting for the GPU")?;
-        Ok(())
+        self.check()
+    }
+
+    /// Fails with the first error wgpu reported on this device, if any.
+    pub fn check(&self) -> Result<()> {
+        let slot = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(e) => bail!(
+                "the GPU reported an error on adapter {}: {e}; if it ran out of memory, use a smaller --batch or --arch",
+                self.info.name
+            ),
+            None => Ok(()),
+        }
     }
 }

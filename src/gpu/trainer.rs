@@ -437,6 +437,8 @@ impl<'g> GpuTrainer<'g> {
             }
         }
 
+        // buffer creation errors (out of memory) surface here rather than mid-run
+        gpu.wait()?;
         let mut keep = vec![
             train_px, test_px, train_lab, test_lab, grads, steps, x, row_labels,
         ];
