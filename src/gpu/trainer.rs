@@ -240,8 +240,32 @@ impl<'g> GpuTrainer<'g> {
         ];
 
         let input_of = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
-        // Forward chain for `r` rows: layer l reads input_of(l) and writes acts[l].
-        let forward = |r: usize, out: &mut Vec<Dispatch>| {
+        /// Where a chain of rows scores its predictions.
+        struct Scores<'a> {
+            /// Some(d): training, the error softmax - onehot is written to d.
+            d: Option<&'a wgpu::Buffer>,
+            loss: &'a wgpu::Buffer,
+            correct: &'a wgpu::Buffer,
+        }
+        // The chain shared by training and evaluation for `r` rows starting at row `base`:
+        // gather, forward (layer l reads input_of(l), writes acts[l]), softmax cross-entropy.
+        let rows_chain = |from: GatherFrom<'_>,
+                          px: &wgpu::Buffer,
+                          lab: &wgpu::Buffer,
+                          r: usize,
+                          base: usize,
+                          scores: Scores<'_>,
+                          out: &mut Vec<Dispatch>| {
+            out.push(kernels.gather.bind(
+                gpu,
+                px,
+                lab,
+                from,
+                &x,
+                &row_labels,
+                r as u32,
+                dim as u32,
+            ));
             for (l, act) in acts.iter().enumerate() {
                 let (fi, fo) = layout.fans(l);
                 let last = l + 1 == n_layers;
@@ -269,6 +293,18 @@ impl<'g> GpuTrainer<'g> {
                     },
                 ));
             }
+            out.push(kernels.softmax.bind(
+                gpu,
+                &acts[n_layers - 1],
+                &row_labels,
+                scores.d.unwrap_or(&scratch),
+                scores.d.is_some(),
+                scores.loss,
+                scores.correct,
+                r as u32,
+                CLASSES as u32,
+                base as u32,
+            ));
         };
 
         let winsor = match spec.rule {
@@ -281,33 +317,23 @@ impl<'g> GpuTrainer<'g> {
         for c in 0..n_chunks {
             let base = c * chunk;
             let r = chunk.min(b - base);
-            step.push(kernels.gather.bind(
-                gpu,
-                &train_px,
-                &train_lab,
+            rows_chain(
                 GatherFrom::Indices {
                     indices: &indices,
                     step: &steps,
                     base: base as u32,
                 },
-                &x,
-                &row_labels,
-                r as u32,
-                dim as u32,
-            ));
-            forward(r, &mut step);
-            step.push(kernels.softmax.bind(
-                gpu,
-                &acts[n_layers - 1],
-                &row_labels,
-                &deltas[n_layers - 1],
-                true,
-                &loss_rows,
-                &correct_rows,
-                r as u32,
-                CLASSES as u32,
-                base as u32,
-            ));
+                &train_px,
+                &train_lab,
+                r,
+                base,
+                Scores {
+                    d: Some(&deltas[n_layers - 1]),
+                    loss: &loss_rows,
+                    correct: &correct_rows,
+                },
+                &mut step,
+            );
             for l in (0..n_layers).rev() {
                 let (fi, fo) = layout.fans(l);
                 let seg = layout.segment(&grads, l);
@@ -408,32 +434,22 @@ impl<'g> GpuTrainer<'g> {
         {
             for base in (0..n).step_by(e) {
                 let r = e.min(n - base);
-                eval.push(kernels.gather.bind(
-                    gpu,
-                    px,
-                    lab,
+                rows_chain(
                     GatherFrom::Range {
                         base: base as u32,
                         step: &steps,
                     },
-                    &x,
-                    &row_labels,
-                    r as u32,
-                    dim as u32,
-                ));
-                forward(r, &mut eval);
-                eval.push(kernels.softmax.bind(
-                    gpu,
-                    &acts[n_layers - 1],
-                    &row_labels,
-                    &scratch,
-                    false,
-                    &eval_loss[set],
-                    &eval_correct[set],
-                    r as u32,
-                    CLASSES as u32,
-                    base as u32,
-                ));
+                    px,
+                    lab,
+                    r,
+                    base,
+                    Scores {
+                        d: None,
+                        loss: &eval_loss[set],
+                        correct: &eval_correct[set],
+                    },
+                    &mut eval,
+                );
             }
         }
 
