@@ -180,7 +180,6 @@ impl<'g> GpuTrainer<'g> {
         if rows_cap == 0 {
             bail!("a layer of width {widest} does not fit one storage binding on this device");
         }
-        let e = rows_cap;
         let chunk = b.min(rows_cap);
         let n_chunks = b.div_ceil(chunk);
         if n_chunks > 1 && !matches!(spec.rule, Rule::Mean) {
@@ -189,10 +188,12 @@ impl<'g> GpuTrainer<'g> {
                 spec.rule
             );
         }
-        let rows = chunk.max(e);
+        // the activation buffers serve both the training chunks and the evaluation chunks
+        let rows = rows_cap;
         gpu.check_binding("the activations", (rows * widest * 4) as u64)?;
         gpu.check_binding("the parameters", (layout.total * 4) as u64)?;
         gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
+        gpu.check_binding("the test images", data.test.pixels.len() as u64)?;
         let slots = (16_000_000 / (b * 4)).clamp(1, 256);
         gpu.check_binding("the minibatch indices", (slots * b * 4) as u64)?;
 
@@ -432,8 +433,8 @@ impl<'g> GpuTrainer<'g> {
         .into_iter()
         .enumerate()
         {
-            for base in (0..n).step_by(e) {
-                let r = e.min(n - base);
+            for base in (0..n).step_by(rows) {
+                let r = rows.min(n - base);
                 rows_chain(
                     GatherFrom::Range {
                         base: base as u32,
