@@ -486,7 +486,15 @@ impl<'g> GpuTrainer<'g> {
         let mut out = Vec::with_capacity(batches.len());
         for group in batches.chunks(self.slots) {
             let flat: Vec<u32> = group.iter().flatten().copied().collect();
-            assert_eq!(flat.len(), group.len() * self.spec.batch, "minibatch size");
+            if group.iter().any(|b| b.len() != self.spec.batch) {
+                bail!("every minibatch must hold {} indices", self.spec.batch);
+            }
+            if let Some(&i) = flat.iter().find(|&&i| i as usize >= self.n_train) {
+                bail!(
+                    "minibatch index {i} is outside the {} training examples",
+                    self.n_train
+                );
+            }
             self.gpu
                 .queue
                 .write_buffer(&self.indices, 0, bytemuck::cast_slice(&flat));
