@@ -47,6 +47,7 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
             rule: spec.rule,
             lr: 0.1,
             eval_chunk: 10000,
+            steps_per_submit: crate::train::STEPS_PER_SUBMIT,
         },
     )?;
     let mut order = BatchOrder::new(data.train.n, spec.batch, spec.seed);

@@ -42,6 +42,8 @@ fn gpu_vs_reference(rule: Rule, steps: usize, eval_chunk: usize) {
             rule,
             lr: 0.1,
             eval_chunk,
+            // small submissions, so that several overlap (double buffering) in each call
+            steps_per_submit: 3,
         },
     )
     .unwrap();

@@ -5,7 +5,7 @@
 //! gather and the batch statistics use (a dynamic offset), so a submission of K steps is the
 //! same list recorded K times after one upload of the K minibatches' indices.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::context::Gpu;
 use super::kernels::{
@@ -105,6 +105,8 @@ pub struct TrainerSpec {
     pub lr: f32,
     /// Rows per evaluation dispatch chain.
     pub eval_chunk: usize,
+    /// Training steps recorded into one submission (fewer if the indices would not fit).
+    pub steps_per_submit: usize,
 }
 
 /// Per-example evaluation results over both splits.
@@ -124,9 +126,11 @@ pub struct GpuTrainer<'g> {
     params: wgpu::Buffer,
     indices: wgpu::Buffer,
     stats: wgpu::Buffer,
+    /// Mappable copies of the two halves of `stats`.
+    staging: [wgpu::Buffer; 2],
     eval_loss: [wgpu::Buffer; 2],
     eval_correct: [wgpu::Buffer; 2],
-    /// Steps that fit in one submission (slots of the per-step uniform).
+    /// Steps per submission (each half of the per-step uniform slots).
     pub slots: usize,
     step: Vec<Dispatch>,
     eval: Vec<Dispatch>,
@@ -194,8 +198,9 @@ impl<'g> GpuTrainer<'g> {
         gpu.check_binding("the parameters", (layout.total * 4) as u64)?;
         gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
         gpu.check_binding("the test images", data.test.pixels.len() as u64)?;
-        let slots = (16_000_000 / (b * 4)).clamp(1, 256);
-        gpu.check_binding("the minibatch indices", (slots * b * 4) as u64)?;
+        // two halves of `slots` steps each: one being filled while the other runs
+        let slots = spec.steps_per_submit.clamp(1, (8_000_000 / (b * 4)).max(1));
+        gpu.check_binding("the minibatch indices", (2 * slots * b * 4) as u64)?;
 
         let f32s = |n: usize| (n * 4) as u64;
         let train_px = gpu.storage_init(
@@ -214,9 +219,17 @@ impl<'g> GpuTrainer<'g> {
         );
         let params = gpu.storage_init("params", bytemuck::cast_slice(&layout.flatten(init)));
         let grads = gpu.storage("grads", f32s(layout.total));
-        let indices = gpu.storage("indices", (slots * b * 4) as u64);
-        let steps = step_buffer(gpu, slots as u32, b as u32);
-        let stats = gpu.storage("stats", (slots * 8) as u64);
+        let indices = gpu.storage("indices", (2 * slots * b * 4) as u64);
+        let steps = step_buffer(gpu, 2 * slots as u32, b as u32);
+        let stats = gpu.storage("stats", (2 * slots * 8) as u64);
+        let staging = [0, 1].map(|_| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("step statistics"),
+                size: (slots * 8) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
         let x = gpu.storage("x", f32s(rows * dim));
         let row_labels = gpu.storage("row labels", (rows * 4) as u64);
         let n_layers = layout.layers();
@@ -471,6 +484,7 @@ impl<'g> GpuTrainer<'g> {
             params,
             indices,
             stats,
+            staging,
             eval_loss,
             eval_correct,
             slots,
@@ -480,38 +494,119 @@ impl<'g> GpuTrainer<'g> {
         })
     }
 
-    /// Runs one training step per minibatch in `batches` (each `batch` indices), in as few
-    /// submissions as the slots allow, and returns each step's (mean loss, correct count).
-    pub fn train(&self, batches: &[Vec<u32>]) -> Result<Vec<(f32, u32)>> {
+    /// Runs one training step per minibatch in `batches` (each `batch` indices) and returns
+    /// each step's (mean loss, correct count).
+    ///
+    /// Steps go to the GPU in submissions of up to `slots` steps, double-buffered: while the
+    /// GPU runs submission g, the host reads submission g-1's statistics (8 bytes a step,
+    /// copied into a mappable buffer by g-1 itself) and uploads the indices of g+1, so the
+    /// GPU never waits for the host. After each submission's statistics arrive,
+    /// `on_stats(steps done so far, that submission's stats)` is called; an error from it
+    /// stops training (after at most one more submission).
+    pub fn train_with(
+        &self,
+        batches: &[Vec<u32>],
+        mut on_stats: impl FnMut(usize, &[(f32, u32)]) -> Result<()>,
+    ) -> Result<Vec<(f32, u32)>> {
+        let b = self.spec.batch;
+        if let Some(m) = batches.iter().find(|m| m.len() != b) {
+            bail!(
+                "every minibatch must hold {b} indices, one holds {}",
+                m.len()
+            );
+        }
+        if let Some(&i) = batches
+            .iter()
+            .flatten()
+            .find(|&&i| i as usize >= self.n_train)
+        {
+            bail!(
+                "minibatch index {i} is outside the {} training examples",
+                self.n_train
+            );
+        }
         let mut out = Vec::with_capacity(batches.len());
-        for group in batches.chunks(self.slots) {
+        let mut pending: Option<(usize, usize, wgpu::SubmissionIndex)> = None;
+        for (g, group) in batches.chunks(self.slots).enumerate() {
+            let half = g % 2;
+            let first_slot = half * self.slots;
             let flat: Vec<u32> = group.iter().flatten().copied().collect();
-            if group.iter().any(|b| b.len() != self.spec.batch) {
-                bail!("every minibatch must hold {} indices", self.spec.batch);
-            }
-            if let Some(&i) = flat.iter().find(|&&i| i as usize >= self.n_train) {
-                bail!(
-                    "minibatch index {i} is outside the {} training examples",
-                    self.n_train
-                );
-            }
-            self.gpu
-                .queue
-                .write_buffer(&self.indices, 0, bytemuck::cast_slice(&flat));
+            self.gpu.queue.write_buffer(
+                &self.indices,
+                (first_slot * b * 4) as u64,
+                bytemuck::cast_slice(&flat),
+            );
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 for s in 0..group.len() {
                     for d in &self.step {
-                        d.record(&mut pass, s as u32);
+                        d.record(&mut pass, (first_slot + s) as u32);
                     }
                 }
             }
-            self.gpu.queue.submit([enc.finish()]);
-            let raw = self.gpu.read_u32(&self.stats, 0, group.len() * 2)?;
-            out.extend(raw.chunks(2).map(|c| (f32::from_bits(c[0]), c[1])));
+            enc.copy_buffer_to_buffer(
+                &self.stats,
+                (first_slot * 8) as u64,
+                &self.staging[half],
+                0,
+                (group.len() * 8) as u64,
+            );
+            let submitted = self.gpu.queue.submit([enc.finish()]);
+            if let Some(prev) = pending.take() {
+                let stats = self.collect(prev)?;
+                out.extend_from_slice(&stats);
+                on_stats(out.len(), &stats)?;
+            }
+            pending = Some((half, group.len(), submitted));
+        }
+        if let Some(prev) = pending {
+            let stats = self.collect(prev)?;
+            out.extend_from_slice(&stats);
+            on_stats(out.len(), &stats)?;
         }
         Ok(out)
+    }
+
+    /// [`Self::train_with`] without a callback.
+    pub fn train(&self, batches: &[Vec<u32>]) -> Result<Vec<(f32, u32)>> {
+        self.train_with(batches, |_, _| Ok(()))
+    }
+
+    /// Waits for a submission and reads its per-step statistics from its staging half.
+    fn collect(
+        &self,
+        (half, steps, submitted): (usize, usize, wgpu::SubmissionIndex),
+    ) -> Result<Vec<(f32, u32)>> {
+        let staging = &self.staging[half];
+        let bytes = (steps * 8) as u64;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        self.gpu
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submitted),
+                timeout: None,
+            })
+            .context("waiting for the GPU")?;
+        self.gpu.check()?;
+        rx.recv()
+            .context("readback callback dropped")?
+            .context("mapping the step statistics")?;
+        let stats = {
+            let view = staging
+                .get_mapped_range(..bytes)
+                .context("reading the step statistics")?;
+            let words: &[u32] = bytemuck::cast_slice(&view);
+            words
+                .chunks(2)
+                .map(|c| (f32::from_bits(c[0]), c[1]))
+                .collect()
+        };
+        staging.unmap();
+        Ok(stats)
     }
 
     /// Per-example loss and correctness over the full training and test sets.

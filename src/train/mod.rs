@@ -21,8 +21,9 @@ use crate::gpu::{Gpu, GpuTrainer, Kernels};
 use crate::model::Params;
 use crate::output::write_atomic;
 
-/// Most steps recorded into one submission: bounds how stale the progress bar gets.
-const MAX_STEPS_PER_SUBMIT: usize = 64;
+/// Steps recorded into one submission: bounds how stale the progress bar gets and how far
+/// training runs past a divergence before it is noticed.
+pub const STEPS_PER_SUBMIT: usize = 64;
 
 /// The file whose presence marks a finished run.
 pub const DONE_MARKER: &str = "summary.json";
@@ -125,6 +126,7 @@ pub fn run(
             rule: cfg.rule,
             lr: cfg.lr as f32,
             eval_chunk: cfg.eval_chunk,
+            steps_per_submit: STEPS_PER_SUBMIT,
         },
     )?;
     let mut order = BatchOrder::new(data.train.n, cfg.batch, cfg.seed);
@@ -148,32 +150,36 @@ pub fn run(
     let mut last_batch: Option<(f32, u32)> = None;
     let (mut train_s, mut eval_s) = (0.0f64, 0.0f64);
     let mut step = 0u64;
-    let per_submit = trainer.slots.min(MAX_STEPS_PER_SUBMIT);
     for &target in &grid {
         while step < target {
-            let n = ((target - step) as usize).min(per_submit);
-            let batches: Vec<Vec<u32>> = (0..n).map(|_| order.next_batch().to_vec()).collect();
+            // many submissions per call, so that they overlap; the index lists are capped at
+            // about 16 MB
+            let span = (target - step).min((4_000_000 / cfg.batch).max(1) as u64);
+            let batches: Vec<Vec<u32>> = (0..span).map(|_| order.next_batch().to_vec()).collect();
             let t = Instant::now();
-            let stats = trainer.train(&batches)?;
-            train_s += t.elapsed().as_secs_f64();
-            for (i, &(loss, correct)) in stats.iter().enumerate() {
-                let s = step + 1 + i as u64;
-                if !loss.is_finite() {
-                    bail!(
-                        "training diverged at step {s}: the minibatch loss is {loss}; lower --lr (now {}) or check the data",
-                        cfg.lr
-                    );
+            trainer.train_with(&batches, |done, stats| {
+                let first = step + 1 + (done - stats.len()) as u64;
+                for (i, &(loss, correct)) in stats.iter().enumerate() {
+                    if !loss.is_finite() {
+                        bail!(
+                            "training diverged at step {}: the minibatch loss is {loss}; lower --lr (now {}) or check the data",
+                            first + i as u64,
+                            cfg.lr
+                        );
+                    }
+                    last_batch = Some((loss, correct));
                 }
-                last_batch = Some((loss, correct));
-            }
-            step += n as u64;
-            bar.set_position(step);
-            if let Some((l, c)) = last_batch {
-                bar.set_message(format!(
-                    "batch loss {l:.4} acc {:.3}",
-                    c as f64 / cfg.batch as f64
-                ));
-            }
+                bar.set_position(step + done as u64);
+                if let Some((l, c)) = last_batch {
+                    bar.set_message(format!(
+                        "batch loss {l:.4} acc {:.3}",
+                        c as f64 / cfg.batch as f64
+                    ));
+                }
+                Ok(())
+            })?;
+            train_s += t.elapsed().as_secs_f64();
+            step += span;
         }
         let t = Instant::now();
         let ev = trainer.evaluate()?;
