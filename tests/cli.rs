@@ -6,8 +6,10 @@ use std::process::{Command, Output};
 use winsor::data::write_idx_pair;
 
 fn winsor(args: &[&str]) -> Output {
+    // from a folder outside the repository: the built-in data must come with the binary
     Command::new(env!("CARGO_BIN_EXE_winsor"))
         .args(args)
+        .current_dir(std::env::temp_dir())
         .output()
         .expect("run winsor")
 }
