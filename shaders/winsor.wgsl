@@ -1,4 +1,5 @@
-// Fused winsorized aggregation of one dense layer.
+// Fused robust aggregation of one dense layer (winsor:C, and trim:C and the median, which use
+// the same order statistics).
 //
 // The per-example gradient of weight (j, k) is d[e, j] * a[e, k], of bias j it is d[e, j];
 // they are formed on the fly and the B x P tensor never exists. Workgroup row wid.y is the
@@ -31,6 +32,10 @@ struct Params {
 
 override KL: u32 = 1u;
 override KH: u32 = 1u;
+// What the kept order statistics become (rule.rs, Finish): 0 the mean of the values clipped
+// to [lo, hi] (mean, winsor:C); 1 the mean of the values between the clipped ones (trim:C);
+// 2 (lo + hi) / 2 (median).
+override FINISH: u32 = 0u;
 const KMAX: u32 = 128u;
 
 @group(0) @binding(0) var<storage, read> d: array<f32>;
@@ -110,7 +115,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     for (var i = 0u; i + 1u < KH; i++) {
         s_hi += hi[i];
     }
-    let s = ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;
+    var s: vec4<f32>;
+    switch FINISH {
+        case 1u: {
+            s = (total - s_lo - s_hi) / f32(p.rows - (KL - 1u) - (KH - 1u));
+        }
+        case 2u: {
+            s = (lov + hiv) * 0.5;
+        }
+        default: {
+            s = ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;
+        }
+    }
     if (is_bias) {
         g[p.fan_out * p.fan_in + j] = s.x;
         return;

@@ -91,7 +91,8 @@ struct TrainArgs {
     /// probability and the selected labels are permuted among themselves.
     #[arg(long, default_value = "0", value_parser = parse_noise)]
     noise: f64,
-    /// Aggregation rule: mean, or winsor:C (clip at the C-th and (100-C)-th percentile).
+    /// Aggregation rule: mean; winsor:C (clip at the C-th and (100-C)-th percentile, then
+    /// mean); trim:C (drop those values, then mean); median.
     #[arg(long, default_value = "mean", conflicts_with = "winsor")]
     rule: Rule,
     /// Shorthand for --rule winsor:C.

@@ -9,6 +9,22 @@ pub enum Rule {
     Mean,
     /// Clip at the C-th and (100-C)-th percentile (numpy "nearest"), then the mean.
     Winsor(f64),
+    /// Drop the values winsor:C would clip, then the mean of the rest.
+    Trim(f64),
+    /// The median (even B: the mean of the two middle values).
+    Median,
+}
+
+/// How a rule turns a coordinate's kept order statistics into its update (the selection
+/// kernel's FINISH constant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Mean of the values clipped to [lo, hi].
+    ClippedMean = 0,
+    /// Mean of the values between the clipped ones.
+    TrimmedMean = 1,
+    /// (lo + hi) / 2.
+    Midpoint = 2,
 }
 
 impl std::fmt::Display for Rule {
@@ -16,6 +32,8 @@ impl std::fmt::Display for Rule {
         match self {
             Rule::Mean => write!(f, "mean"),
             Rule::Winsor(c) => write!(f, "winsor:{c}"),
+            Rule::Trim(c) => write!(f, "trim:{c}"),
+            Rule::Median => write!(f, "median"),
         }
     }
 }
@@ -26,14 +44,22 @@ impl std::str::FromStr for Rule {
         if s == "mean" {
             return Ok(Rule::Mean);
         }
-        if let Some(c) = s.strip_prefix("winsor:") {
-            let c: f64 = c
-                .parse()
-                .map_err(|_| format!("--rule {s:?}: C must be a number, e.g. winsor:4"))?;
-            return Rule::winsor(c);
+        if s == "median" {
+            return Ok(Rule::Median);
+        }
+        for (prefix, make) in [
+            ("winsor:", Rule::winsor as fn(f64) -> Result<Rule, String>),
+            ("trim:", Rule::trim),
+        ] {
+            if let Some(c) = s.strip_prefix(prefix) {
+                let c: f64 = c
+                    .parse()
+                    .map_err(|_| format!("--rule {s:?}: C must be a number, e.g. {prefix}4"))?;
+                return make(c);
+            }
         }
         Err(format!(
-            "--rule {s:?}: unknown rule; expected mean or winsor:C (C a percentile in [0, 50))"
+            "--rule {s:?}: unknown rule; expected mean, winsor:C, trim:C (C a percentile in [0, 50)) or median"
         ))
     }
 }
@@ -41,12 +67,23 @@ impl std::str::FromStr for Rule {
 impl Rule {
     /// A winsorization rule, checked: the percentile C must be in [0, 50).
     pub fn winsor(c: f64) -> Result<Rule, String> {
-        if !(0.0..50.0).contains(&c) {
-            return Err(format!(
-                "winsor C = {c}: C is the percentile clipped on each side and must be in [0, 50); C >= 50 would clip past the median"
-            ));
-        }
+        check_percentile("winsor", c)?;
         Ok(Rule::Winsor(c))
+    }
+
+    /// A trimmed-mean rule, checked like [`Rule::winsor`].
+    pub fn trim(c: f64) -> Result<Rule, String> {
+        check_percentile("trim", c)?;
+        Ok(Rule::Trim(c))
+    }
+
+    /// How the kept order statistics become the update.
+    pub fn finish(&self) -> Finish {
+        match self {
+            Rule::Mean | Rule::Winsor(_) => Finish::ClippedMean,
+            Rule::Trim(_) => Finish::TrimmedMean,
+            Rule::Median => Finish::Midpoint,
+        }
     }
 
     /// (k_lo, k_hi): how many values are raised to the lower percentile and lowered to the
@@ -54,13 +91,24 @@ impl Rule {
     pub fn clip_counts(&self, b: usize) -> (usize, usize) {
         match *self {
             Rule::Mean => (0, 0),
-            Rule::Winsor(c) => {
+            Rule::Winsor(c) | Rule::Trim(c) => {
                 let lo = nearest_rank(c, b);
                 let hi = nearest_rank(100.0 - c, b);
                 (lo, b - 1 - hi)
             }
+            // sorted indices (b-1)/2 and b/2: the middle one, or the two middle ones
+            Rule::Median => ((b - 1) / 2, (b - 1) / 2),
         }
     }
+}
+
+fn check_percentile(name: &str, c: f64) -> Result<(), String> {
+    if !(0.0..50.0).contains(&c) {
+        return Err(format!(
+            "{name} C = {c}: C is the percentile clipped on each side and must be in [0, 50); C >= 50 would clip past the median"
+        ));
+    }
+    Ok(())
 }
 
 /// Sorted index of the q-th percentile of `n` values under numpy's "nearest" method:
@@ -79,6 +127,8 @@ mod tests {
         assert_eq!("mean".parse::<Rule>().unwrap(), Rule::Mean);
         assert_eq!("winsor:4".parse::<Rule>().unwrap(), Rule::Winsor(4.0));
         assert_eq!("winsor:0.5".parse::<Rule>().unwrap(), Rule::Winsor(0.5));
+        assert_eq!("trim:10".parse::<Rule>().unwrap(), Rule::Trim(10.0));
+        assert_eq!("median".parse::<Rule>().unwrap(), Rule::Median);
         for bad in [
             "winsor:50",
             "winsor:-1",
@@ -86,6 +136,8 @@ mod tests {
             "median?",
             "winsor:",
             "winsor:NaN",
+            "trim:50",
+            "trim:",
         ] {
             assert!(bad.parse::<Rule>().is_err(), "{bad}");
         }
@@ -99,5 +151,9 @@ mod tests {
         }
         assert_eq!(Rule::Winsor(0.0).clip_counts(100), (0, 0));
         assert_eq!(Rule::Mean.clip_counts(7), (0, 0));
+        // median: indices 49 and 50 of 100, the middle one of 101
+        assert_eq!(Rule::Median.clip_counts(100), (49, 49));
+        assert_eq!(Rule::Median.clip_counts(101), (50, 50));
+        assert_eq!(Rule::Median.clip_counts(1), (0, 0));
     }
 }

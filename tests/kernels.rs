@@ -352,7 +352,7 @@ fn sgd_update() {
 fn check_winsor(rule: Rule, d: &[f32], a: &[f32], rows: usize, fo: usize, fi: usize) {
     let (g, _) = gpu();
     let (k_lo, k_hi) = rule.clip_counts(rows);
-    let kernel = Winsor::new(g, k_lo, k_hi);
+    let kernel = Winsor::new(g, k_lo, k_hi, rule.finish());
     let db = g.storage_init("d", bytemuck::cast_slice(d));
     let ab = g.storage_init("a", bytemuck::cast_slice(a));
     let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
@@ -382,7 +382,12 @@ fn check_winsor(rule: Rule, d: &[f32], a: &[f32], rows: usize, fo: usize, fi: us
                     (d[e * fo + j] as f64 * if bias { 1.0 } else { a[e * fi + kk] as f64 }).abs()
                 })
                 .sum();
-            4.0 * U * s + 1e-38
+            // trim:C divides by the kept count instead of B
+            let kept = match rule {
+                Rule::Trim(_) => (rows - k_lo - k_hi) as f64,
+                _ => rows as f64,
+            };
+            4.0 * U * s * rows as f64 / kept + 1e-38
         })
         .collect();
     assert_close(&format!("{rule} B={rows} {fo}x{fi}"), &got, &want, &tol);
@@ -470,4 +475,31 @@ fn gpu_errors_become_errors_not_panics() {
     g.queue.submit([enc.finish()]);
     let e = g.wait().expect_err("the invalid copy must be reported");
     assert!(format!("{e:#}").contains("GPU reported an error"), "{e:#}");
+}
+
+#[test]
+fn trim_and_median_share_the_selection() {
+    let mut r = rng(14);
+    for (rows, fo, fi) in [(37, 3, 7), (100, 2, 8), (128, 2, 5), (1, 2, 3), (2, 2, 4)] {
+        let d = uniform(&mut r, rows * fo, 1.0);
+        let a = uniform(&mut r, rows * fi, 1.0);
+        for rule in [
+            Rule::Trim(0.0),
+            Rule::Trim(4.0),
+            Rule::Trim(25.0),
+            Rule::Median,
+        ] {
+            check_winsor(rule, &d, &a, rows, fo, fi);
+        }
+    }
+    // ties and zeros
+    let d: Vec<f32> = (0..100 * 3)
+        .map(|_| [0.0, -0.0, 0.5][r.below(3) as usize])
+        .collect();
+    let a: Vec<f32> = (0..100 * 4)
+        .map(|_| [0.0, 1.0][r.below(2) as usize])
+        .collect();
+    for rule in [Rule::Trim(8.0), Rule::Median] {
+        check_winsor(rule, &d, &a, 100, 3, 4);
+    }
 }

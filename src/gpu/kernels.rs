@@ -7,6 +7,7 @@ use std::num::NonZeroU64;
 use bytemuck::{Pod, Zeroable};
 
 use super::context::Gpu;
+use crate::rule::Finish;
 
 /// Bytes between per-step uniform slots: the minimum dynamic-offset alignment of every device.
 pub const STEP_STRIDE: u64 = 256;
@@ -666,8 +667,9 @@ struct WinsorParams {
 /// Largest clip count per side the fused winsor kernel keeps (its private arrays hold k+1).
 pub const WINSOR_KMAX: usize = 127;
 
-/// Fused winsorized aggregation over a layer's weights and biases, specialised for one pair
-/// of clip counts (values raised to the lower percentile, values lowered to the upper one).
+/// Fused robust aggregation over a layer's weights and biases, specialised for one pair of
+/// clip counts (values raised to the lower percentile, values lowered to the upper one) and
+/// one way of finishing (winsor, trim or median: [`Finish`]).
 pub struct Winsor {
     kernel: Kernel,
     pub k_lo: usize,
@@ -675,7 +677,7 @@ pub struct Winsor {
 }
 
 impl Winsor {
-    pub fn new(gpu: &Gpu, k_lo: usize, k_hi: usize) -> Self {
+    pub fn new(gpu: &Gpu, k_lo: usize, k_hi: usize, finish: Finish) -> Self {
         use Kind::*;
         assert!(
             k_lo <= WINSOR_KMAX && k_hi <= WINSOR_KMAX,
@@ -687,7 +689,11 @@ impl Winsor {
                 "winsor",
                 include_str!("../../shaders/winsor.wgsl"),
                 &[Read, Read, ReadWrite, Uniform, Read],
-                &[("KL", (k_lo + 1) as f64), ("KH", (k_hi + 1) as f64)],
+                &[
+                    ("KL", (k_lo + 1) as f64),
+                    ("KH", (k_hi + 1) as f64),
+                    ("FINISH", finish as u32 as f64),
+                ],
             ),
             k_lo,
             k_hi,

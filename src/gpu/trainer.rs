@@ -322,8 +322,10 @@ impl<'g> GpuTrainer<'g> {
         };
 
         let winsor = match spec.rule {
-            Rule::Winsor(_) => Some(Winsor::new(gpu, k_lo, k_hi)),
             Rule::Mean => None,
+            Rule::Winsor(_) | Rule::Trim(_) | Rule::Median => {
+                Some(Winsor::new(gpu, k_lo, k_hi, spec.rule.finish()))
+            }
         };
 
         // ---- the training step ----

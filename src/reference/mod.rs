@@ -142,7 +142,16 @@ pub fn aggregate_values(rule: &Rule, values: &[f64]) -> f64 {
     sorted.sort_by(|x, y| x.partial_cmp(y).expect("no NaN"));
     let lo = sorted[k_lo];
     let hi = sorted[b - 1 - k_hi];
-    values.iter().map(|&v| v.clamp(lo, hi)).sum::<f64>() / b as f64
+    match rule {
+        Rule::Mean | Rule::Winsor(_) => {
+            values.iter().map(|&v| v.clamp(lo, hi)).sum::<f64>() / b as f64
+        }
+        Rule::Trim(_) => {
+            let kept = &sorted[k_lo..b - k_hi];
+            kept.iter().sum::<f64>() / kept.len() as f64
+        }
+        Rule::Median => (lo + hi) / 2.0,
+    }
 }
 
 /// Aggregated gradient of one layer from its per-example errors `d` (rows x fan_out) and
@@ -245,6 +254,11 @@ mod tests {
         // -100 -> 1, 100 -> 8: (1+1+2+3+4+5+6+7+8+8)/10
         assert_eq!(got, 4.5);
         assert_eq!(aggregate_values(&Rule::Mean, &v), 3.6);
+        // trim:10 drops -100 and 100: (1+...+8)/8
+        assert_eq!(aggregate_values(&Rule::Trim(10.0), &v), 4.5);
+        // median of 10 values: (4 + 5) / 2
+        assert_eq!(aggregate_values(&Rule::Median, &v), 4.5);
+        assert_eq!(aggregate_values(&Rule::Median, &v[..9]), 4.0);
     }
 
     #[test]
