@@ -193,10 +193,16 @@ pub fn run(
             );
         }
         learnt.update(step, &ev.train_correct);
-        bar.println(format!(
+        let line = format!(
             "step {step:>7}  train acc {:.4} loss {:.4}  test acc {:.4} loss {:.4}",
             r.train_acc, r.train_loss, r.test_acc, r.test_loss
-        ));
+        );
+        if opts.progress && bar.is_hidden() {
+            // not a terminal (a batch job's log): the bar draws nothing, so print the line
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
         rows.push(r);
         // rewritten at every logged step so an interrupted run keeps what it measured
         write_atomic(&out("metrics.csv"), metrics::metrics_csv(&rows).as_bytes())?;
