@@ -30,7 +30,6 @@ pub struct BenchResult {
     pub eval_profile: Vec<(&'static str, f64)>,
     pub median: f64,
     pub windows: Vec<f64>,
-    pub dispatches_per_step: usize,
 }
 
 pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Result<BenchResult> {
@@ -83,6 +82,5 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
         eval_profile,
         median,
         windows: rates,
-        dispatches_per_step: trainer.dispatches_per_step(),
     })
 }

@@ -190,45 +190,24 @@ fn impossible_trainer_configurations_are_errors() {
     let data = small_mnist(600, 50);
     let init = Params::init(&[784, 16, 10], Init::Code, 1);
     let make = |rule: Rule, batch: usize, eval_chunk: usize| {
-        GpuTrainer::new(
-            g,
-            k,
-            &data,
-            &data.train.labels,
-            &init,
-            TrainerSpec {
-                batch,
-                rule,
-                lr: 0.1,
-                eval_chunk,
-                steps_per_submit: 4,
-            },
-        )
-        .err()
-        .map(|e| format!("{e:#}"))
+        let spec = TrainerSpec {
+            batch,
+            rule,
+            lr: 0.1,
+            eval_chunk,
+            steps_per_submit: 4,
+        };
+        GpuTrainer::new(g, k, &data, &data.train.labels, &init, spec)
     };
+    let error = |r: anyhow::Result<GpuTrainer>| format!("{:#}", r.err().expect("must fail"));
     // a robust rule needs its whole minibatch in one dispatch
-    let e = make(Rule::Winsor(2.0), 37, 16).expect("must fail");
+    let e = error(make(Rule::Winsor(2.0), 37, 16));
     assert!(e.contains("too large for --rule winsor:2"), "{e}");
     // more values clipped per side than the selection keeps
-    let e = make(Rule::Winsor(49.0), 300, 1000).expect("must fail");
+    let e = error(make(Rule::Winsor(49.0), 300, 1000));
     assert!(e.contains("keeps at most 127"), "{e}");
     // malformed minibatches
-    let t = GpuTrainer::new(
-        g,
-        k,
-        &data,
-        &data.train.labels,
-        &init,
-        TrainerSpec {
-            batch: 10,
-            rule: Rule::Mean,
-            lr: 0.1,
-            eval_chunk: 64,
-            steps_per_submit: 4,
-        },
-    )
-    .unwrap();
+    let t = make(Rule::Mean, 10, 64).unwrap();
     let e = t.train(&[vec![0; 9]]).unwrap_err();
     assert!(format!("{e:#}").contains("must hold 10"), "{e:#}");
     let e = t.train(&[vec![600; 10]]).unwrap_err();

@@ -635,28 +635,21 @@ impl<'g> GpuTrainer<'g> {
         self.gpu
             .queue
             .write_buffer(&self.indices, 0, bytemuck::cast_slice(batch));
-        let mut out = Vec::new();
-        for d in &self.step {
-            let t = std::time::Instant::now();
-            super::run(self.gpu, &[d])?;
-            out.push((d.name, t.elapsed().as_secs_f64()));
-        }
-        Ok(out)
+        self.time_each(&self.step)
     }
 
     /// Like [`Self::profile_step`], for the evaluation over both splits.
     pub fn profile_eval(&self) -> Result<Vec<(&'static str, f64)>> {
+        self.time_each(&self.eval)
+    }
+
+    fn time_each(&self, dispatches: &[Dispatch]) -> Result<Vec<(&'static str, f64)>> {
         let mut out = Vec::new();
-        for d in &self.eval {
+        for d in dispatches {
             let t = std::time::Instant::now();
             super::run(self.gpu, &[d])?;
             out.push((d.name, t.elapsed().as_secs_f64()));
         }
         Ok(out)
-    }
-
-    /// Number of dispatches in one training step (for benchmarks and docs).
-    pub fn dispatches_per_step(&self) -> usize {
-        self.step.len()
     }
 }
