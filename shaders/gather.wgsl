@@ -16,8 +16,8 @@ struct Params {
 struct Step {
     slot: u32,
     index_base: u32,
-    _pad0: u32,
-    _pad1: u32,
+    t: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> pixels: array<u32>;

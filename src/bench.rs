@@ -9,11 +9,12 @@ use crate::data::{BatchOrder, DataSet, CLASSES};
 use crate::gpu::trainer::TrainerSpec;
 use crate::gpu::{Gpu, GpuTrainer, Kernels};
 use crate::model::{Arch, Init, Params};
-use crate::rule::Rule;
+use crate::rule::{Rule, Select};
 
 pub struct BenchSpec {
     pub arch: Arch,
     pub rule: Rule,
+    pub select: Select,
     pub batch: usize,
     pub warmup: usize,
     pub window: usize,
@@ -44,6 +45,7 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
         TrainerSpec {
             batch: spec.batch,
             rule: spec.rule,
+            select: spec.select,
             lr: 0.1,
             eval_chunk: 10000,
             steps_per_submit: crate::train::STEPS_PER_SUBMIT,

@@ -12,4 +12,5 @@ pub mod output;
 pub mod reference;
 pub mod rng;
 pub mod rule;
+pub mod sortnet;
 pub mod train;

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use winsor::gpu::{describe_adapters, Gpu, Kernels};
 use winsor::model::{Arch, Init};
-use winsor::rule::Rule;
+use winsor::rule::{Rule, Select};
 use winsor::train::{LogGrid, RunOptions, TrainConfig};
 
 #[derive(Parser)]
@@ -92,9 +92,15 @@ struct TrainArgs {
     #[arg(long, default_value = "0", value_parser = parse_noise)]
     noise: f64,
     /// Aggregation rule: mean; winsor:C (clip at the C-th and (100-C)-th percentile, then
-    /// mean); trim:C (drop those values, then mean); median.
+    /// mean); trim:C (drop those values, then mean); median; sign-sum[:S] (S * sign of the
+    /// summed gradient); sum-sign[:S] (S * sum of per-example signs); rm3, m3, ra3 (median,
+    /// median every third step, mean of the last 3 minibatch gradients). S defaults to 0.001.
     #[arg(long, default_value = "mean", conflicts_with = "winsor")]
     rule: Rule,
+    /// Selection kernel for winsor/trim/median: sort (bitonic network, any C), partial
+    /// (keeps the C+1 extremes, fast for small C) or auto (partial up to 16 clipped per side).
+    #[arg(long, default_value = "auto")]
+    select: Select,
     /// Shorthand for --rule winsor:C.
     #[arg(long, value_name = "C", value_parser = parse_winsor)]
     winsor: Option<f64>,
@@ -136,6 +142,9 @@ struct BenchArgs {
     /// Rules to measure, in order; ratios are given against the first.
     #[arg(long, num_args = 1.., default_values = ["mean", "winsor:1", "winsor:2", "winsor:4", "winsor:8"])]
     rule: Vec<Rule>,
+    /// Selection kernel for winsor/trim/median (sort, partial or auto).
+    #[arg(long, default_value = "auto")]
+    select: Select,
     #[arg(long, default_value = "100")]
     batch: usize,
     /// Untimed steps first (pipeline compilation, caches).
@@ -166,6 +175,7 @@ fn train(a: TrainArgs) -> Result<()> {
         init: a.init,
         noise: a.noise,
         rule,
+        select: a.select,
         lr: a.lr,
         batch: a.batch,
         steps: a.steps,
@@ -252,6 +262,7 @@ fn bench(a: BenchArgs) -> Result<()> {
             &winsor::bench::BenchSpec {
                 arch: a.arch.clone(),
                 rule: *rule,
+                select: a.select,
                 batch: a.batch,
                 warmup: a.warmup,
                 window: a.window,

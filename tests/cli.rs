@@ -227,3 +227,64 @@ fn divergence_names_the_step() {
         "diverged at step",
     );
 }
+
+#[test]
+fn every_rule_trains_from_the_command_line() {
+    let d = tempfile::tempdir().unwrap();
+    small_data(d.path());
+    for (rule, select) in [
+        ("mean", "auto"),
+        ("winsor:2", "partial"),
+        ("winsor:2", "sort"),
+        ("trim:10", "auto"),
+        ("median", "auto"),
+        ("sign-sum", "auto"),
+        ("sum-sign:0.0001", "auto"),
+        ("rm3", "auto"),
+        ("m3", "auto"),
+        ("ra3", "auto"),
+    ] {
+        let out = d.path().join(format!("{rule}-{select}"));
+        let r = winsor(&[
+            "train",
+            "--data",
+            d.path().to_str().unwrap(),
+            "--arch",
+            "784,16,10",
+            "--rule",
+            rule,
+            "--select",
+            select,
+            "--steps",
+            "30",
+            "--log-grid",
+            "every:30",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(
+            r.status.success(),
+            "{rule}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+        assert!(config.contains(&format!("rule = \"{rule}\"")), "{config}");
+        assert!(
+            config.contains(&format!("select = \"{select}\"")),
+            "{config}"
+        );
+        // the loss at step 30 is below the loss at step 0: every rule learns something
+        let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+        let loss: Vec<f64> = metrics
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+            .collect();
+        assert!(loss[1] < loss[0], "{rule}: train loss {loss:?}");
+    }
+    fails_with(
+        &["train", "--select", "fast"],
+        "expected sort, partial or auto",
+    );
+    fails_with(&["train", "--rule", "sign-sum:0"], "positive number");
+}

@@ -13,7 +13,7 @@ use winsor::gpu::trainer::TrainerSpec;
 use winsor::gpu::GpuTrainer;
 use winsor::model::{Init, Params};
 use winsor::reference::{self, Net64};
-use winsor::rule::Rule;
+use winsor::rule::{Rule, Select, Temporal};
 
 fn small_mnist(n_train: usize, n_test: usize) -> DataSet {
     let full = winsor::data::builtin_mnist().unwrap();
@@ -25,6 +25,10 @@ fn small_mnist(n_train: usize, n_test: usize) -> DataSet {
 }
 
 fn gpu_vs_reference(rule: Rule, steps: usize, eval_chunk: usize) {
+    gpu_vs_reference_with(rule, Select::Auto, steps, eval_chunk);
+}
+
+fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: usize) {
     let (g, k) = gpu();
     let (batch, seed) = (37usize, 3u64);
     let data = small_mnist(37 * 7, 101);
@@ -40,6 +44,7 @@ fn gpu_vs_reference(rule: Rule, steps: usize, eval_chunk: usize) {
         TrainerSpec {
             batch,
             rule,
+            select,
             lr: 0.1,
             eval_chunk,
             // small submissions, so that several overlap (double buffering) in each call
@@ -55,13 +60,21 @@ fn gpu_vs_reference(rule: Rule, steps: usize, eval_chunk: usize) {
     gpu_stats.extend(trainer.train(&batches[steps / 2..]).unwrap());
 
     let mut net = Net64::from_params(&init);
+    let mut state = reference::RuleState::default();
     for (s, b) in batches.iter().enumerate() {
         let px: Vec<u8> = b
             .iter()
             .flat_map(|&i| data.train.image(i as usize).to_vec())
             .collect();
         let labels: Vec<u8> = b.iter().map(|&i| noise.labels[i as usize]).collect();
-        let st = reference::train_step(&mut net, &reference::inputs(&px), &labels, &rule, 0.1);
+        let st = reference::train_step(
+            &mut net,
+            &reference::inputs(&px),
+            &labels,
+            &rule,
+            0.1,
+            &mut state,
+        );
         let (gl, gc) = gpu_stats[s];
         assert!(
             (gl as f64 - st.loss).abs() <= 1e-5 * st.loss,
@@ -138,6 +151,25 @@ fn ten_steps_trim_and_median_match_reference() {
 }
 
 #[test]
+fn ten_steps_sort_path_matches_reference() {
+    gpu_vs_reference_with(Rule::Winsor(10.0), Select::Sort, 10, 64);
+    gpu_vs_reference_with(Rule::Median, Select::Partial, 10, 64);
+}
+
+#[test]
+fn ten_steps_temporal_rules_match_reference() {
+    for t in [Temporal::Rm3, Temporal::M3, Temporal::Ra3] {
+        gpu_vs_reference(Rule::Temporal(t), 10, 64);
+    }
+}
+
+#[test]
+fn ten_steps_sign_rules_match_reference() {
+    gpu_vs_reference(Rule::SumSign(0.001), 10, 64);
+    gpu_vs_reference(Rule::SignSum(0.001), 10, 64);
+}
+
+#[test]
 fn mean_over_row_chunks_matches_reference() {
     // 16 rows per dispatch: each minibatch of 37 runs as chunks of 16, 16 and 5 whose
     // gradients are accumulated, as full-batch training does on small devices
@@ -189,22 +221,28 @@ fn impossible_trainer_configurations_are_errors() {
     let (g, k) = gpu();
     let data = small_mnist(600, 50);
     let init = Params::init(&[784, 16, 10], Init::Code, 1);
-    let make = |rule: Rule, batch: usize, eval_chunk: usize| {
+    let make_with = |rule: Rule, select: Select, batch: usize, eval_chunk: usize| {
         let spec = TrainerSpec {
             batch,
             rule,
+            select,
             lr: 0.1,
             eval_chunk,
             steps_per_submit: 4,
         };
         GpuTrainer::new(g, k, &data, &data.train.labels, &init, spec)
     };
+    let make = |rule: Rule, batch: usize, eval_chunk: usize| {
+        make_with(rule, Select::Auto, batch, eval_chunk)
+    };
     let error = |r: anyhow::Result<GpuTrainer>| format!("{:#}", r.err().expect("must fail"));
     // a robust rule needs its whole minibatch in one dispatch
     let e = error(make(Rule::Winsor(2.0), 37, 16));
     assert!(e.contains("too large for --rule winsor:2"), "{e}");
-    // more values clipped per side than the selection keeps
-    let e = error(make(Rule::Winsor(49.0), 300, 1000));
+    // more values clipped per side than the partial selection keeps (auto sorts instead)
+    let e = error(make_with(Rule::Winsor(49.0), Select::Partial, 300, 1000));
+    assert!(e.contains("--select sort"), "{e}");
+    assert!(make(Rule::Winsor(49.0), 300, 1000).is_ok());
     assert!(e.contains("keeps at most 127"), "{e}");
     // malformed minibatches
     let t = make(Rule::Mean, 10, 64).unwrap();

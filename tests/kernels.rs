@@ -10,12 +10,11 @@
 mod common;
 
 use common::*;
-use winsor::gpu::kernels::{
-    Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice, Winsor,
-};
+use winsor::gpu::kernels::{Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice};
+use winsor::gpu::select::{Selection, PARTIAL_KMAX, SORT_PMAX};
 use winsor::gpu::{run, trainer::pack_bytes};
 use winsor::reference;
-use winsor::rule::Rule;
+use winsor::rule::{Rule, Select};
 
 const U: f64 = 1.0 / 16777216.0; // 2^-24
 
@@ -347,50 +346,100 @@ fn sgd_update() {
     assert_close("sgd", &got, &want, &tol);
 }
 
-/// Runs the fused winsor kernel over a layer and compares every coordinate with the reference.
-/// Tolerance per coordinate: 4 u sum_e |v_e| (see the file comment).
-fn check_winsor(rule: Rule, d: &[f32], a: &[f32], rows: usize, fo: usize, fi: usize) {
+/// Runs a selection kernel over a layer and compares every coordinate with the reference.
+/// Tolerance per coordinate, with S = sum_e |v_e| over its per-example values, on the sum
+/// before it is divided by the count the rule divides by: 4 B u S for the partial path (a
+/// running sum in example order, worst case (B - 1) u S, then the clipped-sum correction),
+/// and (log2(P) + 2) u S for the sort path (a pairwise tree over P padded values, then the
+/// scale). The sign rules are compared exactly where
+/// the sign of the sum is certain, i.e. where |sum| exceeds the sum's own rounding bound.
+fn check_selection(
+    rule: Rule,
+    select: Select,
+    d: &[f32],
+    a: &[f32],
+    rows: usize,
+    fo: usize,
+    fi: usize,
+) {
     let (g, _) = gpu();
     let (k_lo, k_hi) = rule.clip_counts(rows);
-    let kernel = Winsor::new(g, k_lo, k_hi, rule.finish());
+    let kernel = Selection::new(g, &rule, rows, select).unwrap();
     let db = g.storage_init("d", bytemuck::cast_slice(d));
     let ab = g.storage_init("a", bytemuck::cast_slice(a));
     let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
-    let disp = kernel.bind(
-        g,
-        &db,
-        &ab,
-        Slice::all(&gb),
-        rows as u32,
-        fo as u32,
-        fi as u32,
-    );
+    let disp = kernel.bind(g, &db, &ab, Slice::all(&gb), fo as u32, fi as u32);
     run(g, &[&disp]).unwrap();
     let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
     let (gw, gbias) = reference::aggregate_layer(&rule, &to64(d), &to64(a), rows, fo, fi);
     let mut want = gw;
     want.extend(gbias);
+    let values = |c: usize| -> Vec<f64> {
+        let (j, kk, bias) = if c < fo * fi {
+            (c / fi, c % fi, false)
+        } else {
+            (c - fo * fi, 0, true)
+        };
+        (0..rows)
+            .map(|e| d[e * fo + j] as f64 * if bias { 1.0 } else { a[e * fi + kk] as f64 })
+            .collect()
+    };
+    // bound on the error of the sum, in units of u S
+    let ulps = match kernel.path() {
+        Select::Sort => (rows.next_power_of_two().max(2).trailing_zeros() + 2) as f64,
+        _ => 4.0 * rows as f64,
+    };
     let tol: Vec<f64> = (0..fo * (fi + 1))
         .map(|c| {
-            let (j, kk, bias) = if c < fo * fi {
-                (c / fi, c % fi, false)
-            } else {
-                (c - fo * fi, 0, true)
-            };
-            let s: f64 = (0..rows)
-                .map(|e| {
-                    (d[e * fo + j] as f64 * if bias { 1.0 } else { a[e * fi + kk] as f64 }).abs()
-                })
-                .sum();
-            // trim:C divides by the kept count instead of B
-            let kept = match rule {
-                Rule::Trim(_) => (rows - k_lo - k_hi) as f64,
-                _ => rows as f64,
-            };
-            4.0 * U * s * rows as f64 / kept + 1e-38
+            let v = values(c);
+            let s: f64 = v.iter().map(|x| x.abs()).sum();
+            match rule {
+                // the sign of the sum is certain where |sum| > rows u S (the running sum's
+                // worst case); elsewhere either sign (or 0) is right
+                Rule::SignSum(scale) => {
+                    let sum: f64 = v.iter().sum();
+                    if sum.abs() > rows as f64 * U * s {
+                        U * scale // the constant rounded to f32
+                    } else {
+                        2.0 * scale
+                    }
+                }
+                // sums of +-1 and 0 are exact; only a product below f32's normal range may
+                // round (or flush) to 0 and lose its sign
+                Rule::SumSign(scale) => {
+                    let tiny = v
+                        .iter()
+                        .filter(|x| **x != 0.0 && x.abs() < f32::MIN_POSITIVE as f64)
+                        .count();
+                    scale * (tiny as f64 + 2.0 * U * rows as f64)
+                }
+                _ => {
+                    let kept = match rule {
+                        Rule::Trim(_) => (rows - k_lo - k_hi) as f64,
+                        _ => rows as f64,
+                    };
+                    ulps * U * s / kept + 1e-38
+                }
+            }
         })
         .collect();
-    assert_close(&format!("{rule} B={rows} {fo}x{fi}"), &got, &want, &tol);
+    assert_close(
+        &format!("{rule} {select:?} B={rows} {fo}x{fi}"),
+        &got,
+        &want,
+        &tol,
+    );
+}
+
+/// Both paths (the sign rules have only one).
+fn check_winsor(rule: Rule, d: &[f32], a: &[f32], rows: usize, fo: usize, fi: usize) {
+    let (k_lo, k_hi) = rule.clip_counts(rows);
+    if k_lo.max(k_hi) <= PARTIAL_KMAX {
+        check_selection(rule, Select::Partial, d, a, rows, fo, fi);
+    }
+    if rows <= SORT_PMAX && rule.selects() {
+        check_selection(rule, Select::Sort, d, a, rows, fo, fi);
+    }
 }
 
 #[test]
@@ -501,5 +550,125 @@ fn trim_and_median_share_the_selection() {
         .collect();
     for rule in [Rule::Trim(8.0), Rule::Median] {
         check_winsor(rule, &d, &a, 100, 3, 4);
+    }
+}
+
+#[test]
+fn sign_rules_random_ties_and_extremes() {
+    let mut r = rng(15);
+    for (rows, fo, fi) in [(37, 3, 7), (100, 2, 8), (1, 2, 3), (200, 2, 5)] {
+        let d = uniform(&mut r, rows * fo, 1.0);
+        let a = uniform(&mut r, rows * fi, 1.0);
+        for rule in [
+            Rule::SignSum(0.001),
+            Rule::SumSign(0.001),
+            Rule::SignSum(0.5),
+            Rule::SumSign(0.03),
+        ] {
+            check_winsor(rule, &d, &a, rows, fo, fi);
+        }
+    }
+    // +-0 (sign 0), exact cancellations, and magnitudes from 1e-30 to 1e18
+    let (rows, fo, fi) = (100, 3, 6);
+    let d: Vec<f32> = (0..rows * fo)
+        .map(|_| [0.0, -0.0, 0.5, -0.5, 1e18, -3e-30][r.below(6) as usize])
+        .collect();
+    let a: Vec<f32> = (0..rows * fi)
+        .map(|_| [0.0, 1.0, 1e-18][r.below(3) as usize])
+        .collect();
+    for rule in [Rule::SignSum(0.001), Rule::SumSign(0.001)] {
+        check_winsor(rule, &d, &a, rows, fo, fi);
+    }
+}
+
+#[test]
+fn sort_path_large_minibatches_and_every_clip_count() {
+    let mut r = rng(16);
+    // P = 512, 1024 (fewer coordinates per workgroup), and the largest clip counts
+    for (rows, fo, fi, c) in [(300, 2, 5, 49.0), (1000, 2, 3, 10.0), (1000, 1, 2, 0.0)] {
+        let d = uniform(&mut r, rows * fo, 1.0);
+        let a = uniform(&mut r, rows * fi, 1.0);
+        check_selection(Rule::Winsor(c), Select::Sort, &d, &a, rows, fo, fi);
+        check_selection(Rule::Trim(c), Select::Sort, &d, &a, rows, fo, fi);
+    }
+    let (rows, fo, fi) = (1000, 2, 3);
+    let d = uniform(&mut r, rows * fo, 1.0);
+    let a = uniform(&mut r, rows * fi, 1.0);
+    check_selection(Rule::Median, Select::Sort, &d, &a, rows, fo, fi);
+    // every clip count of B = 37 on both paths: 0..=18 per side
+    let (rows, fo, fi) = (37, 2, 5);
+    let d = uniform(&mut r, rows * fo, 1.0);
+    let a = uniform(&mut r, rows * fi, 1.0);
+    let mut seen = std::collections::BTreeSet::new();
+    for tenth in 0..500 {
+        let rule = Rule::Winsor(tenth as f64 / 10.0);
+        if seen.insert(rule.clip_counts(rows)) {
+            check_winsor(rule, &d, &a, rows, fo, fi);
+        }
+    }
+    assert_eq!(seen.len(), 19, "clip counts 0..=18 per side");
+}
+
+#[test]
+fn selection_paths_refuse_what_they_cannot_do() {
+    let (g, _) = gpu();
+    let err = |r: anyhow::Result<Selection>| format!("{:#}", r.err().expect("must fail"));
+    // the partial path keeps at most 127 per side
+    let e = err(Selection::new(g, &Rule::Median, 300, Select::Partial));
+    assert!(e.contains("--select sort"), "{e}");
+    // the sort path sorts at most 4096 values per coordinate
+    let e = err(Selection::new(g, &Rule::Winsor(1.0), 5000, Select::Sort));
+    assert!(e.contains("--select partial"), "{e}");
+    // auto picks by clip count
+    let s = Selection::new(g, &Rule::Winsor(2.0), 100, Select::Auto).unwrap();
+    assert_eq!(s.path(), Select::Partial);
+    let s = Selection::new(g, &Rule::Median, 100, Select::Auto).unwrap();
+    assert_eq!(s.path(), Select::Sort);
+}
+
+#[test]
+fn temporal_rules_match_reference_over_steps() {
+    use winsor::gpu::kernels::{step_buffer, step_bytes, StepInfo, TemporalCombine};
+    use winsor::rule::Temporal;
+    let (g, _) = gpu();
+    let mut r = rng(17);
+    let n = 1000; // not a multiple of the workgroup size
+    for temporal in [Temporal::Rm3, Temporal::M3, Temporal::Ra3] {
+        let rule = Rule::Temporal(temporal);
+        let kernel = TemporalCombine::new(g, temporal);
+        let gb = g.storage("g", (n * 4) as u64);
+        let hist = g.storage("hist", (3 * n * 4) as u64);
+        let steps = step_buffer(g, 1, 1);
+        let disp = kernel.bind(g, &gb, &hist, &steps, n as u32);
+        let mut state = reference::RuleState::default();
+        for t in 0..8u32 {
+            // ties (a few levels) in half the coordinates, random values in the rest
+            let x: Vec<f32> = (0..n)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        [-1.0, 0.0, -0.0, 2.0][r.below(4) as usize]
+                    } else {
+                        (2.0 * r.uniform() - 1.0) as f32 * 1e3
+                    }
+                })
+                .collect();
+            g.queue.write_buffer(&gb, 0, bytemuck::cast_slice(&x));
+            g.queue
+                .write_buffer(&steps, 0, &step_bytes(&[StepInfo::new(0, 1, t)]));
+            run(g, &[&disp]).unwrap();
+            let got = g.read_f32(&gb, 0, n).unwrap();
+            let want = match state.update(&rule, vec![(to64(&x), vec![])]) {
+                Some(u) => u[0].0.clone(),
+                None => vec![0.0; n],
+            };
+            // the median is exact; the mean of three is within 2 u of (|x0| + |x1| + |x2|) / 3
+            // plus the division's rounding
+            let tol: Vec<f64> = want.iter().map(|w| 3.0 * U * 1e3 + U * w.abs()).collect();
+            let tol: Vec<f64> = match temporal {
+                Temporal::Ra3 => tol,
+                _ => vec![0.0; n],
+            };
+            assert_close(&format!("{rule} step {t}"), &got, &want, &tol);
+        }
     }
 }

@@ -7,7 +7,6 @@ use std::num::NonZeroU64;
 use bytemuck::{Pod, Zeroable};
 
 use super::context::Gpu;
-use crate::rule::Finish;
 
 /// Bytes between per-step uniform slots: the minimum dynamic-offset alignment of every device.
 pub const STEP_STRIDE: u64 = 256;
@@ -51,7 +50,7 @@ impl<'a> Slice<'a> {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub(super) enum Kind {
     Read,
     ReadWrite,
     Uniform,
@@ -93,7 +92,7 @@ pub fn groups_1d(items: u64, wg: u64) -> [u32; 3] {
     [x as u32, y as u32, 1]
 }
 
-struct Kernel {
+pub(super) struct Kernel {
     name: &'static str,
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
@@ -101,7 +100,7 @@ struct Kernel {
 }
 
 impl Kernel {
-    fn new(
+    pub(super) fn new(
         gpu: &Gpu,
         name: &'static str,
         source: &str,
@@ -181,7 +180,7 @@ impl Kernel {
 
     /// `slices` are the storage bindings in order; the uniform (if any) comes from `uniform`,
     /// and the step uniform (if the kernel has one) from `step`.
-    fn bind<U: Pod>(
+    pub(super) fn bind<U: Pod>(
         &self,
         gpu: &Gpu,
         slices: &[Slice<'_>],
@@ -227,33 +226,47 @@ impl Kernel {
     }
 }
 
-/// Per-step uniform: which stats slot a step writes and where its minibatch indices start.
+/// Per-step uniform: which stats slot a step writes, where its minibatch indices start, and
+/// the step's 0-based number in the run (rewritten before each submission).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub struct StepInfo {
     pub slot: u32,
     pub index_base: u32,
-    pub _pad: [u32; 2],
+    pub t: u32,
+    pub _pad: u32,
+}
+
+impl StepInfo {
+    pub fn new(slot: u32, rows: u32, t: u32) -> Self {
+        StepInfo {
+            slot,
+            index_base: slot * rows,
+            t,
+            _pad: 0,
+        }
+    }
+}
+
+/// The per-step uniforms of `infos`, one every STEP_STRIDE bytes.
+pub fn step_bytes(infos: &[StepInfo]) -> Vec<u8> {
+    let mut bytes = vec![0u8; infos.len() * STEP_STRIDE as usize];
+    for (i, info) in infos.iter().enumerate() {
+        let o = i * STEP_STRIDE as usize;
+        bytes[o..o + 16].copy_from_slice(bytemuck::bytes_of(info));
+    }
+    bytes
 }
 
 /// Builds the per-step uniform buffer for `slots` steps of `rows` indices each.
 pub fn step_buffer(gpu: &Gpu, slots: u32, rows: u32) -> wgpu::Buffer {
-    let mut bytes = vec![0u8; (slots as u64 * STEP_STRIDE) as usize];
-    for s in 0..slots {
-        let info = StepInfo {
-            slot: s,
-            index_base: s * rows,
-            _pad: [0; 2],
-        };
-        let o = (s as u64 * STEP_STRIDE) as usize;
-        bytes[o..o + 16].copy_from_slice(bytemuck::bytes_of(&info));
-    }
+    let infos: Vec<StepInfo> = (0..slots).map(|s| StepInfo::new(s, rows, 0)).collect();
     use wgpu::util::DeviceExt;
     gpu.device
         .create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("steps"),
-            contents: &bytes,
-            usage: wgpu::BufferUsages::UNIFORM,
+            contents: &step_bytes(&infos),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         })
 }
 
@@ -655,87 +668,6 @@ impl BiasGrad {
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct WinsorParams {
-    rows: u32,
-    fan_out: u32,
-    fan_in: u32,
-    _pad0: u32,
-    scale: f32,
-    _pad1: [u32; 3],
-}
-
-/// Largest clip count per side the fused winsor kernel keeps (its private arrays hold k+1).
-pub const WINSOR_KMAX: usize = 127;
-
-/// Fused robust aggregation over a layer's weights and biases, specialised for one pair of
-/// clip counts (values raised to the lower percentile, values lowered to the upper one) and
-/// one way of finishing (winsor, trim or median: [`Finish`]).
-pub struct Winsor {
-    kernel: Kernel,
-    pub k_lo: usize,
-    pub k_hi: usize,
-}
-
-impl Winsor {
-    pub fn new(gpu: &Gpu, k_lo: usize, k_hi: usize, finish: Finish) -> Self {
-        use Kind::*;
-        assert!(
-            k_lo <= WINSOR_KMAX && k_hi <= WINSOR_KMAX,
-            "clip count over {WINSOR_KMAX}"
-        );
-        Winsor {
-            kernel: Kernel::new(
-                gpu,
-                "winsor",
-                include_str!("../../shaders/winsor.wgsl"),
-                &[Read, Read, ReadWrite, Uniform, Read],
-                &[
-                    ("KL", (k_lo + 1) as f64),
-                    ("KH", (k_hi + 1) as f64),
-                    ("FINISH", finish as u32 as f64),
-                ],
-            ),
-            k_lo,
-            k_hi,
-        }
-    }
-
-    /// `d`: errors (rows x fan_out); `a`: inputs (rows x fan_in); `g`: the layer's gradient
-    /// segment (weights then biases). `rows` must exceed both clip counts.
-    #[allow(clippy::too_many_arguments)]
-    pub fn bind(
-        &self,
-        gpu: &Gpu,
-        d: &wgpu::Buffer,
-        a: &wgpu::Buffer,
-        g: Slice<'_>,
-        rows: u32,
-        fan_out: u32,
-        fan_in: u32,
-    ) -> Dispatch {
-        assert!(self.k_lo < rows as usize && self.k_hi < rows as usize);
-        self.kernel.bind(
-            gpu,
-            &[Slice::all(d), Slice::all(a), g, Slice::all(a)],
-            &WinsorParams {
-                rows,
-                fan_out,
-                fan_in,
-                _pad0: 0,
-                scale: 1.0 / rows as f32,
-                _pad1: [0; 3],
-            },
-            None,
-            // one invocation per four inputs, plus one for the bias
-            [(fan_in.div_ceil(4) + 1).div_ceil(64), fan_out, 1],
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
 struct SgdParams {
     count: u32,
     lr: f32,
@@ -779,8 +711,8 @@ impl Sgd {
     }
 }
 
-/// The pipelines every run needs, compiled once per device. The winsor kernel is specialised
-/// per rule and batch size, so runs build their own [`Winsor`].
+/// The pipelines every run needs, compiled once per device. The selection kernels are
+/// specialised per rule and batch size, so runs build their own ([`super::select`]).
 pub struct Kernels {
     pub gather: Gather,
     pub matmul: Matmul,
@@ -809,5 +741,70 @@ impl Kernels {
             bias_grad: BiasGrad::new(gpu),
             sgd: Sgd::new(gpu),
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TemporalParams {
+    count: u32,
+    every: u32,
+    _pad: [u32; 2],
+}
+
+/// The temporal rules' combination of the last three minibatch mean gradients.
+pub struct TemporalCombine {
+    kernel: Kernel,
+    rule: crate::rule::Temporal,
+}
+
+impl TemporalCombine {
+    pub fn new(gpu: &Gpu, rule: crate::rule::Temporal) -> Self {
+        use crate::rule::Temporal;
+        use Kind::*;
+        let mode = match rule {
+            Temporal::Rm3 | Temporal::M3 => 0.0,
+            Temporal::Ra3 => 1.0,
+        };
+        TemporalCombine {
+            kernel: Kernel::new(
+                gpu,
+                "temporal",
+                include_str!("../../shaders/temporal.wgsl"),
+                &[ReadWrite, ReadWrite, Uniform, StepUniform],
+                &[("MODE", mode)],
+            ),
+            rule,
+        }
+    }
+
+    /// `g`: the flat gradient buffer (`count` floats), replaced by the update; `hist`: three
+    /// times `count` floats of history; `step`: the per-step uniform buffer.
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        g: &wgpu::Buffer,
+        hist: &wgpu::Buffer,
+        step: &wgpu::Buffer,
+        count: u32,
+    ) -> Dispatch {
+        let every = if self.rule == crate::rule::Temporal::M3 {
+            3
+        } else {
+            1
+        };
+        self.kernel.bind(
+            gpu,
+            &[Slice::all(g), Slice::all(hist)],
+            &TemporalParams {
+                count,
+                every,
+                _pad: [0; 2],
+            },
+            Some(step),
+            groups_1d(count as u64, 256),
+        )
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod kernels;
+pub mod select;
 pub mod trainer;
 
 pub use context::{describe_adapters, Gpu, NO_ADAPTER_HELP};

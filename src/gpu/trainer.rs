@@ -9,11 +9,13 @@ use anyhow::{bail, Context, Result};
 
 use super::context::Gpu;
 use super::kernels::{
-    step_buffer, Dispatch, Epilogue, GatherFrom, Kernels, MatmulParams, Slice, Winsor, WINSOR_KMAX,
+    step_buffer, step_bytes, Dispatch, Epilogue, GatherFrom, Kernels, MatmulParams, Slice,
+    StepInfo, TemporalCombine, STEP_STRIDE,
 };
+use super::select::Selection;
 use crate::data::{DataSet, CLASSES};
 use crate::model::{Layer, Params};
-use crate::rule::Rule;
+use crate::rule::{Rule, Select};
 
 /// Where each layer's parameters live in the flat parameter (and gradient) buffer: the
 /// weights (out x in, row-major) followed by the biases, each layer starting on a 256-byte
@@ -102,6 +104,8 @@ pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
 pub struct TrainerSpec {
     pub batch: usize,
     pub rule: Rule,
+    /// Which selection path a selecting rule uses.
+    pub select: Select,
     pub lr: f32,
     /// Rows per evaluation dispatch chain.
     pub eval_chunk: usize,
@@ -125,6 +129,10 @@ pub struct GpuTrainer<'g> {
     n_test: usize,
     params: wgpu::Buffer,
     indices: wgpu::Buffer,
+    /// The per-step uniforms (slot, index base, step number).
+    steps: wgpu::Buffer,
+    /// Training steps run so far (the temporal rules need the step number).
+    steps_done: std::cell::Cell<u64>,
     stats: wgpu::Buffer,
     /// Mappable copies of the two halves of `stats`.
     staging: [wgpu::Buffer; 2],
@@ -163,17 +171,15 @@ impl<'g> GpuTrainer<'g> {
         if b == 0 || b > 65535 {
             bail!("--batch {b}: must be in 1..=65535");
         }
-        let (k_lo, k_hi) = spec.rule.clip_counts(b);
-        if k_lo.max(k_hi) > WINSOR_KMAX {
-            bail!(
-                "--rule {} with --batch {b} clips {} values per side, but the fused winsor kernel keeps at most {WINSOR_KMAX}; use a smaller batch or C",
-                spec.rule,
-                k_lo.max(k_hi)
-            );
-        }
+        // the per-example kernel, if the rule needs one (its errors name the fix)
+        let selection = if spec.rule.per_example() {
+            Some(Selection::new(gpu, &spec.rule, b, spec.select)?)
+        } else {
+            None
+        };
         // Rows per dispatch chain: as many as the device can bind for the widest layer. A
         // minibatch larger than that is processed in row chunks whose mean gradients are
-        // accumulated (in chunk order, so still deterministic); the winsor kernel needs all
+        // accumulated (in chunk order, so still deterministic); the per-example rules need all
         // of a minibatch at once.
         let widest = *layout.widths.iter().max().expect("widths");
         let max_bind = gpu
@@ -186,7 +192,7 @@ impl<'g> GpuTrainer<'g> {
         }
         let chunk = b.min(rows_cap);
         let n_chunks = b.div_ceil(chunk);
-        if n_chunks > 1 && !matches!(spec.rule, Rule::Mean) {
+        if n_chunks > 1 && spec.rule.per_example() {
             bail!(
                 "--batch {b} is too large for --rule {} on this device: robust rules need the whole minibatch in one dispatch (at most {chunk} rows here)",
                 spec.rule
@@ -321,11 +327,13 @@ impl<'g> GpuTrainer<'g> {
             ));
         };
 
-        let winsor = match spec.rule {
-            Rule::Mean => None,
-            Rule::Winsor(_) | Rule::Trim(_) | Rule::Median => {
-                Some(Winsor::new(gpu, k_lo, k_hi, spec.rule.finish()))
-            }
+        // the temporal rules' history: the last three mean gradients
+        let temporal = match spec.rule {
+            Rule::Temporal(t) => Some((
+                TemporalCombine::new(gpu, t),
+                gpu.storage("gradient history", f32s(3 * layout.total)),
+            )),
+            _ => None,
         };
 
         // ---- the training step ----
@@ -353,7 +361,7 @@ impl<'g> GpuTrainer<'g> {
             for l in (0..n_layers).rev() {
                 let (fi, fo) = layout.fans(l);
                 let seg = layout.segment(&grads, l);
-                match &winsor {
+                match &selection {
                     None => {
                         // mean: (1/B) d^T a, added chunk by chunk after the first
                         step.push(kernels.matmul.bind(
@@ -390,13 +398,12 @@ impl<'g> GpuTrainer<'g> {
                             c > 0,
                         ));
                     }
-                    Some(w) => {
-                        step.push(w.bind(
+                    Some(sel) => {
+                        step.push(sel.bind(
                             gpu,
                             &deltas[l],
                             input_of(l),
                             seg,
-                            b as u32,
                             fo as u32,
                             fi as u32,
                         ));
@@ -433,6 +440,9 @@ impl<'g> GpuTrainer<'g> {
             &steps,
             b as u32,
         ));
+        if let Some((combine, hist)) = &temporal {
+            step.push(combine.bind(gpu, &grads, hist, &steps, layout.total as u32));
+        }
         step.push(
             kernels
                 .sgd
@@ -471,9 +481,8 @@ impl<'g> GpuTrainer<'g> {
 
         // buffer creation errors (out of memory) surface here rather than mid-run
         gpu.wait()?;
-        let mut keep = vec![
-            train_px, test_px, train_lab, test_lab, grads, steps, x, row_labels,
-        ];
+        let mut keep = vec![train_px, test_px, train_lab, test_lab, grads, x, row_labels];
+        keep.extend(temporal.map(|(_, hist)| hist));
         keep.extend(acts);
         keep.extend(deltas);
         keep.extend([loss_rows, correct_rows, scratch]);
@@ -485,6 +494,8 @@ impl<'g> GpuTrainer<'g> {
             n_test,
             params,
             indices,
+            steps,
+            steps_done: std::cell::Cell::new(0),
             stats,
             staging,
             eval_loss,
@@ -538,6 +549,16 @@ impl<'g> GpuTrainer<'g> {
                 (first_slot * b * 4) as u64,
                 bytemuck::cast_slice(&flat),
             );
+            let t0 = self.steps_done.get();
+            let infos: Vec<StepInfo> = (0..group.len())
+                .map(|s| StepInfo::new((first_slot + s) as u32, b as u32, (t0 + s as u64) as u32))
+                .collect();
+            self.gpu.queue.write_buffer(
+                &self.steps,
+                first_slot as u64 * STEP_STRIDE,
+                &step_bytes(&infos),
+            );
+            self.steps_done.set(t0 + group.len() as u64);
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());

@@ -134,7 +134,8 @@ pub fn backward(net: &Net64, acts: &[Vec<f64>], d_last: &[f64], rows: usize) -> 
 }
 
 /// Aggregates the per-example gradients of one coordinate: `values` are g_e for e in the
-/// minibatch. Sorting is the clearest statement of the numpy "nearest" percentiles.
+/// minibatch. Sorting is the clearest statement of the numpy "nearest" percentiles. The
+/// temporal rules aggregate a minibatch by its mean; [`RuleState`] combines the steps.
 pub fn aggregate_values(rule: &Rule, values: &[f64]) -> f64 {
     let b = values.len();
     let (k_lo, k_hi) = rule.clip_counts(b);
@@ -143,7 +144,7 @@ pub fn aggregate_values(rule: &Rule, values: &[f64]) -> f64 {
     let lo = sorted[k_lo];
     let hi = sorted[b - 1 - k_hi];
     match rule {
-        Rule::Mean | Rule::Winsor(_) => {
+        Rule::Mean | Rule::Winsor(_) | Rule::Temporal(_) => {
             values.iter().map(|&v| v.clamp(lo, hi)).sum::<f64>() / b as f64
         }
         Rule::Trim(_) => {
@@ -151,6 +152,19 @@ pub fn aggregate_values(rule: &Rule, values: &[f64]) -> f64 {
             kept.iter().sum::<f64>() / kept.len() as f64
         }
         Rule::Median => (lo + hi) / 2.0,
+        Rule::SignSum(s) => s * sign(values.iter().sum()),
+        Rule::SumSign(s) => s * values.iter().map(|&v| sign(v)).sum::<f64>(),
+    }
+}
+
+/// numpy's sign: -1, 0 or 1 (and 0 for -0).
+pub fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
     }
 }
 
@@ -190,14 +204,58 @@ pub struct StepStats {
     pub correct: usize,
 }
 
-/// One SGD step on the minibatch `x` (rows x input) with `labels`.
-pub fn train_step(net: &mut Net64, x: &[f64], labels: &[u8], rule: &Rule, lr: f64) -> StepStats {
+/// Per-layer (weights, biases) gradients of a network.
+pub type Grads = Vec<(Vec<f64>, Vec<f64>)>;
+
+/// What a rule remembers between steps: the step count and, for the temporal rules, the last
+/// three minibatch mean gradients (oldest first).
+#[derive(Debug, Clone, Default)]
+pub struct RuleState {
+    pub step: u64,
+    history: std::collections::VecDeque<Grads>,
+}
+
+impl RuleState {
+    /// The update for this step from its aggregated gradient, or None when the rule takes
+    /// no step (a temporal rule before three gradients exist, or m3 between its steps).
+    pub fn update(&mut self, rule: &Rule, grads: Grads) -> Option<Grads> {
+        let t = self.step;
+        self.step += 1;
+        let Rule::Temporal(temporal) = rule else {
+            return Some(grads);
+        };
+        if self.history.len() == 3 {
+            self.history.pop_front();
+        }
+        self.history.push_back(grads);
+        if !temporal.applies(t) {
+            return None;
+        }
+        let h = &self.history;
+        let combine = |x0: &[f64], x1: &[f64], x2: &[f64]| -> Vec<f64> {
+            (0..x2.len())
+                .map(|i| temporal.combine([x0[i], x1[i], x2[i]]))
+                .collect()
+        };
+        Some(
+            (0..h[2].len())
+                .map(|l| {
+                    let (a, b, c) = (&h[0][l], &h[1][l], &h[2][l]);
+                    (combine(&a.0, &b.0, &c.0), combine(&a.1, &b.1, &c.1))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The per-layer aggregated gradients of one minibatch, before any temporal combination.
+pub fn minibatch_grads(net: &Net64, x: &[f64], labels: &[u8], rule: &Rule) -> (Grads, StepStats) {
     let rows = labels.len();
     let classes = net.layers.last().expect("layers").fan_out;
     let acts = forward(net, x, rows);
     let xent = softmax_xent(acts.last().expect("logits"), labels, classes);
     let ds = backward(net, &acts, &xent.d, rows);
-    let grads: Vec<_> = net
+    let grads = net
         .layers
         .iter()
         .enumerate()
@@ -205,11 +263,27 @@ pub fn train_step(net: &mut Net64, x: &[f64], labels: &[u8], rule: &Rule, lr: f6
             aggregate_layer(rule, &ds[l], &acts[l], rows, layer.fan_out, layer.fan_in)
         })
         .collect();
-    sgd(net, &grads, lr);
-    StepStats {
+    let stats = StepStats {
         loss: xent.loss.iter().sum::<f64>() / rows as f64,
         correct: xent.correct.iter().filter(|&&c| c).count(),
+    };
+    (grads, stats)
+}
+
+/// One training step on the minibatch `x` (rows x input) with `labels`.
+pub fn train_step(
+    net: &mut Net64,
+    x: &[f64],
+    labels: &[u8],
+    rule: &Rule,
+    lr: f64,
+    state: &mut RuleState,
+) -> StepStats {
+    let (grads, stats) = minibatch_grads(net, x, labels, rule);
+    if let Some(update) = state.update(rule, grads) {
+        sgd(net, &update, lr);
     }
+    stats
 }
 
 /// w -= lr * g for every layer.
@@ -259,6 +333,11 @@ mod tests {
         // median of 10 values: (4 + 5) / 2
         assert_eq!(aggregate_values(&Rule::Median, &v), 4.5);
         assert_eq!(aggregate_values(&Rule::Median, &v[..9]), 4.0);
+        // 9 positive values and 1 negative; the sum is 36
+        assert_eq!(aggregate_values(&Rule::SignSum(0.5), &v), 0.5);
+        assert_eq!(aggregate_values(&Rule::SumSign(0.5), &v), 4.0);
+        assert_eq!(aggregate_values(&Rule::SignSum(0.5), &[-0.0, 0.0]), 0.0);
+        assert_eq!(aggregate_values(&Rule::SumSign(0.5), &[-0.0, 2.0, -3.0]), 0.0);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::grid::LogGrid;
 use crate::model::{Arch, Init};
-use crate::rule::Rule;
+use crate::rule::{Rule, Select};
 
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
@@ -14,6 +14,8 @@ pub struct TrainConfig {
     /// Label noise in percent, 0..=100.
     pub noise: f64,
     pub rule: Rule,
+    /// Which selection kernel a selecting rule uses (results agree to rounding).
+    pub select: Select,
     pub lr: f64,
     pub batch: usize,
     pub steps: u64,
@@ -30,6 +32,7 @@ impl Default for TrainConfig {
             init: Init::Code,
             noise: 0.0,
             rule: Rule::Mean,
+            select: Select::Auto,
             lr: 0.1,
             batch: 100,
             steps: 60000,
@@ -92,6 +95,7 @@ pub struct SavedConfig {
     pub init: Init,
     pub noise_percent: f64,
     pub rule: String,
+    pub select: String,
     pub lr: f64,
     pub batch: usize,
     pub steps: u64,

@@ -99,6 +99,7 @@ pub fn run(
         init: cfg.init,
         noise_percent: cfg.noise,
         rule: cfg.rule.to_string(),
+        select: cfg.select.to_string(),
         lr: cfg.lr,
         batch: cfg.batch,
         steps: cfg.steps,
@@ -124,6 +125,7 @@ pub fn run(
         TrainerSpec {
             batch: cfg.batch,
             rule: cfg.rule,
+            select: cfg.select,
             lr: cfg.lr as f32,
             eval_chunk: cfg.eval_chunk,
             steps_per_submit: STEPS_PER_SUBMIT,

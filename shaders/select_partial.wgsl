@@ -1,5 +1,5 @@
-// Fused robust aggregation of one dense layer (winsor:C, and trim:C and the median, which use
-// the same order statistics).
+// Partial-selection robust aggregation of one dense layer: winsor:C, and trim:C and the median,
+// which use the same order statistics, and the sign rules, which need only the sum.
 //
 // The per-example gradient of weight (j, k) is d[e, j] * a[e, k], of bias j it is d[e, j];
 // they are formed on the fly and the B x P tensor never exists. Workgroup row wid.y is the
@@ -34,8 +34,10 @@ override KL: u32 = 1u;
 override KH: u32 = 1u;
 // What the kept order statistics become (rule.rs, Finish): 0 the mean of the values clipped
 // to [lo, hi] (mean, winsor:C); 1 the mean of the values between the clipped ones (trim:C);
-// 2 (lo + hi) / 2 (median).
+// 2 (lo + hi) / 2 (median); 3 scale * sign(sum) (sign-sum).
 override FINISH: u32 = 0u;
+// 1: each value is replaced by its sign first (sum-sign; no selection then, KL = KH = 1).
+override MAP_SIGN: u32 = 0u;
 const KMAX: u32 = 128u;
 
 @group(0) @binding(0) var<storage, read> d: array<f32>;
@@ -83,7 +85,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
                 );
             }
         }
-        let v = d[e * p.fan_out + j] * av;
+        var v = d[e * p.fan_out + j] * av;
+        if (MAP_SIGN == 1u) {
+            v = sign(v);
+        }
         total += v;
         if (any(v < lo[KL - 1u])) {
             var x = v;
@@ -118,10 +123,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     var s: vec4<f32>;
     switch FINISH {
         case 1u: {
-            s = (total - s_lo - s_hi) / f32(p.rows - (KL - 1u) - (KH - 1u));
+            s = (total - s_lo - s_hi) * p.scale;
         }
         case 2u: {
             s = (lov + hiv) * 0.5;
+        }
+        case 3u: {
+            s = sign(total) * p.scale;
         }
         default: {
             s = ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;

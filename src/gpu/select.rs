@@ -1,0 +1,278 @@
+//! The coordinate-wise aggregation kernels for rules that look at every per-example gradient
+//! (winsor, trim, median, the sign rules), in two paths that share one interface:
+//!
+//! - [`PartialSelect`] (shaders/select_partial.wgsl) streams over the examples once and keeps
+//!   only the k+1 extremes per side: fast for small clip counts, cost growing with k.
+//! - [`SortSelect`] (shaders/select_sort.wgsl) sorts each coordinate's B values (padded to a
+//!   power of two) in workgroup memory with the bitonic network of [`crate::sortnet`]: any
+//!   clip count, cost independent of k.
+//!
+//! [`Selection::new`] picks one from the rule and `--select`.
+
+use anyhow::{bail, Result};
+use bytemuck::{Pod, Zeroable};
+
+use super::context::Gpu;
+use super::kernels::{Dispatch, Kernel, Kind, Slice};
+use crate::rule::{Rule, Select};
+use crate::sortnet;
+
+/// Largest clip count per side the partial path keeps (its private arrays hold k+1).
+pub const PARTIAL_KMAX: usize = 127;
+
+/// Largest padded minibatch the sort path handles (one coordinate per workgroup at most).
+pub const SORT_PMAX: usize = 4096;
+
+/// Stages in the sort kernel's uniform table: enough for SORT_PMAX (12 * 13 / 2 = 78).
+const SORT_MAX_STAGES: usize = 80;
+
+/// One of the two selection paths, ready to bind to a layer.
+pub enum Selection {
+    Partial(PartialSelect),
+    Sort(SortSelect),
+}
+
+impl Selection {
+    /// The kernel for `rule` over minibatches of `rows` examples; `select` picks the path
+    /// for rules that select order statistics (the sign rules always stream).
+    pub fn new(gpu: &Gpu, rule: &Rule, rows: usize, select: Select) -> Result<Selection> {
+        let (k_lo, k_hi) = rule.clip_counts(rows);
+        let path = if rule.selects() {
+            select.resolve(k_lo, k_hi)
+        } else {
+            Select::Partial
+        };
+        match path {
+            Select::Sort => Ok(Selection::Sort(SortSelect::new(gpu, rule, rows)?)),
+            _ => Ok(Selection::Partial(PartialSelect::new(gpu, rule, rows)?)),
+        }
+    }
+
+    pub fn path(&self) -> Select {
+        match self {
+            Selection::Partial(_) => Select::Partial,
+            Selection::Sort(_) => Select::Sort,
+        }
+    }
+
+    /// `d`: errors (rows x fan_out); `a`: inputs (rows x fan_in); `g`: the layer's gradient
+    /// segment (weights, then biases).
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        d: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        g: Slice<'_>,
+        fan_out: u32,
+        fan_in: u32,
+    ) -> Dispatch {
+        match self {
+            Selection::Partial(k) => k.bind(gpu, d, a, g, fan_out, fan_in),
+            Selection::Sort(k) => k.bind(gpu, d, a, g, fan_out, fan_in),
+        }
+    }
+}
+
+/// The factor the summed values are multiplied by.
+fn scale(rule: &Rule, rows: usize, k_lo: usize, k_hi: usize) -> f32 {
+    match *rule {
+        Rule::SignSum(s) | Rule::SumSign(s) => s as f32,
+        Rule::Trim(_) => 1.0 / (rows - k_lo - k_hi) as f32,
+        _ => 1.0 / rows as f32,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct PartialParams {
+    rows: u32,
+    fan_out: u32,
+    fan_in: u32,
+    _pad0: u32,
+    scale: f32,
+    _pad1: [u32; 3],
+}
+
+/// The partial selection network, specialised for one pair of clip counts and one finish.
+pub struct PartialSelect {
+    kernel: Kernel,
+    rows: usize,
+    scale: f32,
+}
+
+impl PartialSelect {
+    pub fn new(gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
+        use Kind::*;
+        let (k_lo, k_hi) = rule.clip_counts(rows);
+        if k_lo.max(k_hi) > PARTIAL_KMAX {
+            bail!(
+                "--rule {rule} with --batch {rows} clips {} values per side, but the partial selection keeps at most {PARTIAL_KMAX}; use --select sort (or auto)",
+                k_lo.max(k_hi)
+            );
+        }
+        let map_sign = matches!(rule, Rule::SumSign(_));
+        Ok(PartialSelect {
+            kernel: Kernel::new(
+                gpu,
+                "select_partial",
+                include_str!("../../shaders/select_partial.wgsl"),
+                &[Read, Read, ReadWrite, Uniform, Read],
+                &[
+                    ("KL", (k_lo + 1) as f64),
+                    ("KH", (k_hi + 1) as f64),
+                    ("FINISH", rule.finish() as u32 as f64),
+                    ("MAP_SIGN", map_sign as u32 as f64),
+                ],
+            ),
+            rows,
+            scale: scale(rule, rows, k_lo, k_hi),
+        })
+    }
+
+    fn bind(
+        &self,
+        gpu: &Gpu,
+        d: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        g: Slice<'_>,
+        fan_out: u32,
+        fan_in: u32,
+    ) -> Dispatch {
+        self.kernel.bind(
+            gpu,
+            &[Slice::all(d), Slice::all(a), g, Slice::all(a)],
+            &PartialParams {
+                rows: self.rows as u32,
+                fan_out,
+                fan_in,
+                _pad0: 0,
+                scale: self.scale,
+                _pad1: [0; 3],
+            },
+            None,
+            // one invocation per four inputs, plus one for the bias
+            [(fan_in.div_ceil(4) + 1).div_ceil(64), fan_out, 1],
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SortParams {
+    rows: u32,
+    fan_out: u32,
+    fan_in: u32,
+    n_stages: u32,
+    k_lo: u32,
+    k_hi: u32,
+    scale: f32,
+    _pad: u32,
+    /// (block, dist, log2(dist), 0) per stage of the network.
+    stages: [[u32; 4]; SORT_MAX_STAGES],
+}
+
+/// The sorting-network path: P = B padded to a power of two, T coordinates per workgroup.
+pub struct SortSelect {
+    kernel: Kernel,
+    rows: usize,
+    k_lo: usize,
+    k_hi: usize,
+    scale: f32,
+    /// Coordinates per workgroup.
+    per_group: u32,
+    stages: Vec<sortnet::Stage>,
+}
+
+/// Floats of workgroup memory the sort kernel aims to fill (more coordinates per workgroup
+/// would not help: 256 invocations already have 8 compare-exchanges each per stage).
+const SORT_TILE: usize = 4096;
+
+impl SortSelect {
+    pub fn new(gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
+        use Kind::*;
+        let (k_lo, k_hi) = rule.clip_counts(rows);
+        let finish = rule.finish();
+        if !(rule.selects() || *rule == Rule::Mean) {
+            bail!("--rule {rule} does not select order statistics; the sort path does not apply");
+        }
+        let p = rows.next_power_of_two().max(2);
+        if p > SORT_PMAX {
+            bail!(
+                "--batch {rows} is too large for the sort path (at most {SORT_PMAX} examples); use --select partial"
+            );
+        }
+        // workgroup memory: the tile of values plus two bounds per coordinate. wgpu 30 does
+        // not check this against the device, so it is checked here.
+        let limit = gpu.limits.max_compute_workgroup_storage_size as usize;
+        let mut per_group = (SORT_TILE / p).max(1);
+        let bytes = |t: usize| (p * t + 2 * t) * 4;
+        while per_group > 1 && bytes(per_group) > limit {
+            per_group /= 2;
+        }
+        if bytes(per_group) > limit {
+            bail!(
+                "the sort path for --batch {rows} needs {} bytes of workgroup memory, but adapter {} offers {limit}; use --select partial or a smaller --batch",
+                bytes(per_group),
+                gpu.info.name
+            );
+        }
+        let consts = format!(
+            "const P: u32 = {p}u;\nconst T: u32 = {per_group}u;\nconst FINISH: u32 = {}u;\n",
+            finish as u32
+        );
+        let source = consts + include_str!("../../shaders/select_sort.wgsl");
+        Ok(SortSelect {
+            kernel: Kernel::new(
+                gpu,
+                "select_sort",
+                &source,
+                &[Read, Read, ReadWrite, Uniform],
+                &[],
+            ),
+            rows,
+            k_lo,
+            k_hi,
+            scale: scale(rule, rows, k_lo, k_hi),
+            per_group: per_group as u32,
+            stages: sortnet::bitonic(p as u32),
+        })
+    }
+
+    fn bind(
+        &self,
+        gpu: &Gpu,
+        d: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        g: Slice<'_>,
+        fan_out: u32,
+        fan_in: u32,
+    ) -> Dispatch {
+        let mut stages = [[0u32; 4]; SORT_MAX_STAGES];
+        for (slot, s) in stages.iter_mut().zip(&self.stages) {
+            *slot = [s.block, s.dist, s.dist.trailing_zeros(), 0];
+        }
+        self.kernel.bind(
+            gpu,
+            &[Slice::all(d), Slice::all(a), g],
+            &SortParams {
+                rows: self.rows as u32,
+                fan_out,
+                fan_in,
+                n_stages: self.stages.len() as u32,
+                k_lo: self.k_lo as u32,
+                k_hi: self.k_hi as u32,
+                scale: self.scale,
+                _pad: 0,
+                stages,
+            },
+            None,
+            // T coordinates per workgroup, the bias being coordinate fan_in
+            [(fan_in + 1).div_ceil(self.per_group), fan_out, 1],
+        )
+    }
+}
