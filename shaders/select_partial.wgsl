@@ -38,6 +38,8 @@ override KH: u32 = 1u;
 override FINISH: u32 = 0u;
 // 1: each value is replaced by its sign first (sum-sign; no selection then, KL = KH = 1).
 override MAP_SIGN: u32 = 0u;
+// output units per invocation (1, 2 or 4); R * KL and R * KH must not exceed KMAX
+override R: u32 = 1u;
 const KMAX: u32 = 128u;
 
 @group(0) @binding(0) var<storage, read> d: array<f32>;
@@ -49,10 +51,11 @@ const KMAX: u32 = 128u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let j = wid.y;
+    // output units j0 .. j0+R-1 share each load of `a` (the loads of d are uniform)
+    let j0 = wid.y * R;
     let q = gid.x;
     let blocks = (p.fan_in + 3u) / 4u;
-    if (q > blocks || j >= p.fan_out) {
+    if (q > blocks) {
         return;
     }
     let is_bias = q == blocks;
@@ -63,62 +66,86 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     let inf = bitcast<f32>(0x7f800000u);
     var lo: array<vec4<f32>, KMAX>;
     var hi: array<vec4<f32>, KMAX>;
-    for (var i = 0u; i < KL; i++) {
-        lo[i] = vec4<f32>(inf);
+    var total: array<vec4<f32>, 4>;
+    for (var r = 0u; r < R; r++) {
+        for (var i = 0u; i < KL; i++) {
+            lo[r * KL + i] = vec4<f32>(inf);
+        }
+        for (var i = 0u; i < KH; i++) {
+            hi[r * KH + i] = vec4<f32>(-inf);
+        }
+        total[r] = vec4<f32>(0.0);
     }
-    for (var i = 0u; i < KH; i++) {
-        hi[i] = vec4<f32>(-inf);
-    }
-    var total = vec4<f32>(0.0);
     for (var e = 0u; e < p.rows; e++) {
         var av = vec4<f32>(1.0);
         if (!is_bias) {
             if (vec_a) {
                 av = a4[e * (p.fan_in / 4u) + q];
             } else {
-                let r = e * p.fan_in;
+                let row = e * p.fan_in;
                 av = vec4<f32>(
-                    a[r + min(k0, last)],
-                    a[r + min(k0 + 1u, last)],
-                    a[r + min(k0 + 2u, last)],
-                    a[r + min(k0 + 3u, last)]
+                    a[row + min(k0, last)],
+                    a[row + min(k0 + 1u, last)],
+                    a[row + min(k0 + 2u, last)],
+                    a[row + min(k0 + 3u, last)]
                 );
             }
         }
-        var v = d[e * p.fan_out + j] * av;
-        if (MAP_SIGN == 1u) {
-            v = sign(v);
-        }
-        total += v;
-        if (any(v < lo[KL - 1u])) {
-            var x = v;
-            for (var i = 0u; i < KL; i++) {
-                let t = lo[i];
-                lo[i] = min(t, x);
-                x = max(t, x);
+        for (var r = 0u; r < R; r++) {
+            var v = d[e * p.fan_out + min(j0 + r, p.fan_out - 1u)] * av;
+            if (MAP_SIGN == 1u) {
+                v = sign(v);
             }
-        }
-        if (any(v > hi[KH - 1u])) {
-            var x = v;
-            for (var i = 0u; i < KH; i++) {
-                let t = hi[i];
-                hi[i] = max(t, x);
-                x = min(t, x);
+            total[r] += v;
+            let lb = r * KL;
+            if (any(v < lo[lb + KL - 1u])) {
+                var x = v;
+                for (var i = 0u; i < KL; i++) {
+                    let t = lo[lb + i];
+                    lo[lb + i] = min(t, x);
+                    x = max(t, x);
+                }
+            }
+            let hb = r * KH;
+            if (any(v > hi[hb + KH - 1u])) {
+                var x = v;
+                for (var i = 0u; i < KH; i++) {
+                    let t = hi[hb + i];
+                    hi[hb + i] = max(t, x);
+                    x = min(t, x);
+                }
             }
         }
     }
-    // Clipped-sum identity: raising the k_lo smallest values to lo and lowering the k_hi
-    // largest to hi changes the total by k_lo*lo - (their sum) + k_hi*hi - (their sum), so one
-    // pass over the examples suffices. (Rounding: within 2 u sum|v| of the exact mean.)
-    let lov = lo[KL - 1u];
-    let hiv = hi[KH - 1u];
+    for (var r = 0u; r < R; r++) {
+        let j = j0 + r;
+        if (j < p.fan_out) {
+            finish(j, k0, is_bias, r, total[r], &lo, &hi);
+        }
+    }
+}
+
+// Clipped-sum identity: raising the k_lo smallest values to lo and lowering the k_hi largest
+// to hi changes the total by k_lo*lo - (their sum) + k_hi*hi - (their sum), so one pass over
+// the examples suffices. (Rounding: within 2 u sum|v| of the exact mean.)
+fn finish(
+    j: u32,
+    k0: u32,
+    is_bias: bool,
+    r: u32,
+    total: vec4<f32>,
+    lo: ptr<function, array<vec4<f32>, KMAX>>,
+    hi: ptr<function, array<vec4<f32>, KMAX>>
+) {
+    let lov = (*lo)[r * KL + KL - 1u];
+    let hiv = (*hi)[r * KH + KH - 1u];
     var s_lo = vec4<f32>(0.0);
     for (var i = 0u; i + 1u < KL; i++) {
-        s_lo += lo[i];
+        s_lo += (*lo)[r * KL + i];
     }
     var s_hi = vec4<f32>(0.0);
     for (var i = 0u; i + 1u < KH; i++) {
-        s_hi += hi[i];
+        s_hi += (*hi)[r * KH + i];
     }
     var s: vec4<f32>;
     switch FINISH {

@@ -101,6 +101,8 @@ pub struct PartialSelect {
     kernel: Kernel,
     rows: usize,
     scale: f32,
+    /// Output units per invocation, sharing each load of the inputs.
+    units: u32,
 }
 
 impl PartialSelect {
@@ -114,6 +116,19 @@ impl PartialSelect {
             );
         }
         let map_sign = matches!(rule, Rule::SumSign(_));
+        // Output units per invocation: sharing a load of the inputs between R units pays
+        // while the R sets of kept values stay in registers; on lavapipe that holds up to
+        // R * (KL + KH) = 20 kept values (measured, BENCHMARKS.md) and falls off a cliff
+        // beyond, where the arrays spill to memory. WINSOR_PARTIAL_R overrides it.
+        let kept = k_lo + k_hi + 2;
+        let units = match std::env::var("WINSOR_PARTIAL_R") {
+            Ok(v) => v.parse::<usize>().unwrap_or(1),
+            Err(_) => (1..=4).rev().find(|u| u * kept <= 20).unwrap_or(1),
+        };
+        let units = (1..=units.clamp(1, 4))
+            .rev()
+            .find(|u| u * (k_lo.max(k_hi) + 1) <= 128)
+            .unwrap_or(1) as u32;
         Ok(PartialSelect {
             kernel: Kernel::new(
                 gpu,
@@ -125,10 +140,12 @@ impl PartialSelect {
                     ("KH", (k_hi + 1) as f64),
                     ("FINISH", rule.finish() as u32 as f64),
                     ("MAP_SIGN", map_sign as u32 as f64),
+                    ("R", units as f64),
                 ],
             ),
             rows,
             scale: scale(rule, rows, k_lo, k_hi),
+            units,
         })
     }
 
@@ -154,7 +171,11 @@ impl PartialSelect {
             },
             None,
             // one invocation per four inputs, plus one for the bias
-            [(fan_in.div_ceil(4) + 1).div_ceil(64), fan_out, 1],
+            [
+                (fan_in.div_ceil(4) + 1).div_ceil(64),
+                fan_out.div_ceil(self.units),
+                1,
+            ],
         )
     }
 }

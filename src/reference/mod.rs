@@ -337,7 +337,10 @@ mod tests {
         assert_eq!(aggregate_values(&Rule::SignSum(0.5), &v), 0.5);
         assert_eq!(aggregate_values(&Rule::SumSign(0.5), &v), 4.0);
         assert_eq!(aggregate_values(&Rule::SignSum(0.5), &[-0.0, 0.0]), 0.0);
-        assert_eq!(aggregate_values(&Rule::SumSign(0.5), &[-0.0, 2.0, -3.0]), 0.0);
+        assert_eq!(
+            aggregate_values(&Rule::SumSign(0.5), &[-0.0, 2.0, -3.0]),
+            0.0
+        );
     }
 
     #[test]
