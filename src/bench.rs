@@ -86,3 +86,58 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
         windows: rates,
     })
 }
+
+/// Throughput of the selection kernel alone, in million coordinates per second: the first
+/// layer of `widths` (its inputs the first `rows` MNIST training images, its errors uniform
+/// in [-1, 1)), `reps` dispatches in one submission after one untimed warm-up dispatch.
+/// Returns the median over `windows` timed submissions and the path that ran.
+#[allow(clippy::too_many_arguments)]
+pub fn aggregation(
+    gpu: &Gpu,
+    data: &DataSet,
+    rule: &Rule,
+    select: Select,
+    rows: usize,
+    fan_out: usize,
+    reps: usize,
+    windows: usize,
+) -> Result<(f64, Select)> {
+    use crate::gpu::kernels::Slice;
+    use crate::gpu::select::Selection;
+    let fan_in = data.input_dim();
+    anyhow::ensure!(
+        rows <= data.train.n,
+        "--batch {rows} exceeds the training set"
+    );
+    let a: Vec<f32> = data.train.pixels[..rows * fan_in]
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    let mut r = crate::rng::Rng::new(0, crate::rng::Stream::Test);
+    let d: Vec<f32> = (0..rows * fan_out)
+        .map(|_| (2.0 * r.uniform() - 1.0) as f32)
+        .collect();
+    let kernel = Selection::new(gpu, rule, rows, select)?;
+    let db = gpu.storage_init("d", bytemuck::cast_slice(&d));
+    let ab = gpu.storage_init("a", bytemuck::cast_slice(&a));
+    let gb = gpu.storage("g", (fan_out * (fan_in + 1) * 4) as u64);
+    let disp = kernel.bind(
+        gpu,
+        &db,
+        &ab,
+        Slice::all(&gb),
+        fan_out as u32,
+        fan_in as u32,
+    );
+    crate::gpu::run(gpu, &[&disp])?;
+    let coords = (fan_out * (fan_in + 1)) as f64;
+    let mut rates = Vec::new();
+    for _ in 0..windows.max(1) {
+        let list: Vec<&crate::gpu::Dispatch> = (0..reps.max(1)).map(|_| &disp).collect();
+        let t = Instant::now();
+        crate::gpu::run(gpu, &list)?;
+        rates.push(coords * list.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+    }
+    rates.sort_by(|a, b| a.total_cmp(b));
+    Ok((rates[rates.len() / 2], kernel.path()))
+}

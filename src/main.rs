@@ -98,7 +98,8 @@ struct TrainArgs {
     #[arg(long, default_value = "mean", conflicts_with = "winsor")]
     rule: Rule,
     /// Selection kernel for winsor/trim/median: sort (bitonic network, any C), partial
-    /// (keeps the C+1 extremes, fast for small C) or auto (partial up to 16 clipped per side).
+    /// (keeps the C+1 extremes, fast for small C) or auto (partial on CPU drivers, and on GPUs
+    /// up to 16 values clipped per side; sort beyond).
     #[arg(long, default_value = "auto")]
     select: Select,
     /// Shorthand for --rule winsor:C.
@@ -161,6 +162,13 @@ struct BenchArgs {
     /// Also print the wall time of each dispatch of one step (each submitted on its own).
     #[arg(long)]
     profile: bool,
+    /// Instead of training steps, time the selection kernel alone on the first layer (its
+    /// inputs real MNIST images), on both paths, in million coordinates per second.
+    #[arg(long)]
+    aggregation: bool,
+    /// With --aggregation: dispatches per timed window.
+    #[arg(long, default_value = "5")]
+    reps: usize,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -251,6 +259,9 @@ fn bench(a: BenchArgs) -> Result<()> {
         a.window,
         a.warmup
     );
+    if a.aggregation {
+        return bench_aggregation(&a, &gpu, &data);
+    }
     println!("| rule | steps/s (median) | windows | vs {} |", a.rule[0]);
     println!("|---|---|---|---|");
     let mut base = None;
@@ -291,6 +302,49 @@ fn bench(a: BenchArgs) -> Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+fn bench_aggregation(a: &BenchArgs, gpu: &Gpu, data: &winsor::data::DataSet) -> Result<()> {
+    let widths = a.arch.widths(data.input_dim(), winsor::data::CLASSES)?;
+    println!(
+        "# selection kernel alone: layer {}x{} ({} coordinates), batch {}, {} dispatches per window, median of {} windows",
+        widths[1],
+        widths[0],
+        widths[1] * (widths[0] + 1),
+        a.batch,
+        a.reps,
+        a.windows
+    );
+    println!("| rule | partial Mcoords/s | sort Mcoords/s | sort / partial |");
+    println!("|---|---|---|---|");
+    for rule in &a.rule {
+        let rate = |select| {
+            winsor::bench::aggregation(
+                gpu, data, rule, select, a.batch, widths[1], a.reps, a.windows,
+            )
+            .map(|(r, _)| r)
+        };
+        let partial = rate(Select::Partial);
+        let sort = if rule.selects() || *rule == Rule::Mean {
+            rate(Select::Sort)
+        } else {
+            Err(anyhow::anyhow!("not a selecting rule"))
+        };
+        let show = |r: &Result<f64>| match r {
+            Ok(v) => format!("{v:.1}"),
+            Err(_) => "-".into(),
+        };
+        let ratio = match (&partial, &sort) {
+            (Ok(p), Ok(s)) => format!("{:.3}x", s / p),
+            _ => "-".into(),
+        };
+        println!(
+            "| {rule} | {} | {} | {ratio} |",
+            show(&partial),
+            show(&sort)
+        );
     }
     Ok(())
 }

@@ -153,6 +153,7 @@ fn ten_steps_trim_and_median_match_reference() {
 #[test]
 fn ten_steps_sort_path_matches_reference() {
     gpu_vs_reference_with(Rule::Winsor(10.0), Select::Sort, 10, 64);
+    gpu_vs_reference_with(Rule::Median, Select::Sort, 10, 64);
     gpu_vs_reference_with(Rule::Median, Select::Partial, 10, 64);
 }
 

@@ -622,7 +622,7 @@ fn selection_paths_refuse_what_they_cannot_do() {
     // auto picks by clip count
     let s = Selection::new(g, &Rule::Winsor(2.0), 100, Select::Auto).unwrap();
     assert_eq!(s.path(), Select::Partial);
-    let s = Selection::new(g, &Rule::Median, 100, Select::Auto).unwrap();
+    let s = Selection::new(g, &Rule::Median, 300, Select::Auto).unwrap();
     assert_eq!(s.path(), Select::Sort);
 }
 

@@ -38,7 +38,7 @@ impl Selection {
     pub fn new(gpu: &Gpu, rule: &Rule, rows: usize, select: Select) -> Result<Selection> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
         let path = if rule.selects() {
-            select.resolve(k_lo, k_hi)
+            select.resolve(k_lo, k_hi, gpu.info.device_type == wgpu::DeviceType::Cpu)
         } else {
             Select::Partial
         };
