@@ -49,6 +49,7 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
             lr: 0.1,
             eval_chunk: 10000,
             steps_per_submit: crate::train::STEPS_PER_SUBMIT,
+            coherence: false,
         },
     )?;
     let mut order = BatchOrder::new(data.train.n, spec.batch, spec.seed);

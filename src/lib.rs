@@ -4,6 +4,7 @@
 //! aggregation (winsorization first) entirely in WGSL compute shaders, and checks every
 //! shader against an f64 CPU reference.
 
+pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod gpu;

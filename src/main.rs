@@ -132,6 +132,17 @@ struct TrainArgs {
     /// Rows per evaluation chunk on the GPU.
     #[arg(long, default_value = "10000", hide = true)]
     eval_chunk: usize,
+    /// Measure f_p/f_c (exact and sampled), null worlds, i_p/i_c, alpha and m-coherence at
+    /// every logged step and every step up to --coherence-first; writes coherence.csv.
+    #[arg(long)]
+    coherence: bool,
+    /// With --coherence: also measure every step from 0 to this one.
+    #[arg(long, default_value = "10", requires = "coherence")]
+    coherence_first: u64,
+    /// With --coherence: how many null worlds (random permutations of which examples are
+    /// pristine and which corrupt).
+    #[arg(long, default_value = "3", requires = "coherence")]
+    null_worlds: usize,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -190,6 +201,13 @@ fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         log_grid: a.log_grid,
         eval_chunk: a.eval_chunk,
+        coherence: a
+            .coherence
+            .then(|| winsor::analysis::coherence::CoherenceConfig {
+                first: a.coherence_first,
+                null_worlds: a.null_worlds,
+                ..Default::default()
+            }),
     };
     cfg.validate()?;
     let out = a.out.unwrap_or_else(|| {

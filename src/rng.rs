@@ -15,6 +15,7 @@ pub enum Stream {
     LabelNoise = 1,
     Init = 2,
     Batches = 3,
+    Coherence = 4,
     Test = 99,
 }
 

@@ -49,6 +49,7 @@ fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: u
             eval_chunk,
             // small submissions, so that several overlap (double buffering) in each call
             steps_per_submit: 3,
+            coherence: false,
         },
     )
     .unwrap();
@@ -230,6 +231,7 @@ fn impossible_trainer_configurations_are_errors() {
             lr: 0.1,
             eval_chunk,
             steps_per_submit: 4,
+            coherence: false,
         };
         GpuTrainer::new(g, k, &data, &data.train.labels, &init, spec)
     };

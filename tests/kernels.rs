@@ -16,8 +16,6 @@ use winsor::gpu::{run, trainer::pack_bytes};
 use winsor::reference;
 use winsor::rule::{Rule, Select};
 
-const U: f64 = 1.0 / 16777216.0; // 2^-24
-
 #[test]
 fn gather_reads_selected_examples_and_labels() {
     let (g, k) = gpu();

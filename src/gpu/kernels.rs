@@ -720,6 +720,7 @@ pub struct Kernels {
     pub batch_stats: BatchStats,
     pub bias_grad: BiasGrad,
     pub sgd: Sgd,
+    pub row_dot: RowDot,
 }
 
 impl Kernels {
@@ -740,6 +741,7 @@ impl Kernels {
             batch_stats: BatchStats::new(gpu),
             bias_grad: BiasGrad::new(gpu),
             sgd: Sgd::new(gpu),
+            row_dot: RowDot::new(gpu),
         })
     }
 }
@@ -805,6 +807,59 @@ impl TemporalCombine {
             },
             Some(step),
             groups_1d(count as u64, 256),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RowDotParams {
+    rows: u32,
+    width: u32,
+    out_base: u32,
+    _pad: u32,
+}
+
+/// out[out_base + r] = x[r, :] . y[r, :] for `rows` rows of `width` floats (a squared norm
+/// when x and y are the same buffer).
+pub struct RowDot(Kernel);
+
+impl RowDot {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        RowDot(Kernel::new(
+            gpu,
+            "row_dot",
+            include_str!("../../shaders/row_dot.wgsl"),
+            &[Read, Read, ReadWrite, Uniform],
+            &[],
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        rows: u32,
+        width: u32,
+        out_base: u32,
+    ) -> Dispatch {
+        self.0.bind(
+            gpu,
+            &[Slice::all(x), Slice::all(y), Slice::all(out)],
+            &RowDotParams {
+                rows,
+                width,
+                out_base,
+                _pad: 0,
+            },
+            None,
+            groups_1d(rows as u64, 64),
         )
     }
 }

@@ -111,6 +111,31 @@ pub struct TrainerSpec {
     pub eval_chunk: usize,
     /// Training steps recorded into one submission (fewer if the indices would not fit).
     pub steps_per_submit: usize,
+    /// Also build the passes of [`GpuTrainer::coherence`].
+    pub coherence: bool,
+}
+
+/// Per-example quantities over the whole training set, one vector per layer (each
+/// `n_train` long), from [`GpuTrainer::coherence`].
+pub struct PerExample {
+    /// g_e . G for layer l's weights and biases, G the summed gradient of the training set.
+    pub dot: Vec<Vec<f32>>,
+    /// ||d_e||^2 of layer l's output errors.
+    pub d_sq: Vec<Vec<f32>>,
+    /// ||a_e||^2 of layer l's inputs.
+    pub a_sq: Vec<Vec<f32>>,
+}
+
+/// The two passes over the training set behind [`GpuTrainer::coherence`].
+struct CoherencePasses {
+    /// Pass 1: the summed gradient G of all examples, and the per-example norms.
+    grad: Vec<Dispatch>,
+    /// Pass 2: per-example dot products with G.
+    dots: Vec<Dispatch>,
+    dot: Vec<wgpu::Buffer>,
+    d_sq: Vec<wgpu::Buffer>,
+    a_sq: Vec<wgpu::Buffer>,
+    _keep: Vec<wgpu::Buffer>,
 }
 
 /// Per-example evaluation results over both splits.
@@ -142,6 +167,7 @@ pub struct GpuTrainer<'g> {
     pub slots: usize,
     step: Vec<Dispatch>,
     eval: Vec<Dispatch>,
+    coherence: Option<CoherencePasses>,
     // Buffers only referenced by bind groups are kept here so their lifetime is obvious.
     _keep: Vec<wgpu::Buffer>,
 }
@@ -479,6 +505,168 @@ impl<'g> GpuTrainer<'g> {
             }
         }
 
+        // ---- the coherence passes over the training set, in chunks of `rows` ----
+        let coherence = if spec.coherence {
+            let n = n_train;
+            let per_layer = |what: &'static str| -> Vec<wgpu::Buffer> {
+                (0..n_layers).map(|_| gpu.storage(what, f32s(n))).collect()
+            };
+            let (dot, d_sq, a_sq) = (
+                per_layer("per-example dot"),
+                per_layer("per-example |d|^2"),
+                per_layer("per-example |a|^2"),
+            );
+            let gsum = gpu.storage("summed gradient", f32s(layout.total));
+            let cdeltas: Vec<wgpu::Buffer> = (1..=n_layers)
+                .map(|l| gpu.storage("coherence errors", f32s(rows * layout.widths[l])))
+                .collect();
+            let u = gpu.storage("G a", f32s(rows * widest));
+            let mut grad = Vec::new();
+            let mut dots = Vec::new();
+            for (c, base) in (0..n).step_by(rows).enumerate() {
+                let r = rows.min(n - base);
+                for (pass, list) in [&mut grad, &mut dots].into_iter().enumerate() {
+                    rows_chain(
+                        GatherFrom::Range {
+                            base: base as u32,
+                            step: &steps,
+                        },
+                        &train_px,
+                        &train_lab,
+                        r,
+                        base,
+                        Scores {
+                            d: Some(&cdeltas[n_layers - 1]),
+                            loss: &eval_loss[0],
+                            correct: &eval_correct[0],
+                        },
+                        list,
+                    );
+                    for l in (0..n_layers).rev() {
+                        let (fi, fo) = layout.fans(l);
+                        let seg = layout.segment(&gsum, l);
+                        if pass == 0 {
+                            // G += d^T a and the bias sums, chunk by chunk in order
+                            list.push(kernels.matmul.bind(
+                                gpu,
+                                if c == 0 {
+                                    Epilogue::Scale
+                                } else {
+                                    Epilogue::ScaleAdd
+                                },
+                                Slice::all(&cdeltas[l]),
+                                Slice::all(input_of(l)),
+                                Slice::all(&cdeltas[l]),
+                                seg,
+                                MatmulParams {
+                                    m: fo as u32,
+                                    n: fi as u32,
+                                    k: r as u32,
+                                    a_rs: 1,
+                                    a_cs: fo as u32,
+                                    b_rs: fi as u32,
+                                    b_cs: 1,
+                                    scale: 1.0,
+                                    ..Default::default()
+                                },
+                            ));
+                            list.push(kernels.bias_grad.bind(
+                                gpu,
+                                &cdeltas[l],
+                                seg,
+                                r as u32,
+                                fo as u32,
+                                (fo * fi) as u32,
+                                1.0,
+                                c > 0,
+                            ));
+                            let rd = &kernels.row_dot;
+                            list.push(rd.bind(
+                                gpu,
+                                &cdeltas[l],
+                                &cdeltas[l],
+                                &d_sq[l],
+                                r as u32,
+                                fo as u32,
+                                base as u32,
+                            ));
+                            list.push(rd.bind(
+                                gpu,
+                                input_of(l),
+                                input_of(l),
+                                &a_sq[l],
+                                r as u32,
+                                fi as u32,
+                                base as u32,
+                            ));
+                        } else {
+                            // u = G_W a_e + G_b, then d_e . u
+                            list.push(kernels.matmul.bind(
+                                gpu,
+                                Epilogue::Bias,
+                                Slice::all(input_of(l)),
+                                seg,
+                                Slice::all(input_of(l)),
+                                Slice::all(&u),
+                                MatmulParams {
+                                    m: r as u32,
+                                    n: fo as u32,
+                                    k: fi as u32,
+                                    a_rs: fi as u32,
+                                    a_cs: 1,
+                                    b_rs: 1,
+                                    b_cs: fi as u32,
+                                    bias_off: (fo * fi) as u32,
+                                    ..Default::default()
+                                },
+                            ));
+                            list.push(kernels.row_dot.bind(
+                                gpu,
+                                &cdeltas[l],
+                                &u,
+                                &dot[l],
+                                r as u32,
+                                fo as u32,
+                                base as u32,
+                            ));
+                        }
+                        if l > 0 {
+                            list.push(kernels.matmul.bind(
+                                gpu,
+                                Epilogue::MaskPositive,
+                                Slice::all(&cdeltas[l]),
+                                layout.segment(&params, l),
+                                Slice::all(&acts[l - 1]),
+                                Slice::all(&cdeltas[l - 1]),
+                                MatmulParams {
+                                    m: r as u32,
+                                    n: fi as u32,
+                                    k: fo as u32,
+                                    a_rs: fo as u32,
+                                    a_cs: 1,
+                                    b_rs: fi as u32,
+                                    b_cs: 1,
+                                    ..Default::default()
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+            let mut keep = vec![gsum, u];
+            keep.extend(cdeltas);
+            Some(CoherencePasses {
+                grad,
+                dots,
+                dot,
+                d_sq,
+                a_sq,
+                _keep: keep,
+            })
+        } else {
+            None
+        };
+
         // buffer creation errors (out of memory) surface here rather than mid-run
         gpu.wait()?;
         let mut keep = vec![train_px, test_px, train_lab, test_lab, grads, x, row_labels];
@@ -503,6 +691,7 @@ impl<'g> GpuTrainer<'g> {
             slots,
             step,
             eval,
+            coherence,
             _keep: keep,
         })
     }
@@ -642,6 +831,28 @@ impl<'g> GpuTrainer<'g> {
             train_correct: g.read_u32(&self.eval_correct[0], 0, self.n_train)?,
             test_loss: g.read_f32(&self.eval_loss[1], 0, self.n_test)?,
             test_correct: g.read_u32(&self.eval_correct[1], 0, self.n_test)?,
+        })
+    }
+
+    /// Per-example gradient dot products with the summed training-set gradient, and the
+    /// per-example norm factors, at the current weights (noisy labels): two passes of
+    /// forward and backward over the training set. Needs `TrainerSpec::coherence`.
+    pub fn coherence(&self) -> Result<PerExample> {
+        let Some(c) = &self.coherence else {
+            bail!("this trainer was built without the coherence passes");
+        };
+        // pass 1 completes G before pass 2 reads it (one submission each)
+        super::run(self.gpu, &c.grad.iter().collect::<Vec<_>>())?;
+        super::run(self.gpu, &c.dots.iter().collect::<Vec<_>>())?;
+        let read = |bufs: &[wgpu::Buffer]| -> Result<Vec<Vec<f32>>> {
+            bufs.iter()
+                .map(|b| self.gpu.read_f32(b, 0, self.n_train))
+                .collect()
+        };
+        Ok(PerExample {
+            dot: read(&c.dot)?,
+            d_sq: read(&c.d_sq)?,
+            a_sq: read(&c.a_sq)?,
         })
     }
 

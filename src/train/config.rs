@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::grid::LogGrid;
+use crate::analysis::coherence::CoherenceConfig;
 use crate::model::{Arch, Init};
 use crate::rule::{Rule, Select};
 
@@ -23,6 +24,8 @@ pub struct TrainConfig {
     pub log_grid: LogGrid,
     /// Rows per evaluation chunk on the GPU.
     pub eval_chunk: usize,
+    /// `--coherence`: what to measure, if anything.
+    pub coherence: Option<CoherenceConfig>,
 }
 
 impl Default for TrainConfig {
@@ -39,6 +42,7 @@ impl Default for TrainConfig {
             seed: 0,
             log_grid: LogGrid::Paper,
             eval_chunk: 10000,
+            coherence: None,
         }
     }
 }
@@ -102,9 +106,32 @@ pub struct SavedConfig {
     pub seed: u64,
     pub log_grid: String,
     pub eval_chunk: usize,
+    /// `--coherence` settings (absent without the flag).
+    pub coherence: Option<SavedCoherence>,
     pub data: String,
     pub n_train: usize,
     pub n_test: usize,
     pub adapter: String,
     pub adapter_driver: String,
+}
+
+#[derive(Serialize)]
+pub struct SavedCoherence {
+    pub first: u64,
+    pub null_worlds: usize,
+    pub sample_examples: usize,
+    pub sample_weights: usize,
+    pub minibatches: usize,
+}
+
+impl From<&CoherenceConfig> for SavedCoherence {
+    fn from(c: &CoherenceConfig) -> Self {
+        SavedCoherence {
+            first: c.first,
+            null_worlds: c.null_worlds,
+            sample_examples: c.sample_examples,
+            sample_weights: c.sample_weights,
+            minibatches: c.minibatches,
+        }
+    }
 }

@@ -127,6 +127,8 @@ pub struct Summary {
     /// Seconds in training steps only (evaluation excluded).
     pub train_s: f64,
     pub eval_s: f64,
+    /// Seconds in the coherence measurements (0 without --coherence).
+    pub coherence_s: f64,
     /// Training steps per second, evaluation excluded.
     pub steps_per_s: f64,
     pub adapter: String,

@@ -15,6 +15,7 @@ pub use config::TrainConfig;
 pub use grid::LogGrid;
 use metrics::{Learnt, Row, Summary};
 
+use crate::analysis::coherence::Coherence;
 use crate::data::{BatchOrder, DataSet, LabelNoise, CLASSES};
 use crate::gpu::trainer::{Evaluation, TrainerSpec};
 use crate::gpu::{Gpu, GpuTrainer, Kernels};
@@ -106,6 +107,7 @@ pub fn run(
         seed: cfg.seed,
         log_grid: cfg.log_grid.to_string(),
         eval_chunk: cfg.eval_chunk,
+        coherence: cfg.coherence.as_ref().map(config::SavedCoherence::from),
         data: data.source.clone(),
         n_train: data.train.n,
         n_test: data.test.n,
@@ -129,10 +131,23 @@ pub fn run(
             lr: cfg.lr as f32,
             eval_chunk: cfg.eval_chunk,
             steps_per_submit: STEPS_PER_SUBMIT,
+            coherence: cfg.coherence.is_some(),
         },
     )?;
     let mut order = BatchOrder::new(data.train.n, cfg.batch, cfg.seed);
     let grid = cfg.log_grid.steps(cfg.steps);
+    let mut coherence = cfg
+        .coherence
+        .clone()
+        .map(|c| Coherence::new(c, &noise.selected, &widths, cfg.batch, cfg.seed));
+    // where training stops: every logged step, and every step up to --coherence-first
+    let mut stops: Vec<u64> = grid.clone();
+    if let Some(c) = &coherence {
+        stops.extend(0..=c.config().first.min(cfg.steps));
+    }
+    stops.sort_unstable();
+    stops.dedup();
+    let mut coherence_s = 0.0f64;
 
     let bar = if opts.progress {
         ProgressBar::new(cfg.steps)
@@ -152,7 +167,7 @@ pub fn run(
     let mut last_batch: Option<(f32, u32)> = None;
     let (mut train_s, mut eval_s) = (0.0f64, 0.0f64);
     let mut step = 0u64;
-    for &target in &grid {
+    for &target in &stops {
         while step < target {
             // many submissions per call, so that they overlap; the index lists are capped at
             // about 16 MB
@@ -182,6 +197,17 @@ pub fn run(
             })?;
             train_s += t.elapsed().as_secs_f64();
             step += span;
+        }
+        if let Some(c) = &mut coherence {
+            let t = Instant::now();
+            let per = trainer.coherence()?;
+            let params = trainer.params()?;
+            c.measure(step, &per, &params, &data.train.pixels, &noise.labels);
+            write_atomic(&out("coherence.csv"), c.csv().as_bytes())?;
+            coherence_s += t.elapsed().as_secs_f64();
+        }
+        if grid.binary_search(&target).is_err() {
+            continue;
         }
         let t = Instant::now();
         let ev = trainer.evaluate()?;
@@ -225,6 +251,7 @@ pub fn run(
         wall_s: t0.elapsed().as_secs_f64(),
         train_s,
         eval_s,
+        coherence_s,
         steps_per_s: if train_s > 0.0 {
             cfg.steps as f64 / train_s
         } else {

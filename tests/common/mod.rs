@@ -52,3 +52,6 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: &[f64]) {
         }
     }
 }
+
+/// Unit roundoff of f32.
+pub const U: f64 = 1.0 / 16777216.0; // 2^-24

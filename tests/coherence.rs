@@ -1,0 +1,213 @@
+//! The coherence statistics: the per-example kernels against per-example gradients formed
+//! explicitly by the f64 reference on a small network, and f_p / f_c against their
+//! definition.
+//!
+//! Tolerance: the GPU runs the forward and backward passes in f32, so each per-example error
+//! and activation carries a relative error of a few 1e-7; a dot product g_e . G is compared
+//! within 1e-4 ||g_e|| ||G|| (Cauchy-Schwarz scale, with a wide margin), a squared norm within
+//! 1e-4 relative.
+
+mod common;
+
+use common::*;
+use winsor::analysis::coherence::{Coherence, CoherenceConfig};
+use winsor::data::{DataSet, LabelNoise};
+use winsor::gpu::run;
+use winsor::gpu::trainer::TrainerSpec;
+use winsor::gpu::GpuTrainer;
+use winsor::model::{Init, Params};
+use winsor::reference::{self, Net64};
+use winsor::rule::{Rule, Select};
+
+#[test]
+fn row_dot_matches_reference() {
+    let (g, k) = gpu();
+    let mut r = rng(21);
+    for (rows, width, base) in [(37, 13, 0), (70, 257, 5), (1, 1, 3)] {
+        let x = uniform(&mut r, rows * width, 2.0);
+        let y = uniform(&mut r, rows * width, 1e3);
+        let xb = g.storage_init("x", bytemuck::cast_slice(&x));
+        let yb = g.storage_init("y", bytemuck::cast_slice(&y));
+        let out = g.storage("out", ((rows + base) * 4) as u64);
+        for (a, b, yv) in [(&xb, &yb, &y), (&xb, &xb, &x)] {
+            let d = k
+                .row_dot
+                .bind(g, a, b, &out, rows as u32, width as u32, base as u32);
+            run(g, &[&d]).unwrap();
+            let got = g.read_f32(&out, base as u64, rows).unwrap();
+            let want: Vec<f64> = (0..rows)
+                .map(|i| {
+                    (0..width)
+                        .map(|j| x[i * width + j] as f64 * yv[i * width + j] as f64)
+                        .sum()
+                })
+                .collect();
+            let tol: Vec<f64> = (0..rows)
+                .map(|i| {
+                    let s: f64 = (0..width)
+                        .map(|j| (x[i * width + j] as f64 * yv[i * width + j] as f64).abs())
+                        .sum();
+                    (width + 2) as f64 * U * s
+                })
+                .collect();
+            assert_close(&format!("row_dot {rows}x{width}"), &got, &want, &tol);
+        }
+    }
+}
+
+/// Every example's explicit gradient per layer (weights then biases), with the reference.
+fn explicit_gradients(net: &Net64, data: &DataSet, labels: &[u8]) -> Vec<Vec<Vec<f64>>> {
+    let n = data.train.n;
+    let acts = reference::forward(net, &reference::inputs(&data.train.pixels), n);
+    let xent = reference::softmax_xent(acts.last().unwrap(), labels, 10);
+    let ds = reference::backward(net, &acts, &xent.d, n);
+    (0..n)
+        .map(|e| {
+            net.layers
+                .iter()
+                .enumerate()
+                .map(|(l, layer)| {
+                    let (fi, fo) = (layer.fan_in, layer.fan_out);
+                    let mut v = Vec::with_capacity(fo * (fi + 1));
+                    for j in 0..fo {
+                        for k in 0..fi {
+                            v.push(ds[l][e * fo + j] * acts[l][e * fi + k]);
+                        }
+                    }
+                    v.extend((0..fo).map(|j| ds[l][e * fo + j]));
+                    v
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn per_example_dots_and_norms_match_explicit_gradients() {
+    let (g, k) = gpu();
+    let full = winsor::data::builtin_mnist().unwrap();
+    let data = DataSet {
+        source: "mnist head".into(),
+        train: full.train.head(61),
+        test: full.test.head(20),
+    };
+    let noise = LabelNoise::new(&data.train.labels, 0.5, 4);
+    let widths = [784, 13, 7, 10];
+    let init = Params::init(&widths, Init::Code, 4);
+    let trainer = GpuTrainer::new(
+        g,
+        k,
+        &data,
+        &noise.labels,
+        &init,
+        TrainerSpec {
+            batch: 10,
+            rule: Rule::Mean,
+            select: Select::Auto,
+            lr: 0.1,
+            // chunks of 16 rows: 61 examples in 4 chunks, the last one short
+            eval_chunk: 16,
+            steps_per_submit: 4,
+            coherence: true,
+        },
+    )
+    .unwrap();
+    // a few steps first, so that the weights are not the initial ones
+    let batches: Vec<Vec<u32>> = (0..3).map(|s| (s * 10..s * 10 + 10).collect()).collect();
+    trainer.train(&batches).unwrap();
+    let params = trainer.params().unwrap();
+    let per = trainer.coherence().unwrap();
+
+    let net = Net64::from_params(&params);
+    let ge = explicit_gradients(&net, &data, &noise.labels);
+    let layers = widths.len() - 1;
+    let total: Vec<Vec<f64>> = (0..layers)
+        .map(|l| {
+            let mut t = vec![0.0; ge[0][l].len()];
+            for e in &ge {
+                for (x, y) in t.iter_mut().zip(&e[l]) {
+                    *x += y;
+                }
+            }
+            t
+        })
+        .collect();
+    let dot = |u: &[f64], v: &[f64]| u.iter().zip(v).map(|(x, y)| x * y).sum::<f64>();
+    let norm_total: f64 = total.iter().map(|t| dot(t, t)).sum::<f64>().sqrt();
+    for (e, g_e) in ge.iter().enumerate() {
+        for l in 0..layers {
+            let want = dot(&g_e[l], &total[l]);
+            let sq = dot(&g_e[l], &g_e[l]);
+            let got = per.dot[l][e] as f64;
+            assert!(
+                (got - want).abs() <= 1e-4 * sq.sqrt() * norm_total + 1e-12,
+                "example {e} layer {l}: g_e.G gpu {got} vs reference {want}"
+            );
+            let got_sq = per.d_sq[l][e] as f64 * (per.a_sq[l][e] as f64 + 1.0);
+            assert!(
+                (got_sq - sq).abs() <= 1e-4 * sq + 1e-20,
+                "example {e} layer {l}: |g_e|^2 gpu {got_sq} vs reference {sq}"
+            );
+        }
+    }
+
+    // f_p, f_c and alpha from the measurement against their definitions
+    let mut c = Coherence::new(
+        CoherenceConfig {
+            null_worlds: 2,
+            sample_examples: 61,
+            sample_weights: 5,
+            minibatches: 2,
+            ..Default::default()
+        },
+        &noise.selected,
+        &widths,
+        10,
+        4,
+    );
+    let header = c.header();
+    let row = c
+        .measure(3, &per, &params, &data.train.pixels, &noise.labels)
+        .to_vec();
+    let col = |name: &str| row[header.iter().position(|h| h == name).unwrap()];
+    let all: Vec<f64> = (0..ge.len())
+        .map(|e| (0..layers).map(|l| dot(&ge[e][l], &total[l])).sum())
+        .collect();
+    let gg = norm_total * norm_total;
+    let f_p: f64 = (0..ge.len())
+        .filter(|&e| !noise.selected[e])
+        .map(|e| all[e])
+        .sum::<f64>()
+        / gg;
+    assert!(
+        (col("f_p") - f_p).abs() < 1e-4,
+        "f_p {} vs {f_p}",
+        col("f_p")
+    );
+    assert!((col("f_p") + col("f_c") - 1.0).abs() < 1e-9);
+    for k in 1..=2 {
+        let (p, c) = (col(&format!("f_p_null{k}")), col(&format!("f_c_null{k}")));
+        assert!((p + c - 1.0).abs() < 1e-9, "null world {k}: {p} + {c}");
+    }
+    let layer_sum: f64 = (1..=layers).map(|l| col(&format!("f_p_layer{l}"))).sum();
+    assert!(
+        (layer_sum - col("f_p")).abs() < 1e-9,
+        "layer shares sum to f_p"
+    );
+    let sq_sum: f64 = ge
+        .iter()
+        .map(|g_e| g_e.iter().map(|v| dot(v, v)).sum::<f64>())
+        .sum();
+    let m = gg / sq_sum;
+    assert!(
+        (col("m_coherence") - m).abs() <= 1e-4 * m,
+        "m-coherence {} vs {m}",
+        col("m_coherence")
+    );
+    assert!((col("alpha") * ge.len() as f64 - col("m_coherence")).abs() <= 1e-9 * m);
+    // a minibatch's alpha lies between 1/B (orthogonal gradients) and 1 (identical ones)
+    let a_mb = col("alpha_minibatch");
+    assert!((0.1..=1.0).contains(&a_mb), "alpha over minibatches {a_mb}");
+    // the sampled estimate over every example and a few weights still splits 1 into two
+    assert!((col("f_p_sampled") + col("f_c_sampled") - 1.0).abs() < 1e-9);
+}
