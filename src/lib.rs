@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod model;
 pub mod output;
 pub mod reference;
+pub mod report;
 pub mod rng;
 pub mod rule;
 pub mod sortnet;

@@ -32,6 +32,18 @@ enum Command {
     Bench(BenchArgs),
     /// Write the first images of a data set as a PNG grid, to check that it decodes right.
     Preview(PreviewArgs),
+    /// Read run directories (single runs or folders of runs) and write figures and claims.md.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Run directories, or folders that hold run directories.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where to write the report. Default: the first DIR.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -136,6 +148,9 @@ struct TrainArgs {
     /// every logged step and every step up to --coherence-first; writes coherence.csv.
     #[arg(long)]
     coherence: bool,
+    /// Train on the first N training examples only (a quick look; the test set stays whole).
+    #[arg(long, value_name = "N")]
+    train_subset: Option<usize>,
     /// With --coherence: also measure every step from 0 to this one.
     #[arg(long, default_value = "10", requires = "coherence")]
     coherence_first: u64,
@@ -201,6 +216,7 @@ fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         log_grid: a.log_grid,
         eval_chunk: a.eval_chunk,
+        train_subset: a.train_subset,
         coherence: a
             .coherence
             .then(|| winsor::analysis::coherence::CoherenceConfig {
@@ -220,7 +236,14 @@ fn train(a: TrainArgs) -> Result<()> {
         ))
     });
     let data = winsor::data::load(a.data.as_deref())?;
-    cfg.validate_for(data.train.n)?;
+    let n_train = cfg.train_subset.unwrap_or(data.train.n);
+    if n_train > data.train.n {
+        anyhow::bail!(
+            "--train-subset {n_train}: the training set has only {} examples",
+            data.train.n
+        );
+    }
+    cfg.validate_for(n_train)?;
     let gpu = Gpu::new(a.device.adapter.as_deref())?;
     let kernels = Kernels::new(&gpu)?;
     eprintln!(
@@ -228,7 +251,7 @@ fn train(a: TrainArgs) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         cfg.arch.spec,
         data.source,
-        data.train.n,
+        n_train,
         data.test.n,
         gpu.adapter_name(),
         cfg.rule,
@@ -396,6 +419,12 @@ fn main() -> ExitCode {
                 .map(|l| l.to_string())
                 .collect();
             println!("{}: labels {}", a.out.display(), labels.join(" "));
+            Ok(())
+        })(),
+        Command::Report(a) => (|| {
+            for f in winsor::report::report(&a.dirs, a.out.as_deref())? {
+                println!("wrote {}", f.display());
+            }
             Ok(())
         })(),
     };

@@ -288,3 +288,85 @@ fn every_rule_trains_from_the_command_line() {
     );
     fails_with(&["train", "--rule", "sign-sum:0"], "positive number");
 }
+
+#[test]
+fn coherence_run_writes_its_table() {
+    let d = tempfile::tempdir().unwrap();
+    small_data(d.path());
+    let out = d.path().join("run");
+    let r = winsor(&[
+        "train",
+        "--data",
+        d.path().to_str().unwrap(),
+        "--arch",
+        "784,16,10",
+        "--noise",
+        "25",
+        "--train-subset",
+        "500",
+        "--steps",
+        "8",
+        "--log-grid",
+        "every:4",
+        "--coherence",
+        "--coherence-first",
+        "2",
+        "--null-worlds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let csv = std::fs::read_to_string(out.join("coherence.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for col in [
+        "step",
+        "f_p",
+        "f_c",
+        "f_p_layer1",
+        "f_p_sampled",
+        "f_p_null2",
+        "i_p",
+        "i_c_null1",
+        "alpha",
+        "m_coherence",
+        "alpha_layer2",
+        "grad_norm_c_q3",
+    ] {
+        assert!(header.contains(&col), "missing column {col}: {header:?}");
+    }
+    assert!(!header.contains(&"f_p_null3"), "two null worlds only");
+    // steps 0, 1, 2 (every step up to --coherence-first) and the logged 4 and 8
+    let steps: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(steps, ["0", "1", "2", "4", "8"]);
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("n_train = 500"), "{config}");
+
+    // the report draws the figures and checks the section 2.4 claims on this run
+    let rep = d.path().join("report");
+    let r = winsor(&[
+        "report",
+        out.to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for png in ["fig2.png", "fig3.png"] {
+        let bytes = std::fs::read(rep.join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{png} is not a PNG");
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert!(img.width() >= 400 && img.height() >= 300, "{png} size");
+    }
+    let claims = std::fs::read_to_string(rep.join("claims.md")).unwrap();
+    assert!(claims.contains("- 25% noise ("), "{claims}");
+    assert!(
+        claims.contains("f_p starts above f_c: **PASS**")
+            || claims.contains("f_p starts above f_c: **FAIL**"),
+        "{claims}"
+    );
+    assert!(claims.contains("50% noise: not testable"), "{claims}");
+    fails_with(&["report", d.path().join("nothing").to_str().unwrap()], "nothing");
+    fails_with(&["train", "--train-subset", "70000"], "only 60000 examples");
+    fails_with(&["train", "--null-worlds", "2"], "--coherence");
+}

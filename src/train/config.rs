@@ -26,6 +26,8 @@ pub struct TrainConfig {
     pub eval_chunk: usize,
     /// `--coherence`: what to measure, if anything.
     pub coherence: Option<CoherenceConfig>,
+    /// Train on the first N training examples only (the test set stays whole).
+    pub train_subset: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -43,6 +45,7 @@ impl Default for TrainConfig {
             log_grid: LogGrid::Paper,
             eval_chunk: 10000,
             coherence: None,
+            train_subset: None,
         }
     }
 }
@@ -64,6 +67,9 @@ impl TrainConfig {
         }
         if self.batch == 0 {
             bail!("--batch 0: a minibatch needs at least one example");
+        }
+        if self.train_subset == Some(0) {
+            bail!("--train-subset 0: train on at least one example");
         }
         if self.eval_chunk == 0 {
             bail!("eval chunk 0: must be at least 1");
@@ -106,6 +112,7 @@ pub struct SavedConfig {
     pub seed: u64,
     pub log_grid: String,
     pub eval_chunk: usize,
+    pub train_subset: Option<usize>,
     /// `--coherence` settings (absent without the flag).
     pub coherence: Option<SavedCoherence>,
     pub data: String,

@@ -88,6 +88,23 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<Summary> {
     let t0 = Instant::now();
+    cfg.validate()?;
+    let subset;
+    let data = match cfg.train_subset {
+        Some(n) if n < data.train.n => {
+            subset = DataSet {
+                source: format!("{} (first {n} training examples)", data.source),
+                train: data.train.head(n),
+                test: data.test.clone(),
+            };
+            &subset
+        }
+        Some(n) if n > data.train.n => bail!(
+            "--train-subset {n}: the training set has only {} examples",
+            data.train.n
+        ),
+        _ => data,
+    };
     cfg.validate_for(data.train.n)?;
     let widths = cfg.arch.widths(data.input_dim(), CLASSES)?;
     prepare_out_dir(&opts.out, opts.force)?;
@@ -107,6 +124,7 @@ pub fn run(
         seed: cfg.seed,
         log_grid: cfg.log_grid.to_string(),
         eval_chunk: cfg.eval_chunk,
+        train_subset: cfg.train_subset,
         coherence: cfg.coherence.as_ref().map(config::SavedCoherence::from),
         data: data.source.clone(),
         n_train: data.train.n,

@@ -1,0 +1,135 @@
+//! Line-chart panels as PNG, with plotters and the embedded DejaVu Sans font (no system font
+//! libraries needed).
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// One curve: its legend name, its colour index and its points.
+pub struct Series {
+    pub name: String,
+    pub color: usize,
+    pub dashed: bool,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One chart of a grid.
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(127, 127, 127),
+];
+
+fn register_font() -> Result<()> {
+    static DONE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    ok.then_some(())
+        .ok_or_else(|| anyhow!("the embedded font does not load"))
+}
+
+/// Draws `panels` (row-major, `cols` per row) into a PNG at `path` (via a temporary file, so
+/// the PNG appears whole or not at all), under `title`.
+pub fn grid(path: &std::path::Path, title: &str, panels: &[Panel], cols: usize) -> Result<()> {
+    register_font()?;
+    let rows = panels.len().div_ceil(cols).max(1);
+    let (w, h) = (420 * cols as u32, 320 * rows as u32 + 40);
+    let tmp = path.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        let (top, body) = root.split_vertically(40);
+        top.titled(title, ("sans-serif", 22))
+            .map_err(|e| anyhow!("{e}"))?;
+        let areas = body.split_evenly((rows, cols));
+        for (panel, area) in panels.iter().zip(areas.iter()) {
+            draw_panel(area, panel)?;
+        }
+        root.present()
+            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    p: &Panel,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let pts = p.series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        if y.is_finite() {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1e-12 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.08).max(1e-9);
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, ("sans-serif", 15))
+        .margin(8)
+        .x_label_area_size(32)
+        .y_label_area_size(52)
+        .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(p.x_label.as_str())
+        .y_desc(p.y_label.as_str())
+        .label_style(("sans-serif", 12))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(e)?;
+    for s in &p.series {
+        let c = PALETTE[s.color % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.1.is_finite())
+            .collect();
+        let style = ShapeStyle::from(&c).stroke_width(2);
+        let drawn = if s.dashed {
+            chart.draw_series(DashedLineSeries::new(pts, 6, 4, style))
+        } else {
+            chart.draw_series(LineSeries::new(pts, style))
+        }
+        .map_err(e)?;
+        drawn
+            .label(s.name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .position(SeriesLabelPosition::MiddleRight)
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
