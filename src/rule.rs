@@ -107,7 +107,7 @@ impl std::fmt::Display for Select {
 pub const AUTO_PARTIAL_MAX_K_GPU: usize = 16;
 
 /// The same on a CPU driver (lavapipe): the partial path was faster at every clip count it
-/// supports (BENCHMARKS.md: 3.7x for the median at B = 100, 160x for winsor:1), since
+/// supports (BENCHMARKS.md: 4x for the median at B = 100, 140x for winsor:1), since
 /// workgroup-memory sorting there costs a per-lane memory access per compare-exchange.
 pub const AUTO_PARTIAL_MAX_K_CPU: usize = 127;
 

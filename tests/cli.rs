@@ -366,7 +366,10 @@ fn coherence_run_writes_its_table() {
         "{claims}"
     );
     assert!(claims.contains("50% noise: not testable"), "{claims}");
-    fails_with(&["report", d.path().join("nothing").to_str().unwrap()], "nothing");
+    fails_with(
+        &["report", d.path().join("nothing").to_str().unwrap()],
+        "nothing",
+    );
     fails_with(&["train", "--train-subset", "70000"], "only 60000 examples");
     fails_with(&["train", "--null-worlds", "2"], "--coherence");
 }

@@ -93,7 +93,7 @@ where
         .caption(&p.title, ("sans-serif", 15))
         .margin(8)
         .x_label_area_size(32)
-        .y_label_area_size(52)
+        .y_label_area_size(72)
         .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
         .map_err(e)?;
     chart
@@ -101,6 +101,8 @@ where
         .x_desc(p.x_label.as_str())
         .y_desc(p.y_label.as_str())
         .label_style(("sans-serif", 12))
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| short(*v))
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(e)?;
@@ -132,4 +134,19 @@ where
         .draw()
         .map_err(e)?;
     Ok(())
+}
+
+/// A tick label of at most about six characters: 0.25, 1500, 3.1e5.
+fn short(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else if v == v.round() {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').to_string()
+    }
 }
