@@ -97,30 +97,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
                 v = sign(v);
             }
             total[r] += v;
-            let lb = r * KL;
-            if (any(v < lo[lb + KL - 1u])) {
-                var x = v;
-                for (var i = 0u; i < KL; i++) {
-                    let t = lo[lb + i];
-                    lo[lb + i] = min(t, x);
-                    x = max(t, x);
-                }
-            }
-            let hb = r * KH;
-            if (any(v > hi[hb + KH - 1u])) {
-                var x = v;
-                for (var i = 0u; i < KH; i++) {
-                    let t = hi[hb + i];
-                    hi[hb + i] = max(t, x);
-                    x = min(t, x);
-                }
-            }
+            insert_lo(r, v, &lo);
+            insert_hi(r, v, &hi);
         }
     }
     for (var r = 0u; r < R; r++) {
         let j = j0 + r;
         if (j < p.fan_out) {
             finish(j, k0, is_bias, r, total[r], &lo, &hi);
+        }
+    }
+}
+
+// Offers v to unit r's kept smallest values: a branch-free min/max bubble, entered only if v
+// beats the current last kept one (early rejection).
+fn insert_lo(r: u32, v: vec4<f32>, lo: ptr<function, array<vec4<f32>, KMAX>>) {
+    let lb = r * KL;
+    if (any(v < (*lo)[lb + KL - 1u])) {
+        var x = v;
+        for (var i = 0u; i < KL; i++) {
+            let t = (*lo)[lb + i];
+            (*lo)[lb + i] = min(t, x);
+            x = max(t, x);
+        }
+    }
+}
+
+// The same for the kept largest values.
+fn insert_hi(r: u32, v: vec4<f32>, hi: ptr<function, array<vec4<f32>, KMAX>>) {
+    let hb = r * KH;
+    if (any(v > (*hi)[hb + KH - 1u])) {
+        var x = v;
+        for (var i = 0u; i < KH; i++) {
+            let t = (*hi)[hb + i];
+            (*hi)[hb + i] = max(t, x);
+            x = min(t, x);
         }
     }
 }
