@@ -17,6 +17,10 @@
 // percentiles at sorted indices k_lo and B-1-k_hi, and the kept values also give the sums of
 // the clipped ones (the clipped-sum identity below), so the examples are read once. KL and KH
 // are pipeline constants, so the loops have constant bounds. KL = KH = 1 is the plain mean.
+//
+// Zeros: when all four inputs of an invocation are zero (MNIST's background pixels, inactive
+// ReLUs), its values are all zero; they are only counted, and join the kept values at the end
+// (at most KL and KH of them can matter). Up to R output units share each load of the inputs.
 // Each component's arithmetic is exactly that of a scalar version, in the same order.
 
 struct Params {
@@ -67,6 +71,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     var lo: array<vec4<f32>, KMAX>;
     var hi: array<vec4<f32>, KMAX>;
     var total: array<vec4<f32>, 4>;
+    var zeros = 0u;
     for (var r = 0u; r < R; r++) {
         for (var i = 0u; i < KL; i++) {
             lo[r * KL + i] = vec4<f32>(inf);
@@ -91,6 +96,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
                 );
             }
         }
+        if (all(av == vec4<f32>(0.0))) {
+            zeros += 1u;
+            continue;
+        }
         for (var r = 0u; r < R; r++) {
             var v = d[e * p.fan_out + min(j0 + r, p.fan_out - 1u)] * av;
             if (MAP_SIGN == 1u) {
@@ -99,6 +108,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
             total[r] += v;
             insert_lo(r, v, &lo);
             insert_hi(r, v, &hi);
+        }
+    }
+    // the skipped all-zero inputs: their values are zeros, of which at most KL (KH) can be
+    // among the kept ones
+    for (var i = 0u; i < max(KL, KH); i++) {
+        if (i < zeros) {
+            for (var r = 0u; r < R; r++) {
+                insert_lo(r, vec4<f32>(0.0), &lo);
+                insert_hi(r, vec4<f32>(0.0), &hi);
+            }
         }
     }
     for (var r = 0u; r < R; r++) {

@@ -670,3 +670,34 @@ fn temporal_rules_match_reference_over_steps() {
         }
     }
 }
+
+#[test]
+fn sparse_inputs_like_mnist_background() {
+    // most inputs zero (MNIST's background pixels): whole groups of four zero inputs are
+    // counted instead of inserted, so their zeros must still count as order statistics
+    let mut r = rng(18);
+    for fi in [12, 13] {
+        let (rows, fo) = (100, 5);
+        let d = uniform(&mut r, rows * fo, 1.0);
+        let a: Vec<f32> = (0..rows * fi)
+            .map(|_| {
+                if r.below(100) < 85 {
+                    0.0
+                } else {
+                    r.uniform() as f32
+                }
+            })
+            .collect();
+        for rule in [
+            Rule::Winsor(1.0),
+            Rule::Winsor(8.0),
+            Rule::Winsor(30.0),
+            Rule::Trim(10.0),
+            Rule::Median,
+            Rule::SignSum(0.001),
+            Rule::SumSign(0.001),
+        ] {
+            check_winsor(rule, &d, &a, rows, fo, fi);
+        }
+    }
+}
