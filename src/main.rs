@@ -158,6 +158,10 @@ struct TrainArgs {
     /// pristine and which corrupt).
     #[arg(long, default_value = "3", requires = "coherence")]
     null_worlds: usize,
+    /// With --coherence: how many fixed random minibatches (of --batch examples) the
+    /// minibatch-averaged alpha is taken over.
+    #[arg(long, default_value = "4", requires = "coherence")]
+    coherence_minibatches: usize,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -222,6 +226,7 @@ fn train(a: TrainArgs) -> Result<()> {
             .then(|| winsor::analysis::coherence::CoherenceConfig {
                 first: a.coherence_first,
                 null_worlds: a.null_worlds,
+                minibatches: a.coherence_minibatches,
                 ..Default::default()
             }),
     };

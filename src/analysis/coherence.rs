@@ -281,6 +281,9 @@ impl Coherence {
 
     /// Mean over the fixed minibatches of ||sum_e g_e||^2 / (B sum_e ||g_e||^2).
     fn minibatch_alpha(&self, params: &Params, pixels: &[u8], labels: &[u8]) -> (f64, usize) {
+        if self.minibatches.is_empty() {
+            return (f64::NAN, 0);
+        }
         let net = Net64::from_params(params);
         let mut total = 0.0;
         let mut b = 0;
