@@ -218,11 +218,23 @@ pub fn run(
         }
         if let Some(c) = &mut coherence {
             let t = Instant::now();
+            bar.set_message(format!("measuring coherence at step {step}"));
             let per = trainer.coherence()?;
             let params = trainer.params()?;
-            c.measure(step, &per, &params, &data.train.pixels, &noise.labels);
+            let row = c.measure(step, &per, &params, &data.train.pixels, &noise.labels);
+            let line = format!(
+                "step {step:>7}  coherence: f_p {:.4} f_c {:.4} ({:.1} s)",
+                row[1],
+                row[2],
+                t.elapsed().as_secs_f64()
+            );
             write_atomic(&out("coherence.csv"), c.csv().as_bytes())?;
             coherence_s += t.elapsed().as_secs_f64();
+            if opts.progress && bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         if grid.binary_search(&target).is_err() {
             continue;
