@@ -253,4 +253,10 @@ fn impossible_trainer_configurations_are_errors() {
     assert!(format!("{e:#}").contains("must hold 10"), "{e:#}");
     let e = t.train(&[vec![600; 10]]).unwrap_err();
     assert!(format!("{e:#}").contains("outside the 600"), "{e:#}");
+    // the coherence passes exist only when asked for
+    let e = t.coherence().err().expect("no coherence passes");
+    assert!(
+        format!("{e:#}").contains("without the coherence passes"),
+        "{e:#}"
+    );
 }

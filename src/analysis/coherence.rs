@@ -180,7 +180,8 @@ impl Coherence {
             let (pl, cl) = split(&self.worlds[0], &|e| per.dot[l][e] as f64);
             row.extend([pl / gg, cl / gg]);
         }
-        let (fps, fcs) = self.sampled(params, pixels, labels);
+        let net = Net64::from_params(params);
+        let (fps, fcs) = self.sampled(&net, pixels, labels);
         row.extend([fps, fcs]);
         let mut sums = Vec::new();
         for w in &self.worlds {
@@ -211,7 +212,7 @@ impl Coherence {
             let tl: f64 = (0..n).map(|e| sq_l(l, e)).sum();
             row.push(gl / (n as f64 * tl));
         }
-        let (a_mb, b) = self.minibatch_alpha(params, pixels, labels);
+        let (a_mb, b) = self.minibatch_alpha(&net, pixels, labels);
         row.extend([a_mb, a_mb * b as f64]);
         for want_corrupt in [false, true] {
             let mut norms: Vec<f64> = (0..n)
@@ -251,9 +252,8 @@ impl Coherence {
 
     /// The paper's estimate: per-example gradients of the sampled examples, restricted to
     /// the sampled weights, with the reference in f64.
-    fn sampled(&self, params: &Params, pixels: &[u8], labels: &[u8]) -> (f64, f64) {
-        let (d, a) = per_example_errors(params, pixels, labels, &self.sample);
-        let net = Net64::from_params(params);
+    fn sampled(&self, net: &Net64, pixels: &[u8], labels: &[u8]) -> (f64, f64) {
+        let (d, a) = per_example_errors(net, pixels, labels, &self.sample);
         let mut g: Vec<Vec<f64>> = Vec::new();
         for (i, _) in self.sample.iter().enumerate() {
             let mut v = Vec::new();
@@ -280,16 +280,15 @@ impl Coherence {
     }
 
     /// Mean over the fixed minibatches of ||sum_e g_e||^2 / (B sum_e ||g_e||^2).
-    fn minibatch_alpha(&self, params: &Params, pixels: &[u8], labels: &[u8]) -> (f64, usize) {
+    fn minibatch_alpha(&self, net: &Net64, pixels: &[u8], labels: &[u8]) -> (f64, usize) {
         if self.minibatches.is_empty() {
             return (f64::NAN, 0);
         }
-        let net = Net64::from_params(params);
         let mut total = 0.0;
         let mut b = 0;
         for mb in &self.minibatches {
             b = mb.len();
-            let (d, a) = per_example_errors(params, pixels, labels, mb);
+            let (d, a) = per_example_errors(net, pixels, labels, mb);
             let (mut sum_sq, mut norms) = (0.0, 0.0);
             for (l, layer) in net.layers.iter().enumerate() {
                 let (fi, fo) = (layer.fan_in, layer.fan_out);
@@ -318,22 +317,21 @@ impl Coherence {
 /// Per-example output errors d (per layer, rows x fan_out) and inputs a (rows x fan_in) of
 /// the examples `which`, with the reference.
 fn per_example_errors(
-    params: &Params,
+    net: &Net64,
     pixels: &[u8],
     labels: &[u8],
     which: &[usize],
 ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
-    let net = Net64::from_params(params);
     let dim = net.layers[0].fan_in;
     let px: Vec<u8> = which
         .iter()
         .flat_map(|&e| pixels[e * dim..(e + 1) * dim].iter().copied())
         .collect();
     let lab: Vec<u8> = which.iter().map(|&e| labels[e]).collect();
-    let acts = reference::forward(&net, &reference::inputs(&px), which.len());
+    let acts = reference::forward(net, &reference::inputs(&px), which.len());
     let classes = net.layers.last().expect("layers").fan_out;
     let xent = reference::softmax_xent(acts.last().expect("logits"), &lab, classes);
-    let ds = reference::backward(&net, &acts, &xent.d, which.len());
+    let ds = reference::backward(net, &acts, &xent.d, which.len());
     (ds, acts)
 }
 

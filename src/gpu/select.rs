@@ -213,6 +213,21 @@ pub struct SortSelect {
 /// would not help: 256 invocations already have 8 compare-exchanges each per stage).
 const SORT_TILE: usize = 4096;
 
+/// Coordinates per workgroup for padded size `p` within `limit` bytes of workgroup memory
+/// (the tile of values plus two bounds per coordinate), or Err(bytes needed) if not even one
+/// coordinate fits. wgpu 30 does not check workgroup memory against the device, so this does.
+pub fn sort_tile(p: usize, limit: usize) -> Result<usize, usize> {
+    let bytes = |t: usize| (p * t + 2 * t) * 4;
+    let mut per_group = (SORT_TILE / p).max(1);
+    while per_group > 1 && bytes(per_group) > limit {
+        per_group /= 2;
+    }
+    if bytes(per_group) > limit {
+        return Err(bytes(per_group));
+    }
+    Ok(per_group)
+}
+
 impl SortSelect {
     pub fn new(gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
         use Kind::*;
@@ -227,21 +242,14 @@ impl SortSelect {
                 "--batch {rows} is too large for the sort path (at most {SORT_PMAX} examples); use --select partial"
             );
         }
-        // workgroup memory: the tile of values plus two bounds per coordinate. wgpu 30 does
-        // not check this against the device, so it is checked here.
-        let limit = gpu.limits.max_compute_workgroup_storage_size as usize;
-        let mut per_group = (SORT_TILE / p).max(1);
-        let bytes = |t: usize| (p * t + 2 * t) * 4;
-        while per_group > 1 && bytes(per_group) > limit {
-            per_group /= 2;
-        }
-        if bytes(per_group) > limit {
-            bail!(
-                "the sort path for --batch {rows} needs {} bytes of workgroup memory, but adapter {} offers {limit}; use --select partial or a smaller --batch",
-                bytes(per_group),
-                gpu.info.name
-            );
-        }
+        let per_group = sort_tile(p, gpu.limits.max_compute_workgroup_storage_size as usize)
+            .map_err(|need| {
+                anyhow::anyhow!(
+                    "the sort path for --batch {rows} needs {need} bytes of workgroup memory, but adapter {} offers {}; use --select partial or a smaller --batch",
+                    gpu.info.name,
+                    gpu.limits.max_compute_workgroup_storage_size
+                )
+            })?;
         let consts = format!(
             "const P: u32 = {p}u;\nconst T: u32 = {per_group}u;\nconst FINISH: u32 = {}u;\n",
             finish as u32
@@ -295,5 +303,20 @@ impl SortSelect {
             // T coordinates per workgroup, the bias being coordinate fan_in
             [(fan_in + 1).div_ceil(self.per_group), fan_out, 1],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_tile_respects_the_workgroup_memory_limit() {
+        // 16 KiB, the WebGPU default: 4096 floats of values, less the bounds
+        assert_eq!(sort_tile(128, 16384), Ok(16));
+        assert_eq!(sort_tile(128, 1 << 20), Ok(32));
+        assert_eq!(sort_tile(4096, 32768), Ok(1));
+        // one coordinate of 4096 values needs 16392 bytes: a 16 KiB device cannot sort it
+        assert_eq!(sort_tile(4096, 16384), Err(16392));
     }
 }

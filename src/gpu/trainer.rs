@@ -286,6 +286,99 @@ impl<'g> GpuTrainer<'g> {
         ];
 
         let input_of = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
+        // The three matrix products of a layer l over r rows, shared by training, evaluation
+        // and the coherence passes:
+        // z = a W^T + b from the layer's inputs and the weights (or gradient) segment `w`;
+        let dense = |l: usize, r: usize, w: Slice<'_>, out: &wgpu::Buffer, epilogue: Epilogue| {
+            let (fi, fo) = layout.fans(l);
+            kernels.matmul.bind(
+                gpu,
+                epilogue,
+                Slice::all(input_of(l)),
+                w,
+                Slice::all(input_of(l)),
+                Slice::all(out),
+                MatmulParams {
+                    m: r as u32,
+                    n: fo as u32,
+                    k: fi as u32,
+                    a_rs: fi as u32,
+                    a_cs: 1,
+                    b_rs: 1,
+                    b_cs: fi as u32,
+                    bias_off: (fo * fi) as u32,
+                    ..Default::default()
+                },
+            )
+        };
+        // scale * (d^T a, sum of d) into the gradient segment `seg`, added to what is there
+        // if `accumulate` (row chunks after the first);
+        let grad_sum = |l: usize,
+                        r: usize,
+                        d: &wgpu::Buffer,
+                        seg: Slice<'_>,
+                        scale: f32,
+                        accumulate: bool|
+         -> [Dispatch; 2] {
+            let (fi, fo) = layout.fans(l);
+            [
+                kernels.matmul.bind(
+                    gpu,
+                    if accumulate {
+                        Epilogue::ScaleAdd
+                    } else {
+                        Epilogue::Scale
+                    },
+                    Slice::all(d),
+                    Slice::all(input_of(l)),
+                    Slice::all(d),
+                    seg,
+                    MatmulParams {
+                        m: fo as u32,
+                        n: fi as u32,
+                        k: r as u32,
+                        a_rs: 1,
+                        a_cs: fo as u32,
+                        b_rs: fi as u32,
+                        b_cs: 1,
+                        scale,
+                        ..Default::default()
+                    },
+                ),
+                kernels.bias_grad.bind(
+                    gpu,
+                    d,
+                    seg,
+                    r as u32,
+                    fo as u32,
+                    (fo * fi) as u32,
+                    scale,
+                    accumulate,
+                ),
+            ]
+        };
+        // and the errors of layer l-1 from those of layer l, masked by relu'.
+        let backprop = |l: usize, r: usize, d: &wgpu::Buffer, d_prev: &wgpu::Buffer| {
+            let (fi, fo) = layout.fans(l);
+            kernels.matmul.bind(
+                gpu,
+                Epilogue::MaskPositive,
+                Slice::all(d),
+                layout.segment(&params, l),
+                Slice::all(&acts[l - 1]),
+                Slice::all(d_prev),
+                MatmulParams {
+                    m: r as u32,
+                    n: fi as u32,
+                    k: fo as u32,
+                    a_rs: fo as u32,
+                    a_cs: 1,
+                    b_rs: fi as u32,
+                    b_cs: 1,
+                    ..Default::default()
+                },
+            )
+        };
         /// Where a chain of rows scores its predictions.
         struct Scores<'a> {
             /// Some(d): training, the error softmax - onehot is written to d.
@@ -313,31 +406,12 @@ impl<'g> GpuTrainer<'g> {
                 dim as u32,
             ));
             for (l, act) in acts.iter().enumerate() {
-                let (fi, fo) = layout.fans(l);
-                let last = l + 1 == n_layers;
-                out.push(kernels.matmul.bind(
-                    gpu,
-                    if last {
-                        Epilogue::Bias
-                    } else {
-                        Epilogue::BiasRelu
-                    },
-                    Slice::all(input_of(l)),
-                    layout.segment(&params, l),
-                    Slice::all(input_of(l)),
-                    Slice::all(act),
-                    MatmulParams {
-                        m: r as u32,
-                        n: fo as u32,
-                        k: fi as u32,
-                        a_rs: fi as u32,
-                        a_cs: 1,
-                        b_rs: 1,
-                        b_cs: fi as u32,
-                        bias_off: (fo * fi) as u32,
-                        ..Default::default()
-                    },
-                ));
+                let epilogue = if l + 1 == n_layers {
+                    Epilogue::Bias
+                } else {
+                    Epilogue::BiasRelu
+                };
+                out.push(dense(l, r, layout.segment(&params, l), act, epilogue));
             }
             out.push(kernels.softmax.bind(
                 gpu,
@@ -388,73 +462,14 @@ impl<'g> GpuTrainer<'g> {
                 let (fi, fo) = layout.fans(l);
                 let seg = layout.segment(&grads, l);
                 match &selection {
-                    None => {
-                        // mean: (1/B) d^T a, added chunk by chunk after the first
-                        step.push(kernels.matmul.bind(
-                            gpu,
-                            if c == 0 {
-                                Epilogue::Scale
-                            } else {
-                                Epilogue::ScaleAdd
-                            },
-                            Slice::all(&deltas[l]),
-                            Slice::all(input_of(l)),
-                            Slice::all(&deltas[l]),
-                            seg,
-                            MatmulParams {
-                                m: fo as u32,
-                                n: fi as u32,
-                                k: r as u32,
-                                a_rs: 1,
-                                a_cs: fo as u32,
-                                b_rs: fi as u32,
-                                b_cs: 1,
-                                scale: 1.0 / b as f32,
-                                ..Default::default()
-                            },
-                        ));
-                        step.push(kernels.bias_grad.bind(
-                            gpu,
-                            &deltas[l],
-                            seg,
-                            r as u32,
-                            fo as u32,
-                            (fo * fi) as u32,
-                            1.0 / b as f32,
-                            c > 0,
-                        ));
-                    }
+                    // mean: (1/B) d^T a, added chunk by chunk after the first
+                    None => step.extend(grad_sum(l, r, &deltas[l], seg, 1.0 / b as f32, c > 0)),
                     Some(sel) => {
-                        step.push(sel.bind(
-                            gpu,
-                            &deltas[l],
-                            input_of(l),
-                            seg,
-                            fo as u32,
-                            fi as u32,
-                        ));
+                        step.push(sel.bind(gpu, &deltas[l], input_of(l), seg, fo as u32, fi as u32))
                     }
                 }
                 if l > 0 {
-                    // errors of the previous layer, masked by relu'(its pre-activation)
-                    step.push(kernels.matmul.bind(
-                        gpu,
-                        Epilogue::MaskPositive,
-                        Slice::all(&deltas[l]),
-                        layout.segment(&params, l),
-                        Slice::all(&acts[l - 1]),
-                        Slice::all(&deltas[l - 1]),
-                        MatmulParams {
-                            m: r as u32,
-                            n: fi as u32,
-                            k: fo as u32,
-                            a_rs: fo as u32,
-                            a_cs: 1,
-                            b_rs: fi as u32,
-                            b_cs: 1,
-                            ..Default::default()
-                        },
-                    ));
+                    step.push(backprop(l, r, &deltas[l], &deltas[l - 1]));
                 }
             }
         }
@@ -545,110 +560,36 @@ impl<'g> GpuTrainer<'g> {
                     for l in (0..n_layers).rev() {
                         let (fi, fo) = layout.fans(l);
                         let seg = layout.segment(&gsum, l);
+                        let rd = &kernels.row_dot;
+                        let (rr, base) = (r as u32, base as u32);
                         if pass == 0 {
                             // G += d^T a and the bias sums, chunk by chunk in order
-                            list.push(kernels.matmul.bind(
-                                gpu,
-                                if c == 0 {
-                                    Epilogue::Scale
-                                } else {
-                                    Epilogue::ScaleAdd
-                                },
-                                Slice::all(&cdeltas[l]),
-                                Slice::all(input_of(l)),
-                                Slice::all(&cdeltas[l]),
-                                seg,
-                                MatmulParams {
-                                    m: fo as u32,
-                                    n: fi as u32,
-                                    k: r as u32,
-                                    a_rs: 1,
-                                    a_cs: fo as u32,
-                                    b_rs: fi as u32,
-                                    b_cs: 1,
-                                    scale: 1.0,
-                                    ..Default::default()
-                                },
-                            ));
-                            list.push(kernels.bias_grad.bind(
-                                gpu,
-                                &cdeltas[l],
-                                seg,
-                                r as u32,
-                                fo as u32,
-                                (fo * fi) as u32,
-                                1.0,
-                                c > 0,
-                            ));
-                            let rd = &kernels.row_dot;
+                            list.extend(grad_sum(l, r, &cdeltas[l], seg, 1.0, c > 0));
                             list.push(rd.bind(
                                 gpu,
                                 &cdeltas[l],
                                 &cdeltas[l],
                                 &d_sq[l],
-                                r as u32,
+                                rr,
                                 fo as u32,
-                                base as u32,
+                                base,
                             ));
                             list.push(rd.bind(
                                 gpu,
                                 input_of(l),
                                 input_of(l),
                                 &a_sq[l],
-                                r as u32,
+                                rr,
                                 fi as u32,
-                                base as u32,
+                                base,
                             ));
                         } else {
                             // u = G_W a_e + G_b, then d_e . u
-                            list.push(kernels.matmul.bind(
-                                gpu,
-                                Epilogue::Bias,
-                                Slice::all(input_of(l)),
-                                seg,
-                                Slice::all(input_of(l)),
-                                Slice::all(&u),
-                                MatmulParams {
-                                    m: r as u32,
-                                    n: fo as u32,
-                                    k: fi as u32,
-                                    a_rs: fi as u32,
-                                    a_cs: 1,
-                                    b_rs: 1,
-                                    b_cs: fi as u32,
-                                    bias_off: (fo * fi) as u32,
-                                    ..Default::default()
-                                },
-                            ));
-                            list.push(kernels.row_dot.bind(
-                                gpu,
-                                &cdeltas[l],
-                                &u,
-                                &dot[l],
-                                r as u32,
-                                fo as u32,
-                                base as u32,
-                            ));
+                            list.push(dense(l, r, seg, &u, Epilogue::Bias));
+                            list.push(rd.bind(gpu, &cdeltas[l], &u, &dot[l], rr, fo as u32, base));
                         }
                         if l > 0 {
-                            list.push(kernels.matmul.bind(
-                                gpu,
-                                Epilogue::MaskPositive,
-                                Slice::all(&cdeltas[l]),
-                                layout.segment(&params, l),
-                                Slice::all(&acts[l - 1]),
-                                Slice::all(&cdeltas[l - 1]),
-                                MatmulParams {
-                                    m: r as u32,
-                                    n: fi as u32,
-                                    k: fo as u32,
-                                    a_rs: fo as u32,
-                                    a_cs: 1,
-                                    b_rs: fi as u32,
-                                    b_cs: 1,
-                                    ..Default::default()
-                                },
-                            ));
+                            list.push(backprop(l, r, &cdeltas[l], &cdeltas[l - 1]));
                         }
                     }
                 }

@@ -324,3 +324,27 @@ pub fn claims_md(runs: &[Run]) -> String {
     s.push_str("\nClaims of Experiments 1 and 3 (Figures 1 and 4) are not checked by this version of `winsor report`.\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_tables_are_named_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("coherence.csv");
+        std::fs::write(&p, "step,f_p\n0,0.5\n1,\n2,x\n").unwrap();
+        let e = format!("{:#}", Table::read(&p).err().unwrap());
+        assert!(e.contains("coherence.csv line 4: not a number"), "{e}");
+        std::fs::write(&p, "step,f_p\n0,0.5,7\n").unwrap();
+        let e = format!("{:#}", Table::read(&p).err().unwrap());
+        assert!(e.contains("line 2: 3 cells for 2 columns"), "{e}");
+        // an empty cell is a missing value
+        std::fs::write(&p, "step,f_p\n0,0.5\n1,\n").unwrap();
+        let t = Table::read(&p).unwrap();
+        assert!(t.series("f_p").unwrap()[1].1.is_nan());
+        assert!(t.series("f_c").is_none());
+        let e = format!("{:#}", find_runs(&[d.path().to_path_buf()]).err().unwrap());
+        assert!(e.contains("no run directory"), "{e}");
+    }
+}
