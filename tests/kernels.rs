@@ -451,6 +451,12 @@ fn winsor_random_awkward_sizes() {
         (200, 3, 3, 12.5),
         (256, 2, 3, 49.0), // largest clip count: 127 per side
         (37, 4, 3, 49.9),
+        // fan_out a multiple of 4 (vec4 loads of d, 8 or 4 units per invocation) but not of
+        // the units per invocation
+        (100, 12, 7, 1.0),
+        (100, 20, 8, 2.0),
+        (37, 12, 9, 4.0),
+        (100, 8, 5, 8.0),
         (1, 3, 2, 10.0),
         (2, 3, 2, 25.0),
         (3, 3, 2, 25.0),

@@ -9,12 +9,14 @@
 //!
 //! [`Selection::new`] picks one from the rule and `--select`.
 
+use std::cell::OnceCell;
+
 use anyhow::{bail, Result};
 use bytemuck::{Pod, Zeroable};
 
 use super::context::Gpu;
 use super::kernels::{Dispatch, Kernel, Kind, Slice};
-use crate::rule::{Rule, Select};
+use crate::rule::{Finish, Rule, Select};
 use crate::sortnet;
 
 /// Largest clip count per side the partial path keeps (its private arrays hold k+1).
@@ -98,16 +100,29 @@ struct PartialParams {
 
 /// The partial selection network, specialised for one pair of clip counts and one finish.
 pub struct PartialSelect {
-    kernel: Kernel,
+    /// The shader with or without vec4 loads of the inputs (index bit 0: fan_in % 4 == 0)
+    /// and of the errors (bit 1: fan_out and the units per invocation multiples of 4), each
+    /// compiled when first needed.
+    kernels: [OnceCell<Kernel>; 4],
+    shape: PartialShape,
     rows: usize,
     scale: f32,
-    /// Output units per invocation, sharing each load of the inputs.
-    units: u32,
 }
 
-impl PartialSelect {
-    pub fn new(gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
-        use Kind::*;
+/// What the generated partial-selection shader is specialised for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartialShape {
+    /// Kept smallest and largest values per coordinate (k_lo + 1, k_hi + 1).
+    pub kl: usize,
+    pub kh: usize,
+    /// Output units per invocation, sharing each load of the inputs.
+    pub units: usize,
+    pub finish: Finish,
+    pub map_sign: bool,
+}
+
+impl PartialShape {
+    pub fn new(rule: &Rule, rows: usize) -> Result<Self> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
         if k_lo.max(k_hi) > PARTIAL_KMAX {
             bail!(
@@ -115,37 +130,155 @@ impl PartialSelect {
                 k_lo.max(k_hi)
             );
         }
-        let map_sign = matches!(rule, Rule::SumSign(_));
-        // Output units per invocation: sharing a load of the inputs between R units pays
-        // while the R sets of kept values stay in registers; on lavapipe that holds up to
-        // R * (KL + KH) = 20 kept values (measured, BENCHMARKS.md) and falls off a cliff
-        // beyond, where the arrays spill to memory. WINSOR_PARTIAL_R overrides it.
-        let kept = k_lo + k_hi + 2;
+        // Output units per invocation: sharing the loads of the inputs between R units pays
+        // while the R sets of kept values fit in registers, and four units share each vec4
+        // load of the errors. On lavapipe the best R keeps R * (KL + KH) within about 48
+        // (winsor:1 and 2: R = 8, winsor:4: 4, winsor:8: 2; BENCHMARKS.md).
+        // WINSOR_PARTIAL_R overrides it.
+        let kept = if matches!(rule.finish(), Finish::SignOfSum) || k_lo + k_hi == 0 {
+            1
+        } else {
+            k_lo + k_hi + 2
+        };
         let units = match std::env::var("WINSOR_PARTIAL_R") {
             Ok(v) => v.parse::<usize>().unwrap_or(1),
-            Err(_) => (1..=4).rev().find(|u| u * kept <= 20).unwrap_or(1),
+            Err(_) => [8, 4, 2, 1]
+                .into_iter()
+                .find(|u| u * kept <= 48)
+                .unwrap_or(1),
         };
-        let units = (1..=units.clamp(1, 4))
-            .rev()
-            .find(|u| u * (k_lo.max(k_hi) + 1) <= 128)
-            .unwrap_or(1) as u32;
+        Ok(PartialShape {
+            kl: k_lo + 1,
+            kh: k_hi + 1,
+            units: units.clamp(1, 16),
+            finish: rule.finish(),
+            map_sign: matches!(rule, Rule::SumSign(_)),
+        })
+    }
+
+    /// Whether the finish reads the kept order statistics at all (the mean and the sign
+    /// rules need only the sum).
+    fn keeps(&self) -> bool {
+        match self.finish {
+            Finish::SignOfSum => false,
+            Finish::Midpoint => true,
+            _ => self.kl > 1 || self.kh > 1,
+        }
+    }
+
+    /// The WGSL of shaders/select_partial.wgsl with its marked places filled in: one named
+    /// variable per kept value and the insertion written out, so that every kept value
+    /// lives in a register.
+    pub fn source(&self, vec_a: bool, vec_d: bool) -> String {
+        assert!(
+            !vec_d || self.units.is_multiple_of(4),
+            "vec4 loads of d need units in fours"
+        );
+        use std::fmt::Write;
+        let (kl, kh) = if self.keeps() {
+            (self.kl, self.kh)
+        } else {
+            (0, 0)
+        };
+        let mut state = String::new();
+        let mut units = String::new();
+        let mut finish = String::new();
+        for r in 0..self.units {
+            writeln!(state, "    var t{r} = vec4<f32>(0.0);").unwrap();
+            for i in 0..kl {
+                writeln!(state, "    var lo{r}_{i} = vec4<f32>(inf);").unwrap();
+            }
+            for i in 0..kh {
+                writeln!(state, "    var hi{r}_{i} = vec4<f32>(-inf);").unwrap();
+            }
+            if vec_d {
+                // one vec4 load of d serves four units
+                if r % 4 == 0 {
+                    writeln!(
+                        units,
+                        "        dv = d4[min((drow + j0) / 4u + {}u, (drow + p.fan_out) / 4u - 1u)];",
+                        r / 4
+                    )
+                    .unwrap();
+                }
+                writeln!(units, "        v = dv[{}] * av;", r % 4).unwrap();
+            } else {
+                writeln!(
+                    units,
+                    "        v = d[drow + min(j0 + {r}u, p.fan_out - 1u)] * av;"
+                )
+                .unwrap();
+            }
+            if self.map_sign {
+                units.push_str("        v = sign(v);\n");
+            }
+            writeln!(units, "        t{r} += v;").unwrap();
+            for (name, n, keep, pass) in [("lo", kl, "min", "max"), ("hi", kh, "max", "min")] {
+                if n == 0 {
+                    continue;
+                }
+                units.push_str("        x = v;\n");
+                for i in 0..n - 1 {
+                    writeln!(
+                        units,
+                        "        y = {name}{r}_{i}; {name}{r}_{i} = {keep}(y, x); x = {pass}(y, x);"
+                    )
+                    .unwrap();
+                }
+                let i = n - 1;
+                writeln!(units, "        {name}{r}_{i} = {keep}({name}{r}_{i}, x);").unwrap();
+            }
+            let kept = |name: &str, n: usize| {
+                if n == 0 {
+                    "vec4<f32>(0.0)".to_string()
+                } else {
+                    format!("{name}{r}_{}", n - 1)
+                }
+            };
+            let sum = |name: &str, n: usize| {
+                let mut s = "vec4<f32>(0.0)".to_string();
+                for i in 0..n.saturating_sub(1) {
+                    write!(s, " + {name}{r}_{i}").unwrap();
+                }
+                s
+            };
+            writeln!(
+                finish,
+                "    finish(j0 + {r}u, k0, is_bias, t{r}, {}, {}, {}, {});",
+                kept("lo", kl),
+                kept("hi", kh),
+                sum("lo", kl),
+                sum("hi", kh)
+            )
+            .unwrap();
+        }
+        let consts = format!(
+            "const KL: u32 = {}u;\nconst KH: u32 = {}u;\nconst R: u32 = {}u;\nconst FINISH: u32 = {}u;\nconst MAP_SIGN: u32 = {}u;\nconst VEC_A: u32 = {}u;\nconst VEC_D: u32 = {}u;\n",
+            self.kl,
+            self.kh,
+            self.units,
+            self.finish as u32,
+            self.map_sign as u32,
+            vec_a as u32,
+            vec_d as u32
+        );
+        let base = include_str!("../../shaders/select_partial.wgsl");
+        consts
+            + &base
+                .replace("/*STATE*/", state.trim_start())
+                .replace("/*UNITS*/", units.trim_start())
+                .replace("/*FINISH*/", finish.trim_start())
+    }
+}
+
+impl PartialSelect {
+    pub fn new(_gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
+        let (k_lo, k_hi) = rule.clip_counts(rows);
         Ok(PartialSelect {
-            kernel: Kernel::new(
-                gpu,
-                "select_partial",
-                include_str!("../../shaders/select_partial.wgsl"),
-                &[Read, Read, ReadWrite, Uniform, Read],
-                &[
-                    ("KL", (k_lo + 1) as f64),
-                    ("KH", (k_hi + 1) as f64),
-                    ("FINISH", rule.finish() as u32 as f64),
-                    ("MAP_SIGN", map_sign as u32 as f64),
-                    ("R", units as f64),
-                ],
-            ),
+            kernels: Default::default(),
+            shape: PartialShape::new(rule, rows)?,
             rows,
             scale: scale(rule, rows, k_lo, k_hi),
-            units,
         })
     }
 
@@ -158,9 +291,27 @@ impl PartialSelect {
         fan_out: u32,
         fan_in: u32,
     ) -> Dispatch {
-        self.kernel.bind(
+        use Kind::*;
+        let vec_a = fan_in.is_multiple_of(4);
+        let vec_d = fan_out.is_multiple_of(4) && self.shape.units.is_multiple_of(4);
+        let kernel = self.kernels[vec_a as usize + 2 * vec_d as usize].get_or_init(|| {
+            Kernel::new(
+                gpu,
+                "select_partial",
+                &self.shape.source(vec_a, vec_d),
+                &[Read, Read, ReadWrite, Uniform, Read, Read],
+                &[],
+            )
+        });
+        kernel.bind(
             gpu,
-            &[Slice::all(d), Slice::all(a), g, Slice::all(a)],
+            &[
+                Slice::all(d),
+                Slice::all(a),
+                g,
+                Slice::all(a),
+                Slice::all(d),
+            ],
             &PartialParams {
                 rows: self.rows as u32,
                 fan_out,
@@ -173,7 +324,7 @@ impl PartialSelect {
             // one invocation per four inputs, plus one for the bias
             [
                 (fan_in.div_ceil(4) + 1).div_ceil(64),
-                fan_out.div_ceil(self.units),
+                fan_out.div_ceil(self.shape.units as u32),
                 1,
             ],
         )

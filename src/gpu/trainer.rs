@@ -197,12 +197,6 @@ impl<'g> GpuTrainer<'g> {
         if b == 0 || b > 65535 {
             bail!("--batch {b}: must be in 1..=65535");
         }
-        // the per-example kernel, if the rule needs one (its errors name the fix)
-        let selection = if spec.rule.per_example() {
-            Some(Selection::new(gpu, &spec.rule, b, spec.select)?)
-        } else {
-            None
-        };
         // Rows per dispatch chain: as many as the device can bind for the widest layer. A
         // minibatch larger than that is processed in row chunks whose mean gradients are
         // accumulated (in chunk order, so still deterministic); the per-example rules need all
@@ -224,6 +218,17 @@ impl<'g> GpuTrainer<'g> {
                 spec.rule
             );
         }
+        // The per-example kernel, if the rule needs one (its errors name the fix). On a CPU
+        // adapter (lavapipe) the streaming kernel also sums the gradient of the mean and
+        // temporal rules faster than the matrix product does (BENCHMARKS.md), when the
+        // minibatch is one chunk.
+        let selection = if spec.rule.per_example() {
+            Some(Selection::new(gpu, &spec.rule, b, spec.select)?)
+        } else if n_chunks == 1 && gpu.info.device_type == wgpu::DeviceType::Cpu {
+            Some(Selection::new(gpu, &Rule::Mean, b, Select::Partial)?)
+        } else {
+            None
+        };
         // the activation buffers serve both the training chunks and the evaluation chunks
         let rows = rows_cap;
         gpu.check_binding("the activations", (rows * widest * 4) as u64)?;
