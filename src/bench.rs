@@ -100,6 +100,7 @@ pub fn aggregation(
     select: Select,
     rows: usize,
     fan_out: usize,
+    sparse_inputs: bool,
     reps: usize,
     windows: usize,
 ) -> Result<(f64, Select)> {
@@ -137,12 +138,13 @@ pub fn aggregation(
         Slice::all(&gb),
         fan_out as u32,
         fan_in as u32,
+        sparse_inputs,
     );
-    crate::gpu::run(gpu, &[&disp])?;
+    crate::gpu::run(gpu, &disp.iter().collect::<Vec<_>>())?;
     let coords = (fan_out * (fan_in + 1)) as f64;
     let mut rates = Vec::new();
     for _ in 0..windows.max(1) {
-        let list: Vec<&crate::gpu::Dispatch> = (0..reps.max(1)).map(|_| &disp).collect();
+        let list: Vec<&crate::gpu::Dispatch> = (0..reps.max(1)).flat_map(|_| disp.iter()).collect();
         let t = Instant::now();
         crate::gpu::run(gpu, &list)?;
         rates.push(coords * list.len() as f64 / t.elapsed().as_secs_f64() / 1e6);

@@ -364,26 +364,28 @@ fn bench_aggregation(a: &BenchArgs, gpu: &Gpu, data: &winsor::data::DataSet) -> 
         a.reps,
         a.windows
     );
-    println!("| rule | partial Mcoords/s | sort Mcoords/s | sort / partial |");
-    println!("|---|---|---|---|");
+    println!(
+        "| rule | partial Mcoords/s | partial, zero inputs skipped | sort Mcoords/s | sort / partial |"
+    );
+    println!("|---|---|---|---|---|");
     for rule in &a.rule {
-        let rate = |select| {
+        let rate = |select, sparse| {
             winsor::bench::aggregation(
-                gpu, data, rule, select, a.batch, widths[1], a.reps, a.windows,
+                gpu, data, rule, select, a.batch, widths[1], sparse, a.reps, a.windows,
             )
             .map(|(r, _)| r)
         };
         // --select partial or sort measures that path only (the sort path is slow on lavapipe)
         let skipped = || Err(anyhow::anyhow!("not measured"));
-        let partial = if a.select == Select::Sort {
-            skipped()
+        let (partial, sparse) = if a.select == Select::Sort {
+            (skipped(), skipped())
         } else {
-            rate(Select::Partial)
+            (rate(Select::Partial, false), rate(Select::Partial, true))
         };
         let sort = if a.select == Select::Partial || !(rule.selects() || *rule == Rule::Mean) {
             skipped()
         } else {
-            rate(Select::Sort)
+            rate(Select::Sort, false)
         };
         let show = |r: &Result<f64>| match r {
             Ok(v) => format!("{v:.1}"),
@@ -395,8 +397,9 @@ fn bench_aggregation(a: &BenchArgs, gpu: &Gpu, data: &winsor::data::DataSet) -> 
             _ => "-".into(),
         };
         println!(
-            "| {rule} | {} | {} | {ratio} |",
+            "| {rule} | {} | {} | {} | {ratio} |",
             show(&partial),
+            show(&sparse),
             show(&sort)
         );
     }

@@ -180,6 +180,11 @@ fn matmul_forward_backprop_and_grad_layouts() {
         // k a multiple of 4 with both operands contiguous in k: the CPU variant's vec4 path
         (Epilogue::BiasRelu, 37, 257, 784, false, true),
         (Epilogue::Bias, 37, 10, 256, false, true),
+        // k and n multiples of 4 in the backprop layout: the CPU variant's vec4-along-n path
+        // (n = 260: the last invocation's second vec4 of columns is past the end)
+        (Epilogue::MaskPositive, 37, 260, 12, false, false),
+        (Epilogue::MaskPositive, 37, 256, 256, false, false),
+        (Epilogue::MaskPositive, 5, 4, 8, false, false),
     ];
     for (i, &(epi, m, n, kk, at, bt)) in cases.iter().enumerate() {
         let a = check_matmul(&tiled, epi, m, n, kk, at, bt, i as u64);
@@ -360,14 +365,43 @@ fn check_selection(
     fo: usize,
     fi: usize,
 ) {
+    // the partial path in both orientations: every example read, or only those whose
+    // inputs are not all zero (select_partial_cols.wgsl)
+    for sparse_inputs in [false, true] {
+        if sparse_inputs && select == Select::Sort {
+            continue;
+        }
+        check_selection_with(rule, select, sparse_inputs, d, a, rows, fo, fi);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_selection_with(
+    rule: Rule,
+    select: Select,
+    sparse_inputs: bool,
+    d: &[f32],
+    a: &[f32],
+    rows: usize,
+    fo: usize,
+    fi: usize,
+) {
     let (g, _) = gpu();
     let (k_lo, k_hi) = rule.clip_counts(rows);
     let kernel = Selection::new(g, &rule, rows, select).unwrap();
     let db = g.storage_init("d", bytemuck::cast_slice(d));
     let ab = g.storage_init("a", bytemuck::cast_slice(a));
     let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
-    let disp = kernel.bind(g, &db, &ab, Slice::all(&gb), fo as u32, fi as u32);
-    run(g, &[&disp]).unwrap();
+    let disp = kernel.bind(
+        g,
+        &db,
+        &ab,
+        Slice::all(&gb),
+        fo as u32,
+        fi as u32,
+        sparse_inputs,
+    );
+    run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
     let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
     let (gw, gbias) = reference::aggregate_layer(&rule, &to64(d), &to64(a), rows, fo, fi);
     let mut want = gw;
@@ -422,7 +456,7 @@ fn check_selection(
         })
         .collect();
     assert_close(
-        &format!("{rule} {select:?} B={rows} {fo}x{fi}"),
+        &format!("{rule} {select:?} sparse inputs {sparse_inputs} B={rows} {fo}x{fi}"),
         &got,
         &want,
         &tol,
@@ -515,6 +549,49 @@ fn ties_zeros_and_extremes(fi: usize) {
         .collect();
     for c in [1.0, 2.0, 8.0] {
         check_winsor(Rule::Winsor(c), &d, &a, rows, fo, fi);
+    }
+}
+
+/// Inputs that are mostly zero, like MNIST's pixels, where the column kernel skips whole
+/// groups of inputs: every rule, fan_in a multiple of 4 or not, and values of one sign, so
+/// that the skipped zeros are among the kept extremes.
+#[test]
+fn sparse_inputs_like_mnist() {
+    let mut r = rng(17);
+    for (rows, fo, fi) in [(100, 12, 30), (100, 13, 32), (37, 8, 9)] {
+        let a: Vec<f32> = (0..rows * fi)
+            .map(|_| {
+                if r.below(100) < 85 {
+                    0.0
+                } else {
+                    r.uniform() as f32
+                }
+            })
+            .collect();
+        let mixed: Vec<f32> = (0..rows * fo)
+            .map(|_| {
+                if r.below(2) == 0 {
+                    0.0
+                } else {
+                    (2.0 * r.uniform() - 1.0) as f32
+                }
+            })
+            .collect();
+        let positive: Vec<f32> = mixed.iter().map(|x| x.abs() + 0.25).collect();
+        for d in [&mixed, &positive] {
+            for rule in [
+                Rule::Mean,
+                Rule::Winsor(1.0),
+                Rule::Winsor(2.0),
+                Rule::Winsor(8.0),
+                Rule::Trim(4.0),
+                Rule::Median,
+                Rule::SignSum(0.001),
+                Rule::SumSign(0.001),
+            ] {
+                check_selection(rule, Select::Partial, d, &a, rows, fo, fi);
+            }
+        }
     }
 }
 

@@ -408,6 +408,8 @@ pub struct Matmul {
     kernels: [Kernel; 5],
     /// CPU variant only: the forward epilogues reading both operands four k at a time.
     forward_k4: Option<[Kernel; 2]>,
+    /// CPU variant only: the backward product (MaskPositive) with B read along n as vec4.
+    backward_n4: Option<Kernel>,
 }
 
 impl Matmul {
@@ -459,6 +461,18 @@ impl Matmul {
             ],
             forward_k4: (variant == MatmulVariant::Cpu)
                 .then(|| [k4(Epilogue::BiasRelu), k4(Epilogue::Bias)]),
+            backward_n4: (variant == MatmulVariant::Cpu).then(|| {
+                Kernel::new(
+                    gpu,
+                    "matmul_n4",
+                    concat!(
+                        include_str!("../../shaders/matmul_params.wgsl"),
+                        include_str!("../../shaders/matmul_cpu_n4.wgsl")
+                    ),
+                    &[Read, Read, Read, ReadWrite, Uniform],
+                    &[],
+                )
+            }),
         }
     }
 
@@ -494,6 +508,20 @@ impl Matmul {
                 ..b
             };
             return k4[epilogue as usize].bind(gpu, &[a, b4, b, c], &p, None, groups);
+        }
+        let n_contiguous = p.a_cs == 1
+            && p.b_cs == 1
+            && [p.k, p.n, p.a_rs, p.b_rs, p.a_off, p.b_off]
+                .iter()
+                .all(|v| v % 4 == 0);
+        if let (Some(n4), true, Epilogue::MaskPositive) =
+            (&self.backward_n4, n_contiguous, epilogue)
+        {
+            let b4 = Slice {
+                size: b.size.map(|s| s.next_multiple_of(16)),
+                ..b
+            };
+            return n4.bind(gpu, &[a, b4, aux, c], &p, None, groups);
         }
         self.kernels[epilogue as usize].bind(gpu, &[a, b, aux, c], &p, None, groups)
     }

@@ -30,7 +30,7 @@ const SORT_MAX_STAGES: usize = 80;
 
 /// One of the two selection paths, ready to bind to a layer.
 pub enum Selection {
-    Partial(PartialSelect),
+    Partial(Box<PartialSelect>),
     Sort(SortSelect),
 }
 
@@ -46,7 +46,9 @@ impl Selection {
         };
         match path {
             Select::Sort => Ok(Selection::Sort(SortSelect::new(gpu, rule, rows)?)),
-            _ => Ok(Selection::Partial(PartialSelect::new(gpu, rule, rows)?)),
+            _ => Ok(Selection::Partial(Box::new(PartialSelect::new(
+                gpu, rule, rows,
+            )?))),
         }
     }
 
@@ -58,7 +60,8 @@ impl Selection {
     }
 
     /// `d`: errors (rows x fan_out); `a`: inputs (rows x fan_in); `g`: the layer's gradient
-    /// segment (weights, then biases).
+    /// segment (weights, then biases). `sparse_inputs`: most inputs are zero (the first
+    /// layer's pixels), so the partial path reads only the examples where they are not.
     #[allow(clippy::too_many_arguments)]
     pub fn bind(
         &self,
@@ -68,10 +71,11 @@ impl Selection {
         g: Slice<'_>,
         fan_out: u32,
         fan_in: u32,
-    ) -> Dispatch {
+        sparse_inputs: bool,
+    ) -> Vec<Dispatch> {
         match self {
-            Selection::Partial(k) => k.bind(gpu, d, a, g, fan_out, fan_in),
-            Selection::Sort(k) => k.bind(gpu, d, a, g, fan_out, fan_in),
+            Selection::Partial(k) => k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs),
+            Selection::Sort(k) => vec![k.bind(gpu, d, a, g, fan_out, fan_in)],
         }
     }
 }
@@ -93,17 +97,22 @@ struct PartialParams {
     rows: u32,
     fan_out: u32,
     fan_in: u32,
-    _pad0: u32,
+    /// Column kernel only: input groups.
+    n_groups: u32,
     scale: f32,
     _pad1: [u32; 3],
 }
 
 /// The partial selection network, specialised for one pair of clip counts and one finish.
 pub struct PartialSelect {
-    /// The shader with or without vec4 loads of the inputs (index bit 0: fan_in % 4 == 0)
-    /// and of the errors (bit 1: fan_out and the units per invocation multiples of 4), each
-    /// compiled when first needed.
-    kernels: [OnceCell<Kernel>; 4],
+    /// The row kernel with or without vec4 loads of the inputs (index bit 0) and of the
+    /// errors (bit 1), each compiled when first needed.
+    rows_kernels: [OnceCell<Kernel>; 4],
+    /// The same for the column kernel, and the kernel that lists its non-zero input groups.
+    cols_kernels: [OnceCell<Kernel>; 4],
+    groups_kernel: OnceCell<Kernel>,
+    /// The column kernel's shape (its units are inputs).
+    cols: PartialShape,
     shape: PartialShape,
     rows: usize,
     scale: f32,
@@ -166,22 +175,42 @@ impl PartialShape {
         }
     }
 
-    /// The WGSL of shaders/select_partial.wgsl with its marked places filled in: one named
-    /// variable per kept value and the insertion written out, so that every kept value
-    /// lives in a register.
-    pub fn source(&self, vec_a: bool, vec_d: bool) -> String {
-        assert!(
-            !vec_d || self.units.is_multiple_of(4),
-            "vec4 loads of d need units in fours"
-        );
+    /// The WGSL of shaders/select_partial.wgsl (or select_partial_cols.wgsl) with its marked
+    /// places filled in: one named variable per kept value and the insertion written out, so
+    /// that every kept value lives in a register.
+    pub fn source(&self, orient: Orientation, vec_a: bool, vec_d: bool) -> String {
         use std::fmt::Write;
+        let rows = orient == Orientation::Rows;
+        assert!(
+            !(rows && vec_d || !rows && vec_a) || self.units.is_multiple_of(4),
+            "vec4 loads along the units per invocation need them in fours"
+        );
         let (kl, kh) = if self.keeps() {
             (self.kl, self.kh)
         } else {
             (0, 0)
         };
+        // offers v to unit r's kept values: a branch-free min/max bubble through each side
+        let insert = |out: &mut String, r: usize| {
+            for (name, n, keep, pass) in [("lo", kl, "min", "max"), ("hi", kh, "max", "min")] {
+                if n == 0 {
+                    continue;
+                }
+                out.push_str("        x = v;\n");
+                for i in 0..n - 1 {
+                    writeln!(
+                        out,
+                        "        y = {name}{r}_{i}; {name}{r}_{i} = {keep}(y, x); x = {pass}(y, x);"
+                    )
+                    .unwrap();
+                }
+                let i = n - 1;
+                writeln!(out, "        {name}{r}_{i} = {keep}({name}{r}_{i}, x);").unwrap();
+            }
+        };
         let mut state = String::new();
         let mut units = String::new();
+        let mut zeros = String::new();
         let mut finish = String::new();
         for r in 0..self.units {
             writeln!(state, "    var t{r} = vec4<f32>(0.0);").unwrap();
@@ -191,7 +220,7 @@ impl PartialShape {
             for i in 0..kh {
                 writeln!(state, "    var hi{r}_{i} = vec4<f32>(-inf);").unwrap();
             }
-            if vec_d {
+            if rows && vec_d {
                 // one vec4 load of d serves four units
                 if r % 4 == 0 {
                     writeln!(
@@ -202,10 +231,30 @@ impl PartialShape {
                     .unwrap();
                 }
                 writeln!(units, "        v = dv[{}] * av;", r % 4).unwrap();
-            } else {
+            } else if rows {
                 writeln!(
                     units,
                     "        v = d[drow + min(j0 + {r}u, p.fan_out - 1u)] * av;"
+                )
+                .unwrap();
+            } else {
+                // input k0 + r: a[e, k], or 1 for the bias, or 0 past it
+                let load = if vec_a {
+                    if r % 4 == 0 {
+                        writeln!(
+                            units,
+                            "        let av{0} = a4[min((arow + k0) / 4u + {0}u, (arow + p.fan_in) / 4u - 1u)];",
+                            r / 4
+                        )
+                        .unwrap();
+                    }
+                    format!("av{}[{}]", r / 4, r % 4)
+                } else {
+                    format!("a[arow + min(k0 + {r}u, last_k)]")
+                };
+                writeln!(
+                    units,
+                    "        v = dv * select(select(0.0, 1.0, k0 + {r}u == p.fan_in), {load}, k0 + {r}u < p.fan_in);"
                 )
                 .unwrap();
             }
@@ -213,21 +262,8 @@ impl PartialShape {
                 units.push_str("        v = sign(v);\n");
             }
             writeln!(units, "        t{r} += v;").unwrap();
-            for (name, n, keep, pass) in [("lo", kl, "min", "max"), ("hi", kh, "max", "min")] {
-                if n == 0 {
-                    continue;
-                }
-                units.push_str("        x = v;\n");
-                for i in 0..n - 1 {
-                    writeln!(
-                        units,
-                        "        y = {name}{r}_{i}; {name}{r}_{i} = {keep}(y, x); x = {pass}(y, x);"
-                    )
-                    .unwrap();
-                }
-                let i = n - 1;
-                writeln!(units, "        {name}{r}_{i} = {keep}({name}{r}_{i}, x);").unwrap();
-            }
+            insert(&mut units, r);
+            insert(&mut zeros, r);
             let kept = |name: &str, n: usize| {
                 if n == 0 {
                     "vec4<f32>(0.0)".to_string()
@@ -242,15 +278,21 @@ impl PartialShape {
                 }
                 s
             };
-            writeln!(
-                finish,
-                "    finish(j0 + {r}u, k0, is_bias, t{r}, {}, {}, {}, {});",
-                kept("lo", kl),
-                kept("hi", kh),
-                sum("lo", kl),
-                sum("hi", kh)
-            )
-            .unwrap();
+            let (lov, hiv, s_lo, s_hi) =
+                (kept("lo", kl), kept("hi", kh), sum("lo", kl), sum("hi", kh));
+            if rows {
+                writeln!(
+                    finish,
+                    "    finish(j0 + {r}u, k0, is_bias, t{r}, {lov}, {hiv}, {s_lo}, {s_hi});"
+                )
+                .unwrap();
+            } else {
+                writeln!(
+                    finish,
+                    "    finish(j, k0 + {r}u, t{r}, {lov}, {hiv}, {s_lo}, {s_hi});"
+                )
+                .unwrap();
+            }
         }
         let consts = format!(
             "const KL: u32 = {}u;\nconst KH: u32 = {}u;\nconst R: u32 = {}u;\nconst FINISH: u32 = {}u;\nconst MAP_SIGN: u32 = {}u;\nconst VEC_A: u32 = {}u;\nconst VEC_D: u32 = {}u;\n",
@@ -262,26 +304,63 @@ impl PartialShape {
             vec_a as u32,
             vec_d as u32
         );
-        let base = include_str!("../../shaders/select_partial.wgsl");
+        let base = match orient {
+            Orientation::Rows => include_str!("../../shaders/select_partial.wgsl"),
+            Orientation::Cols => include_str!("../../shaders/select_partial_cols.wgsl"),
+        };
         consts
             + &base
                 .replace("/*STATE*/", state.trim_start())
                 .replace("/*UNITS*/", units.trim_start())
+                .replace("/*ZEROS*/", zeros.trim_start())
                 .replace("/*FINISH*/", finish.trim_start())
     }
+}
+
+/// Which way a partial-selection invocation walks a layer's coordinates.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Orientation {
+    /// shaders/select_partial.wgsl: R output units shared by the workgroup, four inputs per
+    /// invocation; every example is read.
+    Rows,
+    /// shaders/select_partial_cols.wgsl: R inputs shared by the workgroup, four output units
+    /// per invocation; only the examples in which one of the R inputs is non-zero are read.
+    Cols,
 }
 
 impl PartialSelect {
     pub fn new(_gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
+        let shape = PartialShape::new(rule, rows)?;
+        // Inputs per invocation of the column kernel: fewer than the row kernel's units,
+        // because a group of R inputs is skipped only where all R are zero (on MNIST 28% of
+        // the (example, group) pairs are non-zero for R = 4, 39% for R = 8).
+        // WINSOR_COLS_R overrides it.
+        let kept = shape.units * (shape.kl + shape.kh);
+        let cols_units = match std::env::var("WINSOR_COLS_R") {
+            Ok(v) => v.parse::<usize>().unwrap_or(1).clamp(1, 16),
+            Err(_) => [4, 2, 1]
+                .into_iter()
+                .find(|u| u * kept / shape.units <= 48)
+                .unwrap_or(1),
+        };
         Ok(PartialSelect {
-            kernels: Default::default(),
-            shape: PartialShape::new(rule, rows)?,
+            rows_kernels: Default::default(),
+            cols_kernels: Default::default(),
+            groups_kernel: OnceCell::new(),
+            cols: PartialShape {
+                units: cols_units,
+                ..shape
+            },
+            shape,
             rows,
             scale: scale(rule, rows, k_lo, k_hi),
         })
     }
 
+    /// The dispatches for one layer: the row kernel, or with `sparse_inputs` the list of
+    /// non-zero input groups and the column kernel over it.
+    #[allow(clippy::too_many_arguments)]
     fn bind(
         &self,
         gpu: &Gpu,
@@ -290,44 +369,94 @@ impl PartialSelect {
         g: Slice<'_>,
         fan_out: u32,
         fan_in: u32,
-    ) -> Dispatch {
+        sparse_inputs: bool,
+    ) -> Vec<Dispatch> {
         use Kind::*;
-        let vec_a = fan_in.is_multiple_of(4);
-        let vec_d = fan_out.is_multiple_of(4) && self.shape.units.is_multiple_of(4);
-        let kernel = self.kernels[vec_a as usize + 2 * vec_d as usize].get_or_init(|| {
-            Kernel::new(
-                gpu,
-                "select_partial",
-                &self.shape.source(vec_a, vec_d),
-                &[Read, Read, ReadWrite, Uniform, Read, Read],
-                &[],
-            )
-        });
-        kernel.bind(
-            gpu,
-            &[
+        let params = PartialParams {
+            rows: self.rows as u32,
+            fan_out,
+            fan_in,
+            n_groups: 0,
+            scale: self.scale,
+            _pad1: [0; 3],
+        };
+        if !sparse_inputs {
+            let vec_a = fan_in.is_multiple_of(4);
+            let vec_d = fan_out.is_multiple_of(4) && self.shape.units.is_multiple_of(4);
+            let kernel = self.rows_kernels[vec_a as usize + 2 * vec_d as usize].get_or_init(|| {
+                Kernel::new(
+                    gpu,
+                    "select_partial",
+                    &self.shape.source(Orientation::Rows, vec_a, vec_d),
+                    &[Read, Read, ReadWrite, Uniform, Read, Read],
+                    &[],
+                )
+            });
+            let slices = [
                 Slice::all(d),
                 Slice::all(a),
                 g,
                 Slice::all(a),
                 Slice::all(d),
-            ],
-            &PartialParams {
-                rows: self.rows as u32,
-                fan_out,
-                fan_in,
-                _pad0: 0,
-                scale: self.scale,
-                _pad1: [0; 3],
-            },
-            None,
+            ];
             // one invocation per four inputs, plus one for the bias
-            [
+            let groups = [
                 (fan_in.div_ceil(4) + 1).div_ceil(64),
                 fan_out.div_ceil(self.shape.units as u32),
                 1,
-            ],
-        )
+            ];
+            return vec![kernel.bind(gpu, &slices, &params, None, groups)];
+        }
+        let r = self.cols.units as u32;
+        // groups of r inputs covering 0..=fan_in (the last one holds the bias)
+        let n_groups = (fan_in + 1).div_ceil(r);
+        let list = gpu.storage(
+            "nonzero groups",
+            (n_groups as u64 + n_groups as u64 * self.rows as u64) * 4,
+        );
+        let groups_kernel = self.groups_kernel.get_or_init(|| {
+            Kernel::new(
+                gpu,
+                "nonzero_groups",
+                include_str!("../../shaders/nonzero_groups.wgsl"),
+                &[Read, ReadWrite, Uniform],
+                &[],
+            )
+        });
+        let listing = groups_kernel.bind(
+            gpu,
+            &[Slice::all(a), Slice::all(&list)],
+            &[self.rows as u32, fan_in, r, n_groups],
+            None,
+            [n_groups.div_ceil(64), 1, 1],
+        );
+        let vec_a = fan_in.is_multiple_of(4) && r.is_multiple_of(4);
+        let vec_d = fan_out.is_multiple_of(4);
+        let kernel = self.cols_kernels[vec_a as usize + 2 * vec_d as usize].get_or_init(|| {
+            Kernel::new(
+                gpu,
+                "select_partial_cols",
+                &self.cols.source(Orientation::Cols, vec_a, vec_d),
+                &[Read, Read, ReadWrite, Uniform, Read, Read, Read],
+                &[],
+            )
+        });
+        let slices = [
+            Slice::all(d),
+            Slice::all(a),
+            g,
+            Slice::all(a),
+            Slice::all(d),
+            Slice::all(&list),
+        ];
+        let select = kernel.bind(
+            gpu,
+            &slices,
+            &PartialParams { n_groups, ..params },
+            None,
+            [fan_out.div_ceil(4).div_ceil(64), n_groups, 1],
+        );
+        vec![listing, select]
     }
 }
 

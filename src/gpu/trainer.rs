@@ -229,6 +229,14 @@ impl<'g> GpuTrainer<'g> {
         } else {
             None
         };
+        // The first layer's inputs are pixels, mostly zero: on a CPU adapter the partial path
+        // skips them (select_partial_cols.wgsl; measured in BENCHMARKS.md, not on GPUs).
+        // WINSOR_SPARSE_INPUTS=0 or 1 overrides the choice.
+        let sparse_pixels = match std::env::var("WINSOR_SPARSE_INPUTS").as_deref() {
+            Ok("0") => false,
+            Ok("1") => true,
+            _ => gpu.info.device_type == wgpu::DeviceType::Cpu,
+        };
         // the activation buffers serve both the training chunks and the evaluation chunks
         let rows = rows_cap;
         gpu.check_binding("the activations", (rows * widest * 4) as u64)?;
@@ -469,9 +477,15 @@ impl<'g> GpuTrainer<'g> {
                 match &selection {
                     // mean: (1/B) d^T a, added chunk by chunk after the first
                     None => step.extend(grad_sum(l, r, &deltas[l], seg, 1.0 / b as f32, c > 0)),
-                    Some(sel) => {
-                        step.push(sel.bind(gpu, &deltas[l], input_of(l), seg, fo as u32, fi as u32))
-                    }
+                    Some(sel) => step.extend(sel.bind(
+                        gpu,
+                        &deltas[l],
+                        input_of(l),
+                        seg,
+                        fo as u32,
+                        fi as u32,
+                        l == 0 && sparse_pixels,
+                    )),
                 }
                 if l > 0 {
                     step.push(backprop(l, r, &deltas[l], &deltas[l - 1]));

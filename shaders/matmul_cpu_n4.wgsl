@@ -1,0 +1,85 @@
+// matmul_cpu_n4.wgsl, for CPU drivers (lavapipe): the backward product d_prev = d * W masked
+// by relu', where A (the errors, row-major) is contiguous along k and B (the weights, row-major
+// out x in, read as k x n) is contiguous along n. Requires k, n, the row strides and the
+// offsets to be multiples of 4. A is read four k at a time as vec4, B as two vec4s per k
+// covering the invocation's 8 columns: a 4x8 block costs 12 vec4 loads per 128 fused
+// multiply-adds, against 48 scalar loads in matmul_cpu.wgsl (each per-lane load is a loop
+// over the SIMD lanes on a CPU driver). The products are accumulated one k at a time in
+// ascending order with fma, so results are bit-identical to the other matmul kernels.
+// Epilogue: zero where aux <= 0 (matmul_io.wgsl's MODE 2). Strides and offsets in `p`
+// (matmul_params.wgsl, prepended) are in floats.
+
+@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let m0 = wid.y * 32u + (lid / 8u) * 4u;
+    let n0 = wid.x * 64u + (lid % 8u) * 8u;
+    if (m0 >= p.m || n0 >= p.n) {
+        return;
+    }
+    // Rows past the end re-read the last one, columns past the end the last vec4 (valid
+    // memory); neither is stored.
+    let lm = p.m - 1u;
+    var ra: array<u32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        ra[i] = (p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
+    }
+    // vec4 columns of B: n0..n0+3 and n0+4..n0+7 (or the last one)
+    let nb_lo = n0 / 4u;
+    let nb_hi = min(n0 / 4u + 1u, p.n / 4u - 1u);
+    let brs = p.b_rs / 4u;
+    let boff = p.b_off / 4u;
+    var c0 = vec4<f32>(0.0);
+    var c1 = vec4<f32>(0.0);
+    var c2 = vec4<f32>(0.0);
+    var c3 = vec4<f32>(0.0);
+    var d0 = vec4<f32>(0.0);
+    var d1 = vec4<f32>(0.0);
+    var d2 = vec4<f32>(0.0);
+    var d3 = vec4<f32>(0.0);
+    for (var q = 0u; q < p.k / 4u; q++) {
+        let a0 = A[ra[0] + q];
+        let a1 = A[ra[1] + q];
+        let a2 = A[ra[2] + q];
+        let a3 = A[ra[3] + q];
+        for (var t = 0u; t < 4u; t++) {
+            let row = boff + (4u * q + t) * brs;
+            let lo = B[row + nb_lo];
+            let hi = B[row + nb_hi];
+            c0 = fma(vec4<f32>(a0[t]), lo, c0);
+            c1 = fma(vec4<f32>(a1[t]), lo, c1);
+            c2 = fma(vec4<f32>(a2[t]), lo, c2);
+            c3 = fma(vec4<f32>(a3[t]), lo, c3);
+            d0 = fma(vec4<f32>(a0[t]), hi, d0);
+            d1 = fma(vec4<f32>(a1[t]), hi, d1);
+            d2 = fma(vec4<f32>(a2[t]), hi, d2);
+            d3 = fma(vec4<f32>(a3[t]), hi, d3);
+        }
+    }
+    store8(m0, n0, c0, d0);
+    store8(m0 + 1u, n0, c1, d1);
+    store8(m0 + 2u, n0, c2, d2);
+    store8(m0 + 3u, n0, c3, d3);
+}
+
+fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if (m >= p.m) {
+        return;
+    }
+    for (var j = 0u; j < 8u; j++) {
+        let n = n0 + j;
+        if (n >= p.n) {
+            return;
+        }
+        var v = select(hi[j & 3u], lo[j & 3u], j < 4u);
+        if (aux[m * p.n + n] <= 0.0) {
+            v = 0.0;
+        }
+        C[m * p.n + n] = v;
+    }
+}

@@ -1,0 +1,123 @@
+// Partial-selection robust aggregation of the first layer, whose inputs (MNIST pixels) are
+// mostly zero: the same selection and finish as select_partial.wgsl, with the roles of d and
+// a swapped so that zero inputs can be skipped.
+//
+// Workgroup row wid.y holds the inputs k0 .. k0+R-1, shared by all lanes (their a[e, k] are
+// uniform loads), and each invocation handles four neighbouring output units j..j+3 as the
+// components of a vec4 (one vec4 load of d per example). The input k == fan_in is the bias
+// (its "input" is 1). nonzero_groups.wgsl has listed, for each group of R inputs, the
+// examples in which at least one of them is non-zero (list[g] counts them, and they follow
+// from list[n_groups + g * rows]); only those are read. Every other example's values are
+// zeros: they leave the sums as they are, and min(zeros, max(KL, KH)) of them are offered to
+// the kept values at the end. On MNIST about 28% of (example, 4-pixel group) pairs are
+// non-zero, so most of the work is skipped; the loop bound is the same for the whole
+// workgroup, which is what makes it a real saving on a CPU driver (an `if` would not be).
+//
+// Sums run over the listed examples in ascending order: the skipped values are +-0, which
+// leave a running sum that starts at +0 unchanged, so the result is the one of
+// select_partial.wgsl. The host generates the marked places and prepends KL, KH, R, FINISH,
+// MAP_SIGN, VEC_A (1: fan_in and R multiples of 4, `a` read as vec4) and VEC_D (1: fan_out
+// a multiple of 4, `d` read as vec4); see select_partial.wgsl.
+
+struct Params {
+    rows: u32,
+    fan_out: u32,
+    fan_in: u32,
+    n_groups: u32,
+    scale: f32,
+    _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
+}
+
+@group(0) @binding(0) var<storage, read> d: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> g: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> d4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> list: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let j = 4u * gid.x;
+    if (j >= p.fan_out) {
+        return;
+    }
+    let group = wid.y;
+    let k0 = group * R;
+    let last_j = p.fan_out - 1u;
+    let last_k = p.fan_in - 1u;
+    let inf = bitcast<f32>(0x7f800000u);
+    /*STATE*/
+    let listed = list[group];
+    let first = p.n_groups + group * p.rows;
+    var v: vec4<f32>;
+    var x: vec4<f32>;
+    var y: vec4<f32>;
+    for (var t = 0u; t < listed; t++) {
+        let e = list[first + t];
+        var dv: vec4<f32>;
+        if (VEC_D == 1u) {
+            dv = d4[(e * p.fan_out + j) / 4u];
+        } else {
+            let row = e * p.fan_out;
+            dv = vec4<f32>(
+                d[row + min(j, last_j)],
+                d[row + min(j + 1u, last_j)],
+                d[row + min(j + 2u, last_j)],
+                d[row + min(j + 3u, last_j)]
+            );
+        }
+        let arow = e * p.fan_in;
+        // @UNITS, per input r: ar{r} (a[e, k0 + r], 1 for the bias, 0 past it), then
+        //   v = dv * ar{r}; [v = sign(v);] t{r} += v; and the insertion of select_partial.wgsl
+        /*UNITS*/
+    }
+    // the skipped examples' zeros: at most max(KL, KH) of them can be among the kept values
+    let zeros = p.rows - listed;
+    for (var z = 0u; z < min(zeros, max(KL, KH)); z++) {
+        v = vec4<f32>(0.0);
+        /*ZEROS*/
+    }
+    /*FINISH*/
+}
+
+// The clipped-sum identity of select_partial.wgsl, for units j..j+3 of input k.
+fn finish(
+    j: u32,
+    k: u32,
+    total: vec4<f32>,
+    lov: vec4<f32>,
+    hiv: vec4<f32>,
+    s_lo: vec4<f32>,
+    s_hi: vec4<f32>
+) {
+    if (k > p.fan_in) {
+        return;
+    }
+    var s: vec4<f32>;
+    switch FINISH {
+        case 1u: {
+            s = (total - s_lo - s_hi) * p.scale;
+        }
+        case 2u: {
+            s = (lov + hiv) * 0.5;
+        }
+        case 3u: {
+            s = sign(total) * p.scale;
+        }
+        default: {
+            s = ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;
+        }
+    }
+    for (var c = 0u; c < 4u; c++) {
+        if (j + c < p.fan_out) {
+            if (k == p.fan_in) {
+                g[p.fan_out * p.fan_in + j + c] = s[c];
+            } else {
+                g[(j + c) * p.fan_in + k] = s[c];
+            }
+        }
+    }
+}
