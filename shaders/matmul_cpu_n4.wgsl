@@ -2,10 +2,11 @@
 // by relu', where A (the errors, row-major) is contiguous along k and B (the weights, row-major
 // out x in, read as k x n) is contiguous along n. Requires k, n, the row strides and the
 // offsets to be multiples of 4. A is read four k at a time as vec4, B as two vec4s per k
-// covering the invocation's 8 columns: a 4x8 block costs 12 vec4 loads per 128 fused
-// multiply-adds, against 48 scalar loads in matmul_cpu.wgsl (each per-lane load is a loop
-// over the SIMD lanes on a CPU driver). The products are accumulated one k at a time in
-// ascending order with fma, so results are bit-identical to the other matmul kernels.
+// covering the invocation's 8 columns. Each invocation owns an 8x8 block of C: per four k, 16
+// vec4 loads for 256 fused multiply-adds, against 96 scalar loads in matmul_cpu.wgsl (each
+// per-lane load is a loop over the SIMD lanes on a CPU driver; the accumulators spilling to
+// the stack costs less). The products are accumulated one k at a time in ascending order with
+// fma, so results are bit-identical to the other matmul kernels.
 // Epilogue: zero where aux <= 0 (matmul_io.wgsl's MODE 2). Strides and offsets in `p`
 // (matmul_params.wgsl, prepended) are in floats.
 
@@ -15,9 +16,12 @@
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+// rows of C per invocation (a workgroup of 64 covers 8 * ROWS rows x 64 columns)
+const ROWS: u32 = 8u;
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-    let m0 = wid.y * 32u + (lid / 8u) * 4u;
+    let m0 = wid.y * 8u * ROWS + (lid / 8u) * ROWS;
     let n0 = wid.x * 64u + (lid % 8u) * 8u;
     if (m0 >= p.m || n0 >= p.n) {
         return;
@@ -25,8 +29,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     // Rows past the end re-read the last one, columns past the end the last vec4 (valid
     // memory); neither is stored.
     let lm = p.m - 1u;
-    var ra: array<u32, 4>;
-    for (var i = 0u; i < 4u; i++) {
+    var ra: array<u32, ROWS>;
+    for (var i = 0u; i < ROWS; i++) {
         ra[i] = (p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
     }
     // vec4 columns of B: n0..n0+3 and n0+4..n0+7 (or the last one)
@@ -35,36 +39,60 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let brs = p.b_rs / 4u;
     let boff = p.b_off / 4u;
     var c0 = vec4<f32>(0.0);
-    var c1 = vec4<f32>(0.0);
-    var c2 = vec4<f32>(0.0);
-    var c3 = vec4<f32>(0.0);
     var d0 = vec4<f32>(0.0);
+    var c1 = vec4<f32>(0.0);
     var d1 = vec4<f32>(0.0);
+    var c2 = vec4<f32>(0.0);
     var d2 = vec4<f32>(0.0);
+    var c3 = vec4<f32>(0.0);
     var d3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0);
+    var d4 = vec4<f32>(0.0);
+    var c5 = vec4<f32>(0.0);
+    var d5 = vec4<f32>(0.0);
+    var c6 = vec4<f32>(0.0);
+    var d6 = vec4<f32>(0.0);
+    var c7 = vec4<f32>(0.0);
+    var d7 = vec4<f32>(0.0);
     for (var q = 0u; q < p.k / 4u; q++) {
         let a0 = A[ra[0] + q];
         let a1 = A[ra[1] + q];
         let a2 = A[ra[2] + q];
         let a3 = A[ra[3] + q];
+        let a4 = A[ra[4] + q];
+        let a5 = A[ra[5] + q];
+        let a6 = A[ra[6] + q];
+        let a7 = A[ra[7] + q];
         for (var t = 0u; t < 4u; t++) {
             let row = boff + (4u * q + t) * brs;
             let lo = B[row + nb_lo];
             let hi = B[row + nb_hi];
             c0 = fma(vec4<f32>(a0[t]), lo, c0);
-            c1 = fma(vec4<f32>(a1[t]), lo, c1);
-            c2 = fma(vec4<f32>(a2[t]), lo, c2);
-            c3 = fma(vec4<f32>(a3[t]), lo, c3);
             d0 = fma(vec4<f32>(a0[t]), hi, d0);
+            c1 = fma(vec4<f32>(a1[t]), lo, c1);
             d1 = fma(vec4<f32>(a1[t]), hi, d1);
+            c2 = fma(vec4<f32>(a2[t]), lo, c2);
             d2 = fma(vec4<f32>(a2[t]), hi, d2);
+            c3 = fma(vec4<f32>(a3[t]), lo, c3);
             d3 = fma(vec4<f32>(a3[t]), hi, d3);
+            c4 = fma(vec4<f32>(a4[t]), lo, c4);
+            d4 = fma(vec4<f32>(a4[t]), hi, d4);
+            c5 = fma(vec4<f32>(a5[t]), lo, c5);
+            d5 = fma(vec4<f32>(a5[t]), hi, d5);
+            c6 = fma(vec4<f32>(a6[t]), lo, c6);
+            d6 = fma(vec4<f32>(a6[t]), hi, d6);
+            c7 = fma(vec4<f32>(a7[t]), lo, c7);
+            d7 = fma(vec4<f32>(a7[t]), hi, d7);
         }
     }
-    store8(m0, n0, c0, d0);
+    store8(m0 + 0u, n0, c0, d0);
     store8(m0 + 1u, n0, c1, d1);
     store8(m0 + 2u, n0, c2, d2);
     store8(m0 + 3u, n0, c3, d3);
+    store8(m0 + 4u, n0, c4, d4);
+    store8(m0 + 5u, n0, c5, d5);
+    store8(m0 + 6u, n0, c6, d6);
+    store8(m0 + 7u, n0, c7, d7);
 }
 
 fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {

@@ -507,6 +507,8 @@ impl Matmul {
                 size: b.size.map(|s| s.next_multiple_of(16)),
                 ..b
             };
+            // 8 rows per invocation: a workgroup covers 64 rows
+            let groups = [p.n.div_ceil(64), p.m.div_ceil(64), 1];
             return k4[epilogue as usize].bind(gpu, &[a, b4, b, c], &p, None, groups);
         }
         let n_contiguous = p.a_cs == 1
@@ -521,6 +523,8 @@ impl Matmul {
                 size: b.size.map(|s| s.next_multiple_of(16)),
                 ..b
             };
+            // 8 rows per invocation: a workgroup covers 64 rows
+            let groups = [p.n.div_ceil(64), p.m.div_ceil(64), 1];
             return n4.bind(gpu, &[a, b4, aux, c], &p, None, groups);
         }
         self.kernels[epilogue as usize].bind(gpu, &[a, b, aux, c], &p, None, groups)
@@ -734,7 +738,7 @@ impl Sgd {
                 _pad: [0; 2],
             },
             None,
-            groups_1d(count as u64, 256),
+            groups_1d(count.div_ceil(4) as u64, 256),
         )
     }
 }
