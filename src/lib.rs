@@ -15,4 +15,5 @@ pub mod report;
 pub mod rng;
 pub mod rule;
 pub mod sortnet;
+pub mod sweep;
 pub mod train;

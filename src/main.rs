@@ -28,12 +28,47 @@ enum Command {
     Train(TrainArgs),
     /// List the GPU adapters wgpu can see (for --adapter).
     Adapters,
+    /// Run a grid of training runs (a plan file or a preset), skipping finished ones.
+    Sweep(SweepArgs),
     /// Measure training steps per second (no evaluation), median over timed windows.
     Bench(BenchArgs),
     /// Write the first images of a data set as a PNG grid, to check that it decodes right.
     Preview(PreviewArgs),
     /// Read run directories (single runs or folders of runs) and write figures and claims.md.
     Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Plan file (TOML): [train] holds settings of every run and [grid] lists of values to
+    /// combine, by `winsor train` option names (see the README).
+    #[arg(required_unless_present = "preset")]
+    plan: Option<PathBuf>,
+    /// A built-in plan instead: fig1 (1x2048, mean, noise 0..100) or fig4 (3x256, noise
+    /// 0..100 x winsor:C for C in 0, 1, 2, 4, 8).
+    #[arg(long, conflicts_with = "plan")]
+    preset: Option<String>,
+    /// With --preset: full (the paper's steps) or quick (fewer steps on a training subset).
+    #[arg(long, default_value = "full", requires = "preset")]
+    scale: String,
+    /// The sweep's folder; each run goes into a subfolder named from its grid values.
+    /// Default: sweeps/<plan name>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run only the cells i, i+n, i+2n, ... (0 <= i < n), e.g. 0/4. Default: the Slurm job
+    /// array's task (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT), else every cell.
+    #[arg(long, value_name = "i/n")]
+    shard: Option<winsor::sweep::Shard>,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+/// A sweep cell's settings, parsed exactly as `winsor train` parses its command line.
+#[derive(Parser)]
+#[command(name = "winsor train", no_binary_name = true)]
+struct CellArgs {
+    #[command(flatten)]
+    train: TrainArgs,
 }
 
 #[derive(Args)]
@@ -204,13 +239,14 @@ struct BenchArgs {
     device: DeviceArgs,
 }
 
-fn train(a: TrainArgs) -> Result<()> {
+/// The training configuration of `train`'s options (checked, except against the data).
+fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     let rule = match a.winsor {
         Some(c) => Rule::Winsor(c),
         None => a.rule,
     };
     let cfg = TrainConfig {
-        arch: a.arch,
+        arch: a.arch.clone(),
         init: a.init,
         noise: a.noise,
         rule,
@@ -232,6 +268,11 @@ fn train(a: TrainArgs) -> Result<()> {
             }),
     };
     cfg.validate()?;
+    Ok(cfg)
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let cfg = train_config(&a)?;
     let out = a.out.unwrap_or_else(|| {
         PathBuf::from("runs").join(format!(
             "{}-noise{}-{}-seed{}",
@@ -277,6 +318,7 @@ fn train(a: TrainArgs) -> Result<()> {
             out: out.clone(),
             force: a.force,
             progress: true,
+            parent: None,
         },
     )?;
     let f = &s.final_metrics;
@@ -290,6 +332,70 @@ fn train(a: TrainArgs) -> Result<()> {
         f.overfit,
         out.display()
     );
+    Ok(())
+}
+
+fn sweep(a: SweepArgs) -> Result<()> {
+    use winsor::sweep::{Plan, Prepared, Shard};
+    let plan = match (&a.plan, &a.preset) {
+        (_, Some(p)) => Plan::preset(p, &a.scale)?,
+        (Some(path), None) => Plan::from_toml(path)?,
+        (None, None) => anyhow::bail!("give a plan file or --preset fig1|fig4"),
+    };
+    let shard = match a.shard {
+        Some(s) => Some(s),
+        None => Shard::from_env(|k| std::env::var(k).ok())?,
+    };
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("sweeps").join(&plan.name));
+    // every cell is parsed and checked before anything runs, so a typo fails at once
+    let cells = plan
+        .cells()
+        .into_iter()
+        .map(|cell| {
+            let parsed = CellArgs::try_parse_from(cell.args())
+                .map_err(|e| {
+                    let text = e.render().to_string();
+                    let lines: Vec<&str> = text
+                        .lines()
+                        .filter(|l| !l.starts_with("For more information"))
+                        .collect();
+                    anyhow::anyhow!("{}", lines.join("\n").trim().trim_start_matches("error: "))
+                })
+                .and_then(|c| Ok((train_config(&c.train)?, c.train.data)))
+                .with_context(|| format!("sweep {} run {}", plan.name, cell.name))?;
+            Ok(Prepared {
+                cell,
+                config: parsed.0,
+                data: parsed.1,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let gpu = Gpu::new(a.device.adapter.as_deref())?;
+    let kernels = Kernels::new(&gpu)?;
+    let load = |path: Option<&std::path::Path>| winsor::data::load(path);
+    let o = winsor::sweep::run(&gpu, &kernels, &plan, cells, &out, shard, &load, true)?;
+    println!(
+        "sweep {}: {} runs done, {} finished before, {} failed (this job's share: {} of {}) -> {}",
+        plan.name,
+        o.done,
+        o.skipped,
+        o.failed.len(),
+        o.mine,
+        o.cells,
+        out.display()
+    );
+    if !o.failed.is_empty() {
+        for (name, e) in &o.failed {
+            eprintln!("failed: {name}: {e}");
+        }
+        anyhow::bail!(
+            "{} of the sweep's runs failed (above); rerun the same command to retry them",
+            o.failed.len()
+        );
+    }
     Ok(())
 }
 
@@ -421,6 +527,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Sweep(a) => sweep(a),
         Command::Bench(a) => bench(a),
         Command::Preview(a) => (|| {
             let data = winsor::data::load(a.data.as_deref())?;

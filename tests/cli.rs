@@ -373,3 +373,121 @@ fn coherence_run_writes_its_table() {
     fails_with(&["train", "--train-subset", "70000"], "only 60000 examples");
     fails_with(&["train", "--null-worlds", "2"], "--coherence");
 }
+
+/// A sweep killed with SIGKILL in the middle and started again keeps the runs that had
+/// finished (their files untouched), redoes only the others, and ends with every run.
+#[test]
+fn killed_sweep_resumes_without_redoing_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    small_data(&data);
+    let plan = tmp.path().join("plan.toml");
+    // six runs of a few seconds each on lavapipe
+    std::fs::write(
+        &plan,
+        format!(
+            "[train]\narch = \"1x64\"\nsteps = 300\nlog-grid = \"every:100\"\ndata = {:?}\n[grid]\nnoise = [0, 50]\nwinsor = [0, 1, 4]\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("sweep");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "sweep".to_string(),
+            plan.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let names = [
+        "noise0-winsor0",
+        "noise0-winsor1",
+        "noise0-winsor4",
+        "noise50-winsor0",
+        "noise50-winsor1",
+        "noise50-winsor4",
+    ];
+    let done = |n: &str| out.join(n).join("summary.json").exists();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_winsor"))
+        .args(args(&[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill it once two runs have finished (and before all six have)
+    let t0 = std::time::Instant::now();
+    while names.iter().filter(|n| done(n)).count() < 2 {
+        assert!(
+            t0.elapsed().as_secs() < 300,
+            "the sweep did not finish two runs"
+        );
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("the sweep ended early: {s}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let finished: Vec<&str> = names.iter().copied().filter(|n| done(n)).collect();
+    assert!(
+        finished.len() < names.len(),
+        "killed too late to test resuming"
+    );
+    let before: Vec<(Vec<u8>, std::time::SystemTime)> = finished
+        .iter()
+        .map(|n| {
+            let p = out.join(n).join("metrics.csv");
+            (
+                std::fs::read(&p).unwrap(),
+                std::fs::metadata(&p).unwrap().modified().unwrap(),
+            )
+        })
+        .collect();
+
+    let o = winsor(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "resumed sweep failed:\n{err}");
+    assert!(
+        err.contains(&format!(
+            "{} finished already, {} to run",
+            finished.len(),
+            names.len() - finished.len()
+        )),
+        "{err}"
+    );
+    for n in names {
+        assert!(done(n), "{n} unfinished after the resumed sweep");
+        let rows = std::fs::read_to_string(out.join(n).join("metrics.csv")).unwrap();
+        assert_eq!(rows.lines().count(), 1 + 4, "{n}: steps 0, 100, 200, 300");
+    }
+    for (n, (bytes, mtime)) in finished.iter().zip(&before) {
+        let p = out.join(n).join("metrics.csv");
+        assert_eq!(&std::fs::read(&p).unwrap(), bytes, "{n} was redone");
+        assert_eq!(
+            &std::fs::metadata(&p).unwrap().modified().unwrap(),
+            mtime,
+            "{n} was rewritten"
+        );
+    }
+    // a shard runs its share only, and a different plan may not reuse the folder
+    let o = winsor(
+        &args(&["--shard", "1/2"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("shard 1/2: 3 of them; 3 finished already, 0 to run"),
+        "{err}"
+    );
+    std::fs::write(&plan, "[train]\nsteps = 10\n[grid]\nnoise = [0]\n").unwrap();
+    fails_with(
+        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+        "holds the runs of a different plan",
+    );
+}

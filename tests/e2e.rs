@@ -205,6 +205,7 @@ fn same_seed_same_bytes() {
                 out: d.path().to_path_buf(),
                 force: false,
                 progress: false,
+                parent: None,
             },
         )
         .unwrap();

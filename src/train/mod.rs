@@ -32,7 +32,11 @@ pub const DONE_MARKER: &str = "summary.json";
 pub struct RunOptions {
     pub out: PathBuf,
     pub force: bool,
+    /// Draw this run's progress bar (or, in a batch job, print a line per logged step).
     pub progress: bool,
+    /// A sweep's bar and this run's first position on it: advanced with the training steps,
+    /// and the per-step lines are left out.
+    pub parent: Option<(ProgressBar, u64)>,
 }
 
 /// Refuses to overwrite a finished run unless `force`; creates the folder.
@@ -205,6 +209,9 @@ pub fn run(
                     last_batch = Some((loss, correct));
                 }
                 bar.set_position(step + done as u64);
+                if let Some((sweep, offset)) = &opts.parent {
+                    sweep.set_position(offset + step + done as u64);
+                }
                 if let Some((l, c)) = last_batch {
                     bar.set_message(format!(
                         "batch loss {l:.4} acc {:.3}",

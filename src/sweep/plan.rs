@@ -1,0 +1,431 @@
+//! A sweep plan: settings shared by every run, and a grid of settings whose cartesian
+//! product gives the runs (cells). Settings are `winsor train` options by their long names,
+//! so a plan can vary anything `train` can.
+//!
+//! ```toml
+//! [train]            # every cell
+//! arch = "3x256"
+//! steps = 60000
+//! [grid]             # one cell per combination, in this order
+//! noise = [0, 25, 50, 75, 100]
+//! winsor = [0, 1, 2, 4, 8]
+//! ```
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// One setting's value: what TOML can write for a command-line option.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    /// A flag: true passes it, false leaves it out.
+    Bool(bool),
+}
+
+impl Value {
+    fn from_toml(v: &toml::Value, what: &str) -> Result<Value> {
+        Ok(match v {
+            toml::Value::String(s) => Value::Str(s.clone()),
+            toml::Value::Integer(i) => Value::Int(*i),
+            toml::Value::Float(f) => Value::Float(*f),
+            toml::Value::Boolean(b) => Value::Bool(*b),
+            other => bail!(
+                "{what}: {other} is not a setting value (give a string, a number or true/false)"
+            ),
+        })
+    }
+
+    fn to_toml(&self) -> toml::Value {
+        match self {
+            Value::Str(s) => toml::Value::String(s.clone()),
+            Value::Int(i) => toml::Value::Integer(*i),
+            Value::Float(f) => toml::Value::Float(*f),
+            Value::Bool(b) => toml::Value::Boolean(*b),
+        }
+    }
+
+    /// As a command-line argument.
+    fn arg(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// Options a plan may not set: the sweep decides where runs go and never overwrites a
+/// finished one.
+const RESERVED: [&str; 3] = ["out", "force", "adapter"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Names the sweep in messages and the default output folder.
+    pub name: String,
+    pub base: Vec<(String, Value)>,
+    pub grid: Vec<(String, Vec<Value>)>,
+}
+
+/// One run of a sweep: its folder name and all its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub name: String,
+    pub settings: Vec<(String, Value)>,
+}
+
+impl Cell {
+    /// The `winsor train` arguments of this cell (without --out).
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (k, v) in &self.settings {
+            match v {
+                Value::Bool(false) => {}
+                Value::Bool(true) => args.push(format!("--{k}")),
+                v => {
+                    args.push(format!("--{k}"));
+                    args.push(v.arg());
+                }
+            }
+        }
+        args
+    }
+}
+
+/// `train_subset` and `train-subset` are the same option.
+fn key(k: &str) -> String {
+    k.replace('_', "-")
+}
+
+fn check_key(k: &str, path: &Path) -> Result<()> {
+    if RESERVED.contains(&k) {
+        bail!(
+            "{}: `{k}` cannot be set in a plan (the sweep names each run's folder under --out, and skips finished runs instead of overwriting them; pass --adapter to `winsor sweep`)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+impl Plan {
+    pub fn from_toml(path: &Path) -> Result<Plan> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Plan> {
+        let t: toml::Table =
+            toml::from_str(text).with_context(|| format!("parsing {}", path.display()))?;
+        for k in t.keys() {
+            if k != "train" && k != "grid" {
+                bail!(
+                    "{}: unknown section [{k}]; a plan has [train] (settings of every run) and [grid] (lists of values to combine)",
+                    path.display()
+                );
+            }
+        }
+        let table = |name: &str| -> Result<toml::Table> {
+            match t.get(name) {
+                None => Ok(toml::Table::new()),
+                Some(toml::Value::Table(x)) => Ok(x.clone()),
+                Some(_) => bail!("{}: `{name}` must be a [{name}] section", path.display()),
+            }
+        };
+        let mut base = Vec::new();
+        for (k, v) in table("train")? {
+            let k = key(&k);
+            check_key(&k, path)?;
+            base.push((
+                k.clone(),
+                Value::from_toml(&v, &format!("{} [train] {k}", path.display()))?,
+            ));
+        }
+        let mut grid = Vec::new();
+        for (k, v) in table("grid")? {
+            let k = key(&k);
+            check_key(&k, path)?;
+            let what = format!("{} [grid] {k}", path.display());
+            let toml::Value::Array(vs) = v else {
+                bail!("{what}: must be a list of values, e.g. {k} = [0, 25, 50]");
+            };
+            if vs.is_empty() {
+                bail!("{what}: the list is empty, so the sweep would have no runs");
+            }
+            if base.iter().any(|(b, _)| *b == k) {
+                bail!("{what}: also set in [train]; set it in one place");
+            }
+            let vals = vs
+                .iter()
+                .map(|v| Value::from_toml(v, &what))
+                .collect::<Result<Vec<_>>>()?;
+            grid.push((k, vals));
+        }
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sweep".into());
+        Ok(Plan { name, base, grid })
+    }
+
+    /// The built-in plans: `fig1` (1x2048, plain SGD, five noise levels) and `fig4` (3x256,
+    /// five noise levels x winsor:C for C in 0, 1, 2, 4, 8), at `full` scale (the paper's) or
+    /// `quick` (the same grid, fewer steps on a training subset; see the README).
+    pub fn preset(name: &str, scale: &str) -> Result<Plan> {
+        let s = |v: &str| Value::Str(v.into());
+        let ints = |v: &[i64]| v.iter().map(|&x| Value::Int(x)).collect::<Vec<_>>();
+        let noise = ("noise".to_string(), ints(&[0, 25, 50, 75, 100]));
+        let (mut base, grid) = match name {
+            "fig1" => (
+                vec![("arch".into(), s("1x2048")), ("rule".into(), s("mean"))],
+                vec![noise],
+            ),
+            "fig4" => (
+                vec![("arch".into(), s("3x256"))],
+                vec![noise, ("winsor".to_string(), ints(&[0, 1, 2, 4, 8]))],
+            ),
+            other => bail!("--preset {other}: the presets are fig1 and fig4"),
+        };
+        match (name, scale) {
+            ("fig1", "full") => base.push(("steps".into(), Value::Int(100_000))),
+            ("fig4", "full") => base.push(("steps".into(), Value::Int(60_000))),
+            // 100 epochs of a 2000-example subset; the paper's log grid up to 2000
+            ("fig1", "quick") => base.extend([
+                ("steps".into(), Value::Int(2000)),
+                ("train-subset".into(), Value::Int(2000)),
+            ]),
+            // 80 epochs of a 1000-example subset, evaluated every 100 steps
+            ("fig4", "quick") => base.extend([
+                ("steps".into(), Value::Int(800)),
+                ("train-subset".into(), Value::Int(1000)),
+                ("log-grid".into(), s("every:100")),
+            ]),
+            (_, other) => bail!("--scale {other}: the scales are quick and full"),
+        }
+        Ok(Plan {
+            name: format!("{name}-{scale}"),
+            base,
+            grid,
+        })
+    }
+
+    /// Every combination of the grid values, the last grid setting varying fastest. Each
+    /// cell's folder is named from its grid values, e.g. `noise25-winsor1`.
+    pub fn cells(&self) -> Vec<Cell> {
+        let mut cells = vec![Cell {
+            name: String::new(),
+            settings: self.base.clone(),
+        }];
+        for (k, vals) in &self.grid {
+            cells = cells
+                .into_iter()
+                .flat_map(|c| {
+                    vals.iter().map(move |v| {
+                        let part: String = format!("{k}{}", v.arg())
+                            .chars()
+                            .filter_map(|ch| match ch {
+                                ':' => None,
+                                c if c.is_ascii_alphanumeric() || c == '.' || c == '_' => Some(c),
+                                _ => Some('_'),
+                            })
+                            .collect();
+                        let mut settings = c.settings.clone();
+                        settings.push((k.clone(), v.clone()));
+                        Cell {
+                            name: if c.name.is_empty() {
+                                part
+                            } else {
+                                format!("{}-{part}", c.name)
+                            },
+                            settings,
+                        }
+                    })
+                })
+                .collect();
+        }
+        if self.grid.is_empty() {
+            cells[0].name = "run".into();
+        }
+        cells
+    }
+
+    /// The plan as TOML (written to the sweep folder as sweep.toml, and compared on resume).
+    pub fn to_toml(&self) -> String {
+        let mut train = toml::Table::new();
+        for (k, v) in &self.base {
+            train.insert(k.clone(), v.to_toml());
+        }
+        let mut grid = toml::Table::new();
+        for (k, vs) in &self.grid {
+            grid.insert(
+                k.clone(),
+                toml::Value::Array(vs.iter().map(Value::to_toml).collect()),
+            );
+        }
+        let mut t = toml::Table::new();
+        t.insert("train".into(), toml::Value::Table(train));
+        t.insert("grid".into(), toml::Value::Table(grid));
+        format!(
+            "# winsor sweep plan `{}` (the runs below this folder were made from it)\n{}",
+            self.name,
+            toml::to_string(&t).expect("a table of plain values serialises")
+        )
+    }
+}
+
+/// `--shard i/n`: this job runs the cells whose index is i modulo n (i counts from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?}: give the shard as i/n with 0 <= i < n, e.g. 0/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// The shard of a Slurm job array (SLURM_ARRAY_TASK_ID counted from
+    /// SLURM_ARRAY_TASK_MIN, out of SLURM_ARRAY_TASK_COUNT), if this is one.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
+        let Some(count) = get("SLURM_ARRAY_TASK_COUNT") else {
+            return Ok(None);
+        };
+        let num = |name: &str, v: Option<String>| -> Result<usize> {
+            let v =
+                v.with_context(|| format!("SLURM_ARRAY_TASK_COUNT is set but {name} is not"))?;
+            v.trim()
+                .parse()
+                .with_context(|| format!("{name}={v:?} is not a whole number"))
+        };
+        let count = num("SLURM_ARRAY_TASK_COUNT", Some(count))?;
+        let id = num("SLURM_ARRAY_TASK_ID", get("SLURM_ARRAY_TASK_ID"))?;
+        let min = match get("SLURM_ARRAY_TASK_MIN") {
+            Some(v) => num("SLURM_ARRAY_TASK_MIN", Some(v))?,
+            None => 0,
+        };
+        let index = id.checked_sub(min).filter(|&i| i < count).with_context(|| {
+            format!(
+                "SLURM_ARRAY_TASK_ID={id} is outside the array (min {min}, count {count}); use a contiguous array such as --array=0-{}",
+                count.saturating_sub(1)
+            )
+        })?;
+        Ok(Some(Shard { index, count }))
+    }
+
+    pub fn owns(&self, cell: usize) -> bool {
+        cell % self.count == self.index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan> {
+        Plan::parse(text, Path::new("p.toml"))
+    }
+
+    #[test]
+    fn cells_are_the_grid_product_in_order() {
+        let p = plan(
+            "[train]\narch = \"3x256\"\ntrain_subset = 500\ncoherence = true\n[grid]\nnoise = [0, 25]\nrule = [\"mean\", \"winsor:1\"]\n",
+        )
+        .unwrap();
+        let cells = p.cells();
+        let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "noise0-rulemean",
+                "noise0-rulewinsor1",
+                "noise25-rulemean",
+                "noise25-rulewinsor1"
+            ]
+        );
+        assert_eq!(
+            cells[1].args(),
+            [
+                "--arch",
+                "3x256",
+                "--train-subset",
+                "500",
+                "--coherence",
+                "--noise",
+                "0",
+                "--rule",
+                "winsor:1"
+            ]
+        );
+        // the plan survives its own TOML
+        let again = Plan::parse(&p.to_toml(), Path::new("p.toml")).unwrap();
+        assert_eq!(again.cells(), cells);
+    }
+
+    #[test]
+    fn bad_plans_are_named_errors() {
+        let e = |t: &str| format!("{:#}", plan(t).unwrap_err());
+        assert!(e("[grid]\nnoise = 5\n").contains("[grid] noise: must be a list"));
+        assert!(e("[grid]\nnoise = []\n").contains("the list is empty"));
+        assert!(e("[train]\nout = \"x\"\n").contains("`out` cannot be set"));
+        assert!(e("[train]\nnoise = 5\n[grid]\nnoise = [1]\n").contains("also set in [train]"));
+        assert!(e("[runs]\n").contains("unknown section [runs]"));
+        assert!(e("[train]\nlr = [0.1]\n").contains("not a setting value"));
+        assert!(e("[train\n").contains("parsing p.toml"));
+    }
+
+    #[test]
+    fn presets() {
+        assert_eq!(Plan::preset("fig4", "full").unwrap().cells().len(), 25);
+        assert_eq!(Plan::preset("fig1", "quick").unwrap().cells().len(), 5);
+        assert!(Plan::preset("fig9", "full").is_err());
+        assert!(Plan::preset("fig1", "huge").is_err());
+    }
+
+    #[test]
+    fn shards_split_the_cells() {
+        let s: Shard = "1/3".parse().unwrap();
+        let mine: Vec<usize> = (0..8).filter(|&c| s.owns(c)).collect();
+        assert_eq!(mine, [1, 4, 7]);
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Shard::from_env(env(&[])).unwrap(), None);
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+                ("SLURM_ARRAY_TASK_ID", "6"),
+                ("SLURM_ARRAY_TASK_MIN", "5")
+            ]))
+            .unwrap(),
+            Some(Shard { index: 1, count: 4 })
+        );
+        let e = Shard::from_env(env(&[
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+            ("SLURM_ARRAY_TASK_ID", "7"),
+        ]))
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("outside the array"));
+    }
+}
