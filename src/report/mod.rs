@@ -1,11 +1,16 @@
 //! `winsor report DIR...`: reads run directories and writes figures and checked claims.
 //!
-//! So far it draws the coherence figures of the paper's section 2.4 (fig2.png: f_p and f_c,
-//! fig3.png: the cumulative i_p and i_c, real world above and null worlds below) and checks
-//! that section's claims in claims.md. The sweep figures (1 and 4) and runs.csv are still to
-//! come.
+//! It writes runs.csv (every run x logged step, with every setting as a column), the paper's
+//! figures from the runs that have their data (fig1.png: plain SGD at each noise level;
+//! fig2.png and fig3.png: the coherence statistics of section 2.4; fig4.png: winsorization
+//! levels x noise levels) and claims.md, each "Expected" claim of PAPER.md checked on the runs
+//! at hand. Run directories may come from several folders (a sweep's shards): they are
+//! merged.
 
+pub mod claims;
+pub mod figures;
 pub mod plot;
+pub mod runs_csv;
 
 use std::path::{Path, PathBuf};
 
@@ -67,14 +72,35 @@ impl Table {
     }
 }
 
-/// A run directory and the settings report needs.
+/// A run directory and what the report reads from it.
 pub struct Run {
     pub dir: PathBuf,
     pub noise: f64,
     pub rule: String,
     pub arch: String,
     pub seed: u64,
+    /// Every setting of config.toml.
+    pub config: toml::Table,
+    /// metrics.csv, if the run got as far as its first logged step.
+    pub metrics: Option<Table>,
+    /// Whether summary.json exists (the run finished).
+    pub finished: bool,
     pub coherence: Option<Table>,
+}
+
+impl Run {
+    /// The clip level C of a winsorized run (mean counts as C = 0); None for other rules.
+    pub fn winsor_c(&self) -> Option<f64> {
+        match self.rule.as_str() {
+            "mean" => Some(0.0),
+            r => r.strip_prefix("winsor:")?.parse().ok(),
+        }
+    }
+
+    /// The last logged value of a metrics column.
+    pub fn last(&self, column: &str) -> Option<f64> {
+        self.metrics.as_ref()?.series(column)?.last().map(|p| p.1)
+    }
 }
 
 /// The run directories in `dirs`: each one that holds config.toml, or else its
@@ -114,20 +140,23 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<Vec<Run>> {
                 v.get(k)
                     .with_context(|| format!("{}: field {k} is missing", path.display()))
             };
-            let coherence = {
-                let p = dir.join("coherence.csv");
-                if p.exists() {
+            let table = |name: &str| -> Result<Option<Table>> {
+                let p = dir.join(name);
+                Ok(if p.exists() {
                     Some(Table::read(&p)?)
                 } else {
                     None
-                }
+                })
             };
             Ok(Run {
                 noise: get("noise_percent")?.as_float().unwrap_or(f64::NAN),
                 rule: get("rule")?.as_str().unwrap_or("?").to_string(),
                 arch: get("arch")?.as_str().unwrap_or("?").to_string(),
                 seed: get("seed")?.as_integer().unwrap_or(0) as u64,
-                coherence,
+                metrics: table("metrics.csv")?,
+                coherence: table("coherence.csv")?,
+                finished: dir.join(crate::train::DONE_MARKER).exists(),
+                config: v,
                 dir,
             })
         })
@@ -143,6 +172,15 @@ pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>> {
         .unwrap_or_else(|| dirs[0].clone());
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = Vec::new();
+    let csv = out.join("runs.csv");
+    write_atomic(&csv, runs_csv::runs_csv(&runs).as_bytes())?;
+    written.push(csv);
+    if let Some(path) = figures::fig1(&runs, &out)? {
+        written.push(path);
+    }
+    if let Some(path) = figures::fig4(&runs, &out)? {
+        written.push(path);
+    }
     // one coherence run per noise level (the lowest seed), noisy levels only
     let mut coh: Vec<&Run> = Vec::new();
     for r in runs
@@ -241,6 +279,7 @@ fn coherence_figure(
                     r.arch
                 ),
                 x_label: "step".into(),
+                log_x: false,
                 y_label: if p == "f_p" {
                     "fraction of ||g||^2"
                 } else {
@@ -260,6 +299,10 @@ pub fn claims_md(runs: &[Run]) -> String {
     let mut s = String::from(
         "# Claims checked on these runs\n\nEach claim is an \"Expected\" line of PAPER.md, checked on the runs at hand.\n\n",
     );
+    s.push_str(&claims::experiment1(runs));
+    s.push('\n');
+    s.push_str(&claims::experiment3(runs));
+    s.push('\n');
     s.push_str("## Section 2.4 (Figure 2): f_p starts above f_c and they cross after a few steps; null worlds do not cross\n\n");
     for noise in [25.0, 50.0] {
         let Some(r) = runs
@@ -321,7 +364,6 @@ pub fn claims_md(runs: &[Run]) -> String {
             ));
         }
     }
-    s.push_str("\nClaims of Experiments 1 and 3 (Figures 1 and 4) are not checked by this version of `winsor report`.\n");
     s
 }
 

@@ -19,6 +19,8 @@ pub struct Panel {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
+    /// Logarithmic x axis (points at x <= 0 are left out).
+    pub log_x: bool,
     pub series: Vec<Series>,
 }
 
@@ -71,9 +73,18 @@ fn draw_panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let pts = p.series.iter().flat_map(|s| s.points.iter());
+    // a log axis is drawn as log10(x) with the ticks labelled back in x
+    let tx = |x: f64| if p.log_x { x.log10() } else { x };
+    let keep = |&(x, y): &(f64, f64)| y.is_finite() && (!p.log_x || x > 0.0);
+    let pts: Vec<(f64, f64)> = p
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(keep)
+        .map(|(x, y)| (tx(x), y))
+        .collect();
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in pts {
+    for &(x, y) in &pts {
         if y.is_finite() {
             x0 = x0.min(x);
             x1 = x1.max(x);
@@ -101,7 +112,16 @@ where
         .x_desc(p.x_label.as_str())
         .y_desc(p.y_label.as_str())
         .label_style(("sans-serif", 12))
-        .x_label_formatter(&|v| short(*v))
+        .x_label_formatter(&|v| {
+            if p.log_x {
+                // two significant digits of the step
+                let x = 10f64.powf(*v);
+                let m = 10f64.powf(x.log10().floor() - 1.0);
+                short((x / m).round() * m)
+            } else {
+                short(*v)
+            }
+        })
         .y_label_formatter(&|v| short(*v))
         .light_line_style(WHITE.mix(0.0))
         .draw()
@@ -112,7 +132,8 @@ where
             .points
             .iter()
             .copied()
-            .filter(|p| p.1.is_finite())
+            .filter(keep)
+            .map(|(x, y)| (tx(x), y))
             .collect();
         let style = ShapeStyle::from(&c).stroke_width(2);
         let drawn = if s.dashed {

@@ -1,0 +1,230 @@
+//! The sweep figures: fig1.png (Experiment 1: plain SGD at each noise level) and fig4.png
+//! (Experiment 3: winsorization levels x noise levels), from the runs that have the data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::plot::{self, Panel, Series};
+use super::{Run, Table};
+
+/// Of several runs of one setting, the one with the lowest seed (seeds are not averaged).
+fn lowest_seed<'a>(runs: impl Iterator<Item = &'a Run>, key: impl Fn(&Run) -> f64) -> Vec<&'a Run> {
+    let mut out: Vec<&Run> = Vec::new();
+    for r in runs.filter(|r| r.metrics.is_some()) {
+        match out.iter_mut().find(|o| key(o) == key(r)) {
+            Some(o) if o.seed <= r.seed => {}
+            Some(o) => *o = r,
+            None => out.push(r),
+        }
+    }
+    out.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    out
+}
+
+/// The architecture to draw: `preferred` if some candidate has it, else the most common.
+fn pick_arch<'a>(runs: &[&'a Run], preferred: &str) -> Option<&'a str> {
+    if runs.iter().any(|r| r.arch == preferred) {
+        return runs
+            .iter()
+            .find(|r| r.arch == preferred)
+            .map(|r| r.arch.as_str());
+    }
+    runs.iter()
+        .max_by_key(|r| runs.iter().filter(|o| o.arch == r.arch).count())
+        .map(|r| r.arch.as_str())
+}
+
+/// Experiment 1's runs: plain SGD (`mean`), one per noise level, on 1x2048 if present.
+pub fn fig1_runs(runs: &[Run]) -> Vec<&Run> {
+    let mean: Vec<&Run> = runs.iter().filter(|r| r.rule == "mean").collect();
+    let Some(arch) = pick_arch(&mean, "1x2048") else {
+        return Vec::new();
+    };
+    lowest_seed(mean.into_iter().filter(|r| r.arch == arch), |r| r.noise)
+}
+
+/// Fraction of the pristine and of the corrupt examples learnt (predicted as their training
+/// label at some logged step) by each of `steps`, from examples.csv; None where a group is
+/// empty or the file is missing.
+pub fn learnt_fractions(run: &Run, steps: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let t = Table::read(&run.dir.join("examples.csv")).ok()?;
+    let col = |n: &str| t.header.iter().position(|h| h == n);
+    let (c, f) = (col("corrupt")?, col("learnt_first")?);
+    let frac = |corrupt: bool| -> Vec<f64> {
+        let group: Vec<f64> = t
+            .rows
+            .iter()
+            .filter(|r| (r[c] == 1.0) == corrupt)
+            .map(|r| r[f])
+            .collect();
+        steps
+            .iter()
+            .map(|&s| {
+                if group.is_empty() {
+                    f64::NAN
+                } else {
+                    group.iter().filter(|&&x| x <= s).count() as f64 / group.len() as f64
+                }
+            })
+            .collect()
+    };
+    Some((frac(false), frac(true)))
+}
+
+/// fig1.png like the paper's Figure 1: (a) train accuracy, (b) test accuracy, (c) train loss,
+/// (d) fraction of pristine (solid) and corrupt (dashed) examples learnt; one line per noise
+/// level, steps on a log scale.
+pub fn fig1(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
+    let chosen = fig1_runs(runs);
+    if chosen.is_empty() {
+        return Ok(None);
+    }
+    let mut panels = Vec::new();
+    for (title, col, y) in [
+        ("(a) train accuracy (noisy labels)", "train_acc", "accuracy"),
+        ("(b) test accuracy", "test_acc", "accuracy"),
+        ("(c) train loss", "train_loss", "cross-entropy"),
+    ] {
+        let series = chosen
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                Some(Series {
+                    name: format!("{}% noise", r.noise),
+                    color: i,
+                    dashed: false,
+                    points: r.metrics.as_ref()?.series(col)?,
+                })
+            })
+            .collect();
+        panels.push(Panel {
+            title: title.into(),
+            x_label: "step (log scale)".into(),
+            y_label: y.into(),
+            log_x: true,
+            series,
+        });
+    }
+    let mut learnt = Vec::new();
+    for (i, r) in chosen.iter().enumerate() {
+        let Some(steps) = r.metrics.as_ref().and_then(|m| m.series("step")) else {
+            continue;
+        };
+        let steps: Vec<f64> = steps.iter().map(|p| p.0).collect();
+        if let Some((p, c)) = learnt_fractions(r, &steps) {
+            for (name, dashed, v) in [("pristine", false, p), ("corrupt", true, c)] {
+                if v.iter().any(|x| x.is_finite()) {
+                    learnt.push(Series {
+                        name: format!("{}% {name}", r.noise),
+                        color: i,
+                        dashed,
+                        points: steps.iter().copied().zip(v).collect(),
+                    });
+                }
+            }
+        }
+    }
+    panels.push(Panel {
+        title: "(d) examples learnt: pristine solid, corrupt dashed".into(),
+        x_label: "step (log scale)".into(),
+        y_label: "fraction learnt".into(),
+        log_x: true,
+        series: learnt,
+    });
+    let path = out.join("fig1.png");
+    plot::grid(
+        &path,
+        &format!(
+            "Figure 1: {} with plain SGD at each noise level",
+            chosen[0].arch
+        ),
+        &panels,
+        2,
+    )?;
+    Ok(Some(path))
+}
+
+/// Experiment 3's runs: `mean` (C = 0) and `winsor:C`, one per (C, noise), on 3x256 if
+/// present; empty unless some run is winsorized.
+pub fn fig4_runs(runs: &[Run]) -> Vec<&Run> {
+    let w: Vec<&Run> = runs.iter().filter(|r| r.winsor_c().is_some()).collect();
+    if !w
+        .iter()
+        .any(|r| r.winsor_c() != Some(0.0) || r.rule.starts_with("winsor"))
+    {
+        return Vec::new();
+    }
+    let Some(arch) = pick_arch(&w, "3x256") else {
+        return Vec::new();
+    };
+    lowest_seed(w.into_iter().filter(|r| r.arch == arch), |r| {
+        r.winsor_c().unwrap_or(0.0) * 1000.0 + r.noise
+    })
+}
+
+/// fig4.png like the paper's Figure 4: a row per clip level C, a column per noise level, each
+/// panel with train accuracy, test accuracy and overfit over the steps.
+pub fn fig4(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
+    let chosen = fig4_runs(runs);
+    if chosen.is_empty() {
+        return Ok(None);
+    }
+    let mut cs: Vec<f64> = chosen.iter().filter_map(|r| r.winsor_c()).collect();
+    cs.dedup();
+    cs.sort_by(f64::total_cmp);
+    cs.dedup();
+    let mut noises: Vec<f64> = chosen.iter().map(|r| r.noise).collect();
+    noises.sort_by(f64::total_cmp);
+    noises.dedup();
+    let mut panels = Vec::new();
+    for &c in &cs {
+        for &n in &noises {
+            let run = chosen
+                .iter()
+                .find(|r| r.winsor_c() == Some(c) && r.noise == n);
+            let series = run
+                .and_then(|r| r.metrics.as_ref())
+                .map(|m| {
+                    [
+                        ("train acc", "train_acc"),
+                        ("test acc", "test_acc"),
+                        ("overfit", "overfit"),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, (name, col))| {
+                        Some(Series {
+                            name: name.into(),
+                            color: i,
+                            dashed: false,
+                            points: m.series(col)?,
+                        })
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            panels.push(Panel {
+                title: format!(
+                    "C = {c}, {n}% noise{}",
+                    if run.is_some() { "" } else { " (no run)" }
+                ),
+                x_label: "step (log scale)".into(),
+                y_label: "fraction".into(),
+                log_x: true,
+                series,
+            });
+        }
+    }
+    let path = out.join("fig4.png");
+    plot::grid(
+        &path,
+        &format!(
+            "Figure 4: winsorized SGD on {} (rows: C; columns: label noise)",
+            chosen[0].arch
+        ),
+        &panels,
+        noises.len(),
+    )?;
+    Ok(Some(path))
+}
