@@ -55,38 +55,51 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     }
     let is_bias = q == blocks;
     let k0 = 4u * q;
-    let last = p.fan_in - 1u;
     let inf = bitcast<f32>(0x7f800000u);
     // @STATE: var t{r} = vec4(0.0); var lo{r}_{i} = vec4(inf); var hi{r}_{i} = vec4(-inf);
     /*STATE*/
-    for (var e = 0u; e < p.rows; e++) {
-        var av: vec4<f32>;
-        if (VEC_A == 1u) {
-            av = a4[e * (p.fan_in / 4u) + min(q, blocks - 1u)];
-        } else {
-            let row = e * p.fan_in;
-            av = vec4<f32>(
-                a[row + min(k0, last)],
-                a[row + min(k0 + 1u, last)],
-                a[row + min(k0 + 2u, last)],
-                a[row + min(k0 + 3u, last)]
-            );
-        }
-        av = select(av, vec4<f32>(1.0), is_bias);
-        let drow = e * p.fan_out;
-        var dv: vec4<f32>;
-        var v: vec4<f32>;
-        var x: vec4<f32>;
-        var y: vec4<f32>;
-        // @UNITS, per unit r:
-        //   v = d[drow + min(j0 + r, p.fan_out - 1u)] * av; [v = sign(v);] t{r} += v;
-        //   x = v; y = lo{r}_0; lo{r}_0 = min(y, x); x = max(y, x); ...
-        //   lo{r}_{KL-1} = min(lo{r}_{KL-1}, x); and the mirror image for hi{r}_*
-        /*UNITS*/
+    var dv0: vec4<f32>;
+    var dv1: vec4<f32>;
+    var v: vec4<f32>;
+    var x: vec4<f32>;
+    var y: vec4<f32>;
+    // Two examples per iteration: each unit's kept values are then read and written once per
+    // pair (the unit's values are still offered in example order, so the result is that of
+    // one example at a time). @PAIR, for examples e and e + 1: av{s} = load_a(..),
+    // drow{s} = e{s} * fan_out; then per unit r and example s:
+    //   v = d[drow{s} + min(j0 + r, p.fan_out - 1u)] * av{s} (or a lane of a vec4 load of d);
+    //   [v = sign(v);] t{r} += v; x = v; y = lo{r}_0; lo{r}_0 = min(y, x); x = max(y, x); ...
+    //   lo{r}_{KL-1} = min(lo{r}_{KL-1}, x); and the mirror image for hi{r}_*
+    var e = 0u;
+    for (; e + 1u < p.rows; e += 2u) {
+        /*PAIR*/
+    }
+    // @SINGLE: the last example of an odd minibatch
+    if (e < p.rows) {
+        /*SINGLE*/
     }
     // @FINISH, per unit r: finish(j0 + r, k0, is_bias, t{r}, lo{r}_{KL-1}, hi{r}_{KH-1},
     //   lo{r}_0 + .. + lo{r}_{KL-2}, hi{r}_0 + .. + hi{r}_{KH-2})
     /*FINISH*/
+}
+
+// Example e's inputs k0..k0+3 (1 for the bias).
+fn load_a(e: u32, q: u32, k0: u32, is_bias: bool) -> vec4<f32> {
+    let blocks = (p.fan_in + 3u) / 4u;
+    let last = p.fan_in - 1u;
+    var av: vec4<f32>;
+    if (VEC_A == 1u) {
+        av = a4[e * (p.fan_in / 4u) + min(q, blocks - 1u)];
+    } else {
+        let row = e * p.fan_in;
+        av = vec4<f32>(
+            a[row + min(k0, last)],
+            a[row + min(k0 + 1u, last)],
+            a[row + min(k0 + 2u, last)],
+            a[row + min(k0 + 3u, last)]
+        );
+    }
+    return select(av, vec4<f32>(1.0), is_bias);
 }
 
 // Clipped-sum identity: raising the k_lo smallest values to lo and lowering the k_hi largest

@@ -46,7 +46,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     }
     let group = wid.y;
     let k0 = group * R;
-    let last_j = p.fan_out - 1u;
     let last_k = p.fan_in - 1u;
     let inf = bitcast<f32>(0x7f800000u);
     /*STATE*/
@@ -55,24 +54,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     var v: vec4<f32>;
     var x: vec4<f32>;
     var y: vec4<f32>;
-    for (var t = 0u; t < listed; t++) {
-        let e = list[first + t];
-        var dv: vec4<f32>;
-        if (VEC_D == 1u) {
-            dv = d4[(e * p.fan_out + j) / 4u];
-        } else {
-            let row = e * p.fan_out;
-            dv = vec4<f32>(
-                d[row + min(j, last_j)],
-                d[row + min(j + 1u, last_j)],
-                d[row + min(j + 2u, last_j)],
-                d[row + min(j + 3u, last_j)]
-            );
-        }
-        let arow = e * p.fan_in;
-        // @UNITS, per input r: ar{r} (a[e, k0 + r], 1 for the bias, 0 past it), then
-        //   v = dv * ar{r}; [v = sign(v);] t{r} += v; and the insertion of select_partial.wgsl
-        /*UNITS*/
+    // Two listed examples per iteration, as in select_partial.wgsl. @PAIR, for the listed
+    // examples e0 and e1: dv{s} = load_d(e{s}, j), arow{s} = e{s} * fan_in, then per input r
+    // and example s: v = dv{s} * (a[arow{s} + k0 + r], 1 for the bias, 0 past it);
+    // [v = sign(v);] t{r} += v; and the insertion of select_partial.wgsl
+    var t = 0u;
+    for (; t + 1u < listed; t += 2u) {
+        /*PAIR*/
+    }
+    // @SINGLE: the last of an odd number of listed examples
+    if (t < listed) {
+        /*SINGLE*/
     }
     // the skipped examples' zeros: at most max(KL, KH) of them can be among the kept values
     let zeros = p.rows - listed;
@@ -81,6 +73,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
         /*ZEROS*/
     }
     /*FINISH*/
+}
+
+// Example e's errors of units j..j+3.
+fn load_d(e: u32, j: u32) -> vec4<f32> {
+    if (VEC_D == 1u) {
+        return d4[(e * p.fan_out + j) / 4u];
+    }
+    let row = e * p.fan_out;
+    let last_j = p.fan_out - 1u;
+    return vec4<f32>(
+        d[row + min(j, last_j)],
+        d[row + min(j + 1u, last_j)],
+        d[row + min(j + 2u, last_j)],
+        d[row + min(j + 3u, last_j)]
+    );
 }
 
 // The clipped-sum identity of select_partial.wgsl, for units j..j+3 of input k.

@@ -208,10 +208,73 @@ impl PartialShape {
                 writeln!(out, "        {name}{r}_{i} = {keep}({name}{r}_{i}, x);").unwrap();
             }
         };
+        // the loads of example number s (0 or 1) of an iteration
+        let load = |out: &mut String, s: usize| {
+            if rows {
+                writeln!(out, "        let e{s} = e + {s}u;").unwrap();
+                writeln!(out, "        let av{s} = load_a(e{s}, q, k0, is_bias);").unwrap();
+                writeln!(out, "        let drow{s} = e{s} * p.fan_out;").unwrap();
+            } else {
+                writeln!(out, "        let e{s} = list[first + t + {s}u];").unwrap();
+                writeln!(out, "        let dv{s} = load_d(e{s}, j);").unwrap();
+                writeln!(out, "        let arow{s} = e{s} * p.fan_in;").unwrap();
+                if vec_a {
+                    for u in 0..self.units / 4 {
+                        writeln!(
+                            out,
+                            "        let av{s}_{u} = a4[min((arow{s} + k0) / 4u + {u}u, (arow{s} + p.fan_in) / 4u - 1u)];"
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+        };
+        // unit r's value from example s, offered to its sum and kept values
+        let unit = |out: &mut String, r: usize, s: usize| {
+            if rows && vec_d {
+                // one vec4 load of d serves four units
+                if r.is_multiple_of(4) {
+                    writeln!(
+                        out,
+                        "        dv{s} = d4[min((drow{s} + j0) / 4u + {}u, (drow{s} + p.fan_out) / 4u - 1u)];",
+                        r / 4
+                    )
+                    .unwrap();
+                }
+                writeln!(out, "        v = dv{s}[{}] * av{s};", r % 4).unwrap();
+            } else if rows {
+                writeln!(
+                    out,
+                    "        v = d[drow{s} + min(j0 + {r}u, p.fan_out - 1u)] * av{s};"
+                )
+                .unwrap();
+            } else {
+                // input k0 + r: a[e, k], or 1 for the bias, or 0 past it
+                let a = if vec_a {
+                    format!("av{s}_{}[{}]", r / 4, r % 4)
+                } else {
+                    format!("a[arow{s} + min(k0 + {r}u, last_k)]")
+                };
+                writeln!(
+                    out,
+                    "        v = dv{s} * select(select(0.0, 1.0, k0 + {r}u == p.fan_in), {a}, k0 + {r}u < p.fan_in);"
+                )
+                .unwrap();
+            }
+            if self.map_sign {
+                out.push_str("        v = sign(v);\n");
+            }
+            writeln!(out, "        t{r} += v;").unwrap();
+            insert(out, r);
+        };
         let mut state = String::new();
-        let mut units = String::new();
+        let mut pair = String::new();
+        let mut single = String::new();
         let mut zeros = String::new();
         let mut finish = String::new();
+        load(&mut pair, 0);
+        load(&mut pair, 1);
+        load(&mut single, 0);
         for r in 0..self.units {
             writeln!(state, "    var t{r} = vec4<f32>(0.0);").unwrap();
             for i in 0..kl {
@@ -220,49 +283,9 @@ impl PartialShape {
             for i in 0..kh {
                 writeln!(state, "    var hi{r}_{i} = vec4<f32>(-inf);").unwrap();
             }
-            if rows && vec_d {
-                // one vec4 load of d serves four units
-                if r % 4 == 0 {
-                    writeln!(
-                        units,
-                        "        dv = d4[min((drow + j0) / 4u + {}u, (drow + p.fan_out) / 4u - 1u)];",
-                        r / 4
-                    )
-                    .unwrap();
-                }
-                writeln!(units, "        v = dv[{}] * av;", r % 4).unwrap();
-            } else if rows {
-                writeln!(
-                    units,
-                    "        v = d[drow + min(j0 + {r}u, p.fan_out - 1u)] * av;"
-                )
-                .unwrap();
-            } else {
-                // input k0 + r: a[e, k], or 1 for the bias, or 0 past it
-                let load = if vec_a {
-                    if r % 4 == 0 {
-                        writeln!(
-                            units,
-                            "        let av{0} = a4[min((arow + k0) / 4u + {0}u, (arow + p.fan_in) / 4u - 1u)];",
-                            r / 4
-                        )
-                        .unwrap();
-                    }
-                    format!("av{}[{}]", r / 4, r % 4)
-                } else {
-                    format!("a[arow + min(k0 + {r}u, last_k)]")
-                };
-                writeln!(
-                    units,
-                    "        v = dv * select(select(0.0, 1.0, k0 + {r}u == p.fan_in), {load}, k0 + {r}u < p.fan_in);"
-                )
-                .unwrap();
-            }
-            if self.map_sign {
-                units.push_str("        v = sign(v);\n");
-            }
-            writeln!(units, "        t{r} += v;").unwrap();
-            insert(&mut units, r);
+            unit(&mut pair, r, 0);
+            unit(&mut pair, r, 1);
+            unit(&mut single, r, 0);
             insert(&mut zeros, r);
             let kept = |name: &str, n: usize| {
                 if n == 0 {
@@ -308,10 +331,18 @@ impl PartialShape {
             Orientation::Rows => include_str!("../../shaders/select_partial.wgsl"),
             Orientation::Cols => include_str!("../../shaders/select_partial_cols.wgsl"),
         };
+        // the generated lines are indented for the loop body; one more level inside it
+        let deeper = |s: &str| {
+            s.lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         consts
             + &base
                 .replace("/*STATE*/", state.trim_start())
-                .replace("/*UNITS*/", units.trim_start())
+                .replace("/*PAIR*/", deeper(&pair).trim_start())
+                .replace("/*SINGLE*/", deeper(&single).trim_start())
                 .replace("/*ZEROS*/", zeros.trim_start())
                 .replace("/*FINISH*/", finish.trim_start())
     }

@@ -81,10 +81,20 @@ pub fn fig1(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     let mut panels = Vec::new();
-    for (title, col, y) in [
-        ("(a) train accuracy (noisy labels)", "train_acc", "accuracy"),
-        ("(b) test accuracy", "test_acc", "accuracy"),
-        ("(c) train loss", "train_loss", "cross-entropy"),
+    for (title, col, y, range) in [
+        (
+            "(a) train accuracy (noisy labels)",
+            "train_acc",
+            "accuracy",
+            Some((0.0, 1.0)),
+        ),
+        (
+            "(b) test accuracy",
+            "test_acc",
+            "accuracy",
+            Some((0.0, 1.0)),
+        ),
+        ("(c) train loss", "train_loss", "cross-entropy", None),
     ] {
         let series = chosen
             .iter()
@@ -103,6 +113,7 @@ pub fn fig1(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
             x_label: "step (log scale)".into(),
             y_label: y.into(),
             log_x: true,
+            y_range: range,
             series,
         });
     }
@@ -130,6 +141,7 @@ pub fn fig1(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
         x_label: "step (log scale)".into(),
         y_label: "fraction learnt".into(),
         log_x: true,
+        y_range: Some((0.0, 1.0)),
         series: learnt,
     });
     let path = out.join("fig1.png");
@@ -212,6 +224,7 @@ pub fn fig4(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
                 x_label: "step (log scale)".into(),
                 y_label: "fraction".into(),
                 log_x: true,
+                y_range: Some((0.0, 1.0)),
                 series,
             });
         }

@@ -280,6 +280,7 @@ fn coherence_figure(
                 ),
                 x_label: "step".into(),
                 log_x: false,
+                y_range: None,
                 y_label: if p == "f_p" {
                     "fraction of ||g||^2"
                 } else {

@@ -21,6 +21,8 @@ pub struct Panel {
     pub y_label: String,
     /// Logarithmic x axis (points at x <= 0 are left out).
     pub log_x: bool,
+    /// Fixed y range (so that panels compare at a glance); None: fitted to the data.
+    pub y_range: Option<(f64, f64)>,
     pub series: Vec<Series>,
 }
 
@@ -98,7 +100,11 @@ where
     if x1 - x0 < 1e-12 {
         x1 = x0 + 1.0;
     }
-    let pad = ((y1 - y0) * 0.08).max(1e-9);
+    let mut pad = ((y1 - y0) * 0.08).max(1e-9);
+    if let Some((lo, hi)) = p.y_range {
+        // the fixed range, widened only if a point falls outside it
+        (y0, y1, pad) = (y0.min(lo), y1.max(hi), 0.0);
+    }
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 15))
