@@ -787,3 +787,110 @@ fn sparse_inputs_like_mnist_background() {
         }
     }
 }
+
+/// The first layer's forward product that skips zero groups of inputs (CPU variant) against
+/// the tiled GPU kernel, bit for bit, on inputs that are mostly zero (whole 8-row blocks zero
+/// in some columns, as MNIST's borders), at awkward sizes: m not a multiple of 8, n past one
+/// workgroup of 256 columns.
+#[test]
+fn matmul_skipping_zero_inputs_is_bit_identical() {
+    let (g, _) = gpu();
+    let tiled = Matmul::new(g, MatmulVariant::Tiled);
+    let cpu = Matmul::new(g, MatmulVariant::Cpu);
+    let mut r = rng(21);
+    for (m, n, kk) in [(37usize, 260usize, 36usize), (100, 13, 784), (5, 8, 4)] {
+        let a: Vec<f32> = (0..m * kk)
+            .map(|i| {
+                let col = i % kk;
+                if col < 8 || r.below(100) < 80 {
+                    0.0
+                } else {
+                    r.uniform() as f32
+                }
+            })
+            .collect();
+        let b = uniform(&mut r, kk * n + n, 1.0);
+        let p = MatmulParams {
+            m: m as u32,
+            n: n as u32,
+            k: kk as u32,
+            a_rs: kk as u32,
+            a_cs: 1,
+            b_rs: 1,
+            b_cs: kk as u32,
+            bias_off: (kk * n) as u32,
+            ..Default::default()
+        };
+        let ab = g.storage_init("a", bytemuck::cast_slice(&a));
+        let bb = g.storage_init("b", bytemuck::cast_slice(&b));
+        for epi in [Epilogue::BiasRelu, Epilogue::Bias] {
+            let c1 = g.storage("c1", (m * n * 4) as u64);
+            let c2 = g.storage("c2", (m * n * 4) as u64);
+            let d1 = tiled.bind(
+                g,
+                epi,
+                Slice::all(&ab),
+                Slice::all(&bb),
+                Slice::all(&ab),
+                Slice::all(&c1),
+                p,
+            );
+            let d2 = cpu
+                .bind_sparse(g, epi, Slice::all(&ab), Slice::all(&bb), Slice::all(&c2), p)
+                .expect("the CPU variant has the sparse product");
+            run(g, &[&d1, &d2[0], &d2[1]]).unwrap();
+            let want = g.read_f32(&c1, 0, m * n).unwrap();
+            let got = g.read_f32(&c2, 0, m * n).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{epi:?} {m}x{n}x{kk}");
+            // and the tiled kernel itself against the f64 reference
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut s, mut sa) = (b[kk * n + j] as f64, b[kk * n + j].abs() as f64);
+                    for t in 0..kk {
+                        let v = a[i * kk + t] as f64 * b[j * kk + t] as f64;
+                        s += v;
+                        sa += v.abs();
+                    }
+                    if epi == Epilogue::BiasRelu {
+                        s = s.max(0.0);
+                    }
+                    let e = (got[i * n + j] as f64 - s).abs();
+                    assert!(e <= (kk as f64 + 3.0) * U * sa + 1e-30, "{i},{j}: {e}");
+                }
+            }
+        }
+    }
+    // a GPU-layout request gets None (the caller falls back to `bind`)
+    let (ab, bb, cb) = (g.storage("a", 64), g.storage("b", 64), g.storage("c", 64));
+    let p = MatmulParams {
+        m: 2,
+        n: 2,
+        k: 3,
+        a_rs: 3,
+        a_cs: 1,
+        b_rs: 1,
+        b_cs: 3,
+        ..Default::default()
+    };
+    assert!(cpu
+        .bind_sparse(
+            g,
+            Epilogue::Bias,
+            Slice::all(&ab),
+            Slice::all(&bb),
+            Slice::all(&cb),
+            p
+        )
+        .is_none());
+    assert!(tiled
+        .bind_sparse(
+            g,
+            Epilogue::Bias,
+            Slice::all(&ab),
+            Slice::all(&bb),
+            Slice::all(&cb),
+            p
+        )
+        .is_none());
+}

@@ -410,6 +410,9 @@ pub struct Matmul {
     forward_k4: Option<[Kernel; 2]>,
     /// CPU variant only: the backward product (MaskPositive) with B read along n as vec4.
     backward_n4: Option<Kernel>,
+    /// CPU variant only: the forward epilogues skipping zero groups of A (first layer), and
+    /// the kernel listing those groups.
+    sparse: Option<([Kernel; 2], Kernel)>,
 }
 
 impl Matmul {
@@ -461,6 +464,31 @@ impl Matmul {
             ],
             forward_k4: (variant == MatmulVariant::Cpu)
                 .then(|| [k4(Epilogue::BiasRelu), k4(Epilogue::Bias)]),
+            sparse: (variant == MatmulVariant::Cpu).then(|| {
+                let product = |mode: Epilogue| {
+                    Kernel::new(
+                        gpu,
+                        "matmul_sparse",
+                        concat!(
+                            include_str!("../../shaders/matmul_params.wgsl"),
+                            include_str!("../../shaders/matmul_cpu_sparse.wgsl")
+                        ),
+                        &[Read, Read, Read, ReadWrite, Uniform, Read],
+                        &[("MODE", mode as u32 as f64)],
+                    )
+                };
+                let list = Kernel::new(
+                    gpu,
+                    "nonzero_blocks",
+                    concat!(
+                        include_str!("../../shaders/matmul_params.wgsl"),
+                        include_str!("../../shaders/nonzero_blocks.wgsl")
+                    ),
+                    &[Read, ReadWrite, Uniform],
+                    &[],
+                );
+                ([product(Epilogue::BiasRelu), product(Epilogue::Bias)], list)
+            }),
             backward_n4: (variant == MatmulVariant::Cpu).then(|| {
                 Kernel::new(
                     gpu,
@@ -474,6 +502,55 @@ impl Matmul {
                 )
             }),
         }
+    }
+
+    /// The forward product for inputs that are mostly zero (the first layer's pixels) on CPU
+    /// drivers: a list of the non-zero groups of 4 columns of each block of 8 rows of A
+    /// (nonzero_blocks.wgsl), then the product over those only (matmul_cpu_sparse.wgsl),
+    /// bit-identical to [`Matmul::bind`]. None where it does not apply (the GPU variant, or
+    /// operands not contiguous in k by fours), and the caller uses `bind`.
+    pub fn bind_sparse(
+        &self,
+        gpu: &Gpu,
+        epilogue: Epilogue,
+        a: Slice<'_>,
+        b: Slice<'_>,
+        c: Slice<'_>,
+        p: MatmulParams,
+    ) -> Option<[Dispatch; 2]> {
+        let (products, list_kernel) = self.sparse.as_ref()?;
+        let k_contiguous = p.a_cs == 1
+            && p.b_rs == 1
+            && [p.k, p.a_rs, p.b_cs, p.a_off, p.b_off]
+                .iter()
+                .all(|v| v % 4 == 0);
+        if !k_contiguous || !matches!(epilogue, Epilogue::BiasRelu | Epilogue::Bias) || p.m == 0 {
+            return None;
+        }
+        let n_blocks = p.m.div_ceil(8);
+        let list = gpu.storage(
+            "nonzero blocks",
+            (n_blocks as u64) * (1 + p.k as u64 / 4) * 4,
+        );
+        let listing = list_kernel.bind(
+            gpu,
+            &[a, Slice::all(&list)],
+            &p,
+            None,
+            [n_blocks.div_ceil(64), 1, 1],
+        );
+        let b4 = Slice {
+            size: b.size.map(|s| s.next_multiple_of(16)),
+            ..b
+        };
+        let product = products[epilogue as usize].bind(
+            gpu,
+            &[a, b4, b, c, Slice::all(&list)],
+            &p,
+            None,
+            [p.n.div_ceil(256), n_blocks, 1],
+        );
+        Some([listing, product])
     }
 
     /// C[m x n] (row-major) = A * B with the strides in `p`, then the epilogue. `aux` is read

@@ -302,27 +302,32 @@ impl<'g> GpuTrainer<'g> {
         // The three matrix products of a layer l over r rows, shared by training, evaluation
         // and the coherence passes:
         // z = a W^T + b from the layer's inputs and the weights (or gradient) segment `w`;
-        let dense = |l: usize, r: usize, w: Slice<'_>, out: &wgpu::Buffer, epilogue: Epilogue| {
+        // (the first layer's pixels are mostly zero: on a CPU adapter its product skips them)
+        let dense = |l: usize,
+                     r: usize,
+                     w: Slice<'_>,
+                     out: &wgpu::Buffer,
+                     epilogue: Epilogue|
+         -> Vec<Dispatch> {
             let (fi, fo) = layout.fans(l);
-            kernels.matmul.bind(
-                gpu,
-                epilogue,
-                Slice::all(input_of(l)),
-                w,
-                Slice::all(input_of(l)),
-                Slice::all(out),
-                MatmulParams {
-                    m: r as u32,
-                    n: fo as u32,
-                    k: fi as u32,
-                    a_rs: fi as u32,
-                    a_cs: 1,
-                    b_rs: 1,
-                    b_cs: fi as u32,
-                    bias_off: (fo * fi) as u32,
-                    ..Default::default()
-                },
-            )
+            let p = MatmulParams {
+                m: r as u32,
+                n: fo as u32,
+                k: fi as u32,
+                a_rs: fi as u32,
+                a_cs: 1,
+                b_rs: 1,
+                b_cs: fi as u32,
+                bias_off: (fo * fi) as u32,
+                ..Default::default()
+            };
+            let (a, o) = (Slice::all(input_of(l)), Slice::all(out));
+            if l == 0 && sparse_pixels {
+                if let Some(pair) = kernels.matmul.bind_sparse(gpu, epilogue, a, w, o, p) {
+                    return pair.into();
+                }
+            }
+            vec![kernels.matmul.bind(gpu, epilogue, a, w, a, o, p)]
         };
         // scale * (d^T a, sum of d) into the gradient segment `seg`, added to what is there
         // if `accumulate` (row chunks after the first);
@@ -424,7 +429,7 @@ impl<'g> GpuTrainer<'g> {
                 } else {
                     Epilogue::BiasRelu
                 };
-                out.push(dense(l, r, layout.segment(&params, l), act, epilogue));
+                out.extend(dense(l, r, layout.segment(&params, l), act, epilogue));
             }
             out.push(kernels.softmax.bind(
                 gpu,
@@ -604,7 +609,7 @@ impl<'g> GpuTrainer<'g> {
                             ));
                         } else {
                             // u = G_W a_e + G_b, then d_e . u
-                            list.push(dense(l, r, seg, &u, Epilogue::Bias));
+                            list.extend(dense(l, r, seg, &u, Epilogue::Bias));
                             list.push(rd.bind(gpu, &cdeltas[l], &u, &dot[l], rr, fo as u32, base));
                         }
                         if l > 0 {
