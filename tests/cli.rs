@@ -557,6 +557,9 @@ fn sharded_sweep_report_merges_runs_and_checks_claims() {
         let img = image::load_from_memory(&bytes).unwrap();
         assert!(img.width() >= 800 && img.height() >= 600, "{png} size");
     }
+    // 5 rows of 10 MNIST images at 3x: earliest learnt, a gap, never learnt
+    let img = image::open(rep.join("examples.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (10 * 84, 5 * 84));
     let claims = std::fs::read_to_string(rep.join("claims.md")).unwrap();
     for needle in [
         "## Experiment 1",

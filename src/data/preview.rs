@@ -12,14 +12,35 @@ pub fn write_grid(images: &Images, count: usize, cols: usize, path: &Path) -> Re
     if count == 0 || cols == 0 {
         bail!("--count and --cols must be at least 1");
     }
-    let count = count.min(images.n);
-    let rows = count.div_ceil(cols);
-    let (h, w) = (images.height, images.width);
+    let picks: Vec<Option<usize>> = (0..count.min(images.n)).map(Some).collect();
+    write_picks(images, &picks, cols, 1, path)
+}
+
+/// Writes the images `picks` (None: an empty cell) as a grid, `cols` per row, each pixel
+/// `scale` x `scale`.
+pub fn write_picks(
+    images: &Images,
+    picks: &[Option<usize>],
+    cols: usize,
+    scale: usize,
+    path: &Path,
+) -> Result<()> {
+    let rows = picks.len().div_ceil(cols).max(1);
+    let (h, w) = (images.height * scale, images.width * scale);
     let mut grid = image::GrayImage::new((cols * w) as u32, (rows * h) as u32);
-    for i in 0..count {
-        let (gx, gy) = ((i % cols) * w, (i / cols) * h);
+    for (cell, pick) in picks.iter().enumerate() {
+        let Some(i) = *pick else { continue };
+        if i >= images.n {
+            bail!("image {i} of a set of {}", images.n);
+        }
+        let (gx, gy) = ((cell % cols) * w, (cell / cols) * h);
         for (p, &v) in images.image(i).iter().enumerate() {
-            grid.put_pixel((gx + p % w) as u32, (gy + p / w) as u32, image::Luma([v]));
+            let (x, y) = ((p % images.width) * scale, (p / images.width) * scale);
+            for dy in 0..scale {
+                for dx in 0..scale {
+                    grid.put_pixel((gx + x + dx) as u32, (gy + y + dy) as u32, image::Luma([v]));
+                }
+            }
         }
     }
     let mut bytes = Vec::new();

@@ -241,3 +241,67 @@ pub fn fig4(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
     )?;
     Ok(Some(path))
 }
+
+/// examples.png: training examples of the Experiment 1 run with the noise level nearest 50%
+/// (0 < noise < 100): the first two rows are the 20 learnt earliest (first logged step at
+/// which they were predicted as their training label; ties by index), and after an empty row
+/// the last two rows are 20 never learnt (by index). Images come from the run's data (the
+/// built-in MNIST, or the folder config.toml names).
+pub fn examples_png(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
+    let chosen = fig1_runs(runs);
+    let Some(run) = chosen
+        .iter()
+        .filter(|r| r.noise > 0.0 && r.noise < 100.0)
+        .min_by(|a, b| (a.noise - 50.0).abs().total_cmp(&(b.noise - 50.0).abs()))
+    else {
+        return Ok(None);
+    };
+    let Ok(t) = Table::read(&run.dir.join("examples.csv")) else {
+        return Ok(None);
+    };
+    let col = |n: &str| t.header.iter().position(|h| h == n);
+    let (Some(ci), Some(cf)) = (col("index"), col("learnt_first")) else {
+        return Ok(None);
+    };
+    // the data: config.toml's `data` is "mnist (built-in)..." or a folder, maybe followed by
+    // " (first N training examples)"
+    let source = run
+        .config
+        .get("data")
+        .and_then(|v| v.as_str())
+        .unwrap_or("mnist (built-in)");
+    let data = if source.starts_with("mnist (built-in)") {
+        crate::data::builtin_mnist()?
+    } else {
+        let dir = source.split(" (first ").next().unwrap_or(source);
+        match crate::data::load_dir(Path::new(dir)) {
+            Ok(d) => d,
+            Err(_) => return Ok(None),
+        }
+    };
+    let mut learnt: Vec<(f64, usize)> = t
+        .rows
+        .iter()
+        .filter(|r| r[cf].is_finite())
+        .map(|r| (r[cf], r[ci] as usize))
+        .collect();
+    learnt.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let never: Vec<usize> = t
+        .rows
+        .iter()
+        .filter(|r| !r[cf].is_finite())
+        .map(|r| r[ci] as usize)
+        .collect();
+    let mut picks: Vec<Option<usize>> = Vec::new();
+    let block = |list: Vec<usize>, picks: &mut Vec<Option<usize>>| {
+        for k in 0..20 {
+            picks.push(list.get(k).copied());
+        }
+    };
+    block(learnt.iter().map(|x| x.1).collect(), &mut picks);
+    picks.extend([None; 10]);
+    block(never, &mut picks);
+    let path = out.join("examples.png");
+    crate::data::preview::write_picks(&data.train, &picks, 10, 3, &path)?;
+    Ok(Some(path))
+}

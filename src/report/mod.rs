@@ -181,6 +181,9 @@ pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>> {
     if let Some(path) = figures::fig4(&runs, &out)? {
         written.push(path);
     }
+    if let Some(path) = figures::examples_png(&runs, &out)? {
+        written.push(path);
+    }
     // one coherence run per noise level (the lowest seed), noisy levels only
     let mut coh: Vec<&Run> = Vec::new();
     for r in runs
