@@ -38,61 +38,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let nb_hi = min(n0 / 4u + 1u, p.n / 4u - 1u);
     let brs = p.b_rs / 4u;
     let boff = p.b_off / 4u;
-    var c0 = vec4<f32>(0.0);
-    var d0 = vec4<f32>(0.0);
-    var c1 = vec4<f32>(0.0);
-    var d1 = vec4<f32>(0.0);
-    var c2 = vec4<f32>(0.0);
-    var d2 = vec4<f32>(0.0);
-    var c3 = vec4<f32>(0.0);
-    var d3 = vec4<f32>(0.0);
-    var c4 = vec4<f32>(0.0);
-    var d4 = vec4<f32>(0.0);
-    var c5 = vec4<f32>(0.0);
-    var d5 = vec4<f32>(0.0);
-    var c6 = vec4<f32>(0.0);
-    var d6 = vec4<f32>(0.0);
-    var c7 = vec4<f32>(0.0);
-    var d7 = vec4<f32>(0.0);
+    /*ACC*/
     for (var q = 0u; q < p.k / 4u; q++) {
-        let a0 = A[ra[0] + q];
-        let a1 = A[ra[1] + q];
-        let a2 = A[ra[2] + q];
-        let a3 = A[ra[3] + q];
-        let a4 = A[ra[4] + q];
-        let a5 = A[ra[5] + q];
-        let a6 = A[ra[6] + q];
-        let a7 = A[ra[7] + q];
+        /*LOAD_A*/
         for (var t = 0u; t < 4u; t++) {
             let row = boff + (4u * q + t) * brs;
             let lo = B[row + nb_lo];
             let hi = B[row + nb_hi];
-            c0 = fma(vec4<f32>(a0[t]), lo, c0);
-            d0 = fma(vec4<f32>(a0[t]), hi, d0);
-            c1 = fma(vec4<f32>(a1[t]), lo, c1);
-            d1 = fma(vec4<f32>(a1[t]), hi, d1);
-            c2 = fma(vec4<f32>(a2[t]), lo, c2);
-            d2 = fma(vec4<f32>(a2[t]), hi, d2);
-            c3 = fma(vec4<f32>(a3[t]), lo, c3);
-            d3 = fma(vec4<f32>(a3[t]), hi, d3);
-            c4 = fma(vec4<f32>(a4[t]), lo, c4);
-            d4 = fma(vec4<f32>(a4[t]), hi, d4);
-            c5 = fma(vec4<f32>(a5[t]), lo, c5);
-            d5 = fma(vec4<f32>(a5[t]), hi, d5);
-            c6 = fma(vec4<f32>(a6[t]), lo, c6);
-            d6 = fma(vec4<f32>(a6[t]), hi, d6);
-            c7 = fma(vec4<f32>(a7[t]), lo, c7);
-            d7 = fma(vec4<f32>(a7[t]), hi, d7);
+            /*FMA*/
         }
     }
-    store8(m0 + 0u, n0, c0, d0);
-    store8(m0 + 1u, n0, c1, d1);
-    store8(m0 + 2u, n0, c2, d2);
-    store8(m0 + 3u, n0, c3, d3);
-    store8(m0 + 4u, n0, c4, d4);
-    store8(m0 + 5u, n0, c5, d5);
-    store8(m0 + 6u, n0, c6, d6);
-    store8(m0 + 7u, n0, c7, d7);
+    /*STORE*/
 }
 
 fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {

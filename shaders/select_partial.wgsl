@@ -102,9 +102,7 @@ fn load_a(e: u32, q: u32, k0: u32, is_bias: bool) -> vec4<f32> {
     return select(av, vec4<f32>(1.0), is_bias);
 }
 
-// Clipped-sum identity: raising the k_lo smallest values to lo and lowering the k_hi largest
-// to hi changes the total by k_lo*lo - (their sum) + k_hi*hi - (their sum), so one pass over
-// the examples suffices. (Rounding: within 2 u sum|v| of the exact mean.)
+// Stores the update of units j0 + r (a row) for inputs k0..k0+3 (or the bias).
 fn finish(
     j: u32,
     k0: u32,
@@ -118,21 +116,7 @@ fn finish(
     if (j >= p.fan_out) {
         return;
     }
-    var s: vec4<f32>;
-    switch FINISH {
-        case 1u: {
-            s = (total - s_lo - s_hi) * p.scale;
-        }
-        case 2u: {
-            s = (lov + hiv) * 0.5;
-        }
-        case 3u: {
-            s = sign(total) * p.scale;
-        }
-        default: {
-            s = ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;
-        }
-    }
+    let s = finish_value(total, lov, hiv, s_lo, s_hi);
     if (is_bias) {
         g[p.fan_out * p.fan_in + j] = s.x;
         return;

@@ -90,7 +90,7 @@ fn load_d(e: u32, j: u32) -> vec4<f32> {
     );
 }
 
-// The clipped-sum identity of select_partial.wgsl, for units j..j+3 of input k.
+// Stores the update of units j..j+3 for input k (or the bias).
 fn finish(
     j: u32,
     k: u32,
@@ -103,21 +103,7 @@ fn finish(
     if (k > p.fan_in) {
         return;
     }
-    var s: vec4<f32>;
-    switch FINISH {
-        case 1u: {
-            s = (total - s_lo - s_hi) * p.scale;
-        }
-        case 2u: {
-            s = (lov + hiv) * 0.5;
-        }
-        case 3u: {
-            s = sign(total) * p.scale;
-        }
-        default: {
-            s = ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;
-        }
-    }
+    let s = finish_value(total, lov, hiv, s_lo, s_hi);
     for (var c = 0u; c < 4u; c++) {
         if (j + c < p.fan_out) {
             if (k == p.fan_in) {

@@ -402,6 +402,28 @@ impl MatmulVariant {
     }
 }
 
+/// Fills in the 8x8 register block of the CPU matrix products (the marked places described in
+/// shaders/matmul_cpu_block.wgsl): the same lines in all three kernels, and WGSL has no macros.
+fn cpu_block(template: &str) -> String {
+    let lines = |f: &dyn Fn(usize) -> String| (0..8).map(f).collect::<String>();
+    let acc =
+        lines(&|i| format!("    var c{i} = vec4<f32>(0.0);\n    var d{i} = vec4<f32>(0.0);\n"));
+    let load_a = lines(&|i| format!("        let a{i} = A[ra[{i}] + q];\n"));
+    let load_b = lines(&|j| format!("        let b{j} = B[cb[{j}] + q];\n"));
+    let fma = lines(&|i| {
+        format!(
+            "            c{i} = fma(vec4<f32>(a{i}[t]), lo, c{i});\n            d{i} = fma(vec4<f32>(a{i}[t]), hi, d{i});\n"
+        )
+    });
+    let store = lines(&|i| format!("    store8(m0 + {i}u, n0, c{i}, d{i});\n"));
+    template
+        .replace("/*ACC*/", acc.trim())
+        .replace("/*LOAD_A*/", load_a.trim())
+        .replace("/*LOAD_B*/", load_b.trim())
+        .replace("/*FMA*/", fma.trim())
+        .replace("/*STORE*/", store.trim())
+}
+
 /// The matrix product with its four epilogues, one pipeline each.
 pub struct Matmul {
     pub variant: MatmulVariant,
@@ -445,10 +467,11 @@ impl Matmul {
             Kernel::new(
                 gpu,
                 "matmul_k4",
-                concat!(
+                &cpu_block(concat!(
                     include_str!("../../shaders/matmul_params.wgsl"),
-                    include_str!("../../shaders/matmul_cpu_k4.wgsl")
-                ),
+                    include_str!("../../shaders/matmul_cpu_k4.wgsl"),
+                    include_str!("../../shaders/matmul_cpu_block.wgsl")
+                )),
                 &[Read, Read, Read, ReadWrite, Uniform],
                 &[("MODE", mode as u32 as f64)],
             )
@@ -469,10 +492,11 @@ impl Matmul {
                     Kernel::new(
                         gpu,
                         "matmul_sparse",
-                        concat!(
+                        &cpu_block(concat!(
                             include_str!("../../shaders/matmul_params.wgsl"),
-                            include_str!("../../shaders/matmul_cpu_sparse.wgsl")
-                        ),
+                            include_str!("../../shaders/matmul_cpu_sparse.wgsl"),
+                            include_str!("../../shaders/matmul_cpu_block.wgsl")
+                        )),
                         &[Read, Read, Read, ReadWrite, Uniform, Read],
                         &[("MODE", mode as u32 as f64)],
                     )
@@ -493,10 +517,10 @@ impl Matmul {
                 Kernel::new(
                     gpu,
                     "matmul_n4",
-                    concat!(
+                    &cpu_block(concat!(
                         include_str!("../../shaders/matmul_params.wgsl"),
                         include_str!("../../shaders/matmul_cpu_n4.wgsl")
-                    ),
+                    )),
                     &[Read, Read, Read, ReadWrite, Uniform],
                     &[],
                 )

@@ -339,7 +339,7 @@ impl PartialShape {
                 .join("\n")
         };
         consts
-            + &base
+            + &(base.to_string() + include_str!("../../shaders/select_finish.wgsl"))
                 .replace("/*STATE*/", state.trim_start())
                 .replace("/*PAIR*/", deeper(&pair).trim_start())
                 .replace("/*SINGLE*/", deeper(&single).trim_start())

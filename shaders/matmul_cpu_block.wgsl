@@ -1,0 +1,26 @@
+// Shared by matmul_cpu_k4.wgsl and matmul_cpu_sparse.wgsl (appended to them): the forward
+// epilogue of one row of an invocation's 8x8 block, columns n0..n0+3 in `lo` and n0+4..n0+7 in
+// `hi` (+ bias, then ReLU for MODE 0). Outputs outside C are skipped.
+//
+// The 8x8 block itself is written out by the host (src/gpu/kernels.rs, cpu_block), since WGSL
+// has no macros, at the marked places: ACC declares the accumulators c0..c7 (row i, columns 0..3) and d0..d7
+// (columns 4..7), LOAD_A loads a0..a7 = A[ra[i] + q] (row i, four k), LOAD_B loads
+// b0..b7 = B[cb[j] + q] (column j, four k), FMA adds a{i}[t] * lo and a{i}[t] * hi for the
+// column vectors lo and hi of this k, and STORE calls store8 for each row.
+
+fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if (m >= p.m) {
+        return;
+    }
+    for (var j = 0u; j < 8u; j++) {
+        let n = n0 + j;
+        if (n >= p.n) {
+            return;
+        }
+        var v = select(hi[j & 3u], lo[j & 3u], j < 4u) + bias[p.bias_off + n];
+        if (MODE == 0u) {
+            v = max(v, 0.0);
+        }
+        C[m * p.n + n] = v;
+    }
+}

@@ -1,0 +1,29 @@
+// Shared by select_partial.wgsl and select_partial_cols.wgsl (appended to them): a
+// coordinate's update from its total, its kept order statistics lo (the (k_lo+1)-th smallest)
+// and hi (the (k_hi+1)-th largest), and the sums of the kept values beyond them.
+//
+// Clipped-sum identity: raising the k_lo smallest values to lo and lowering the k_hi largest
+// to hi changes the total by k_lo*lo - (their sum) + k_hi*hi - (their sum), so one pass over
+// the examples suffices. (Rounding: within 2 u sum|v| of the exact mean.)
+fn finish_value(
+    total: vec4<f32>,
+    lov: vec4<f32>,
+    hiv: vec4<f32>,
+    s_lo: vec4<f32>,
+    s_hi: vec4<f32>
+) -> vec4<f32> {
+    switch FINISH {
+        case 1u: {
+            return (total - s_lo - s_hi) * p.scale;
+        }
+        case 2u: {
+            return (lov + hiv) * 0.5;
+        }
+        case 3u: {
+            return sign(total) * p.scale;
+        }
+        default: {
+            return ((total - s_lo - s_hi) + f32(KL - 1u) * lov + f32(KH - 1u) * hiv) * p.scale;
+        }
+    }
+}
