@@ -29,7 +29,7 @@ struct Params {
     rows: u32,
     fan_out: u32,
     fan_in: u32,
-    _pad0: u32,
+    n_groups: u32, // used by select_partial_cols.wgsl only
     scale: f32,
     _pad1: u32,
     _pad2: u32,

@@ -1,7 +1,4 @@
-// Plain SGD over the flat parameter buffer: w -= lr * g, four parameters per invocation
-// (one vec4 load each of w and g: on a CPU driver every per-lane load is a loop over the
-// lanes, so vec4 loads cut that work by four). The buffers hold whole vec4s; the padding
-// past `count` is zero in both, so updating it leaves it zero.
+// Plain SGD over the flat parameter buffer: w -= lr * g.
 
 struct Params {
     count: u32,
@@ -10,14 +7,14 @@ struct Params {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> w: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read_write> w: array<f32>;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
-    if (4u * i >= p.count) {
+    if (i >= p.count) {
         return;
     }
     w[i] = w[i] - p.lr * g[i];

@@ -475,31 +475,31 @@ fn bench_aggregation(a: &BenchArgs, gpu: &Gpu, data: &winsor::data::DataSet) -> 
     );
     println!("|---|---|---|---|---|");
     for rule in &a.rule {
-        let rate = |select, sparse| {
-            winsor::bench::aggregation(
-                gpu, data, rule, select, a.batch, widths[1], sparse, a.reps, a.windows,
-            )
-            .map(|(r, _)| r)
+        // None: not measured (--select partial or sort measures that path only, the sort path
+        // being slow on lavapipe)
+        let rate = |select, sparse, wanted: bool| {
+            wanted.then(|| {
+                winsor::bench::aggregation(
+                    gpu, data, rule, select, a.batch, widths[1], sparse, a.reps, a.windows,
+                )
+                .map(|(r, _)| r)
+            })
         };
-        // --select partial or sort measures that path only (the sort path is slow on lavapipe)
-        let skipped = || Err(anyhow::anyhow!("not measured"));
-        let (partial, sparse) = if a.select == Select::Sort {
-            (skipped(), skipped())
-        } else {
-            (rate(Select::Partial, false), rate(Select::Partial, true))
-        };
-        let sort = if a.select == Select::Partial || !(rule.selects() || *rule == Rule::Mean) {
-            skipped()
-        } else {
-            rate(Select::Sort, false)
-        };
-        let show = |r: &Result<f64>| match r {
-            Ok(v) => format!("{v:.1}"),
-            Err(e) if e.to_string() == "not measured" => "-".into(),
-            Err(e) => format!("error: {e:#}"),
+        let partial_wanted = a.select != Select::Sort;
+        let partial = rate(Select::Partial, false, partial_wanted);
+        let sparse = rate(Select::Partial, true, partial_wanted);
+        let sort = rate(
+            Select::Sort,
+            false,
+            a.select != Select::Partial && (rule.selects() || *rule == Rule::Mean),
+        );
+        let show = |r: &Option<Result<f64>>| match r {
+            None => "-".into(),
+            Some(Ok(v)) => format!("{v:.1}"),
+            Some(Err(e)) => format!("error: {e:#}"),
         };
         let ratio = match (&partial, &sort) {
-            (Ok(p), Ok(s)) => format!("{:.3}x", s / p),
+            (Some(Ok(p)), Some(Ok(s))) => format!("{:.3}x", s / p),
             _ => "-".into(),
         };
         println!(

@@ -374,24 +374,64 @@ fn coherence_run_writes_its_table() {
     fails_with(&["train", "--null-worlds", "2"], "--coherence");
 }
 
-/// A sweep killed with SIGKILL in the middle and started again keeps the runs that had
-/// finished (their files untouched), redoes only the others, and ends with every run.
-#[test]
-fn killed_sweep_resumes_without_redoing_finished_runs() {
+/// A folder with the small data set and a sweep plan over it (`train` and `grid`: the lines
+/// of those sections).
+fn sweep_plan(train: &str, grid: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
     small_data(&data);
     let plan = tmp.path().join("plan.toml");
-    // six runs of a few seconds each on lavapipe
     std::fs::write(
         &plan,
         format!(
-            "[train]\narch = \"1x64\"\nsteps = 300\nlog-grid = \"every:100\"\ndata = {:?}\n[grid]\nnoise = [0, 50]\nwinsor = [0, 1, 4]\n",
+            "[train]\n{train}\ndata = {:?}\n[grid]\n{grid}\n",
             data.display().to_string()
         ),
     )
     .unwrap();
+    (tmp, plan)
+}
+
+/// A run that fails (here: a training subset larger than the data, found only when it runs)
+/// is reported with its error, the other runs still finish, and the exit status says so.
+#[test]
+fn failed_run_does_not_stop_the_sweep() {
+    let (tmp, plan) = sweep_plan(
+        "arch = \"1x16\"\nsteps = 20\nlog-grid = \"every:10\"",
+        "train-subset = [5000, 500]",
+    );
+    let out = tmp.path().join("sweep");
+    let o = winsor(&[
+        "sweep",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "a failed run must fail the sweep:\n{err}"
+    );
+    assert!(
+        err.contains("FAILED  train_subset5000: --train-subset 5000: the training set has only 1000 examples"),
+        "{err}"
+    );
+    assert!(err.contains("1 of the sweep's runs failed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.join("train_subset500/summary.json").exists());
+    assert!(!out.join("train_subset5000/summary.json").exists());
+}
+
+/// A sweep killed with SIGKILL in the middle and started again keeps the runs that had
+/// finished (their files untouched), redoes only the others, and ends with every run.
+#[test]
+fn killed_sweep_resumes_without_redoing_finished_runs() {
+    // six runs of a few seconds each on lavapipe
+    let (tmp, plan) = sweep_plan(
+        "arch = \"1x64\"\nsteps = 300\nlog-grid = \"every:100\"",
+        "noise = [0, 50]\nwinsor = [0, 1, 4]",
+    );
     let out = tmp.path().join("sweep");
     let args = |extra: &[&str]| {
         let mut a = vec![
@@ -497,19 +537,10 @@ fn killed_sweep_resumes_without_redoing_finished_runs() {
 /// Experiments 1 and 3.
 #[test]
 fn sharded_sweep_report_merges_runs_and_checks_claims() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    small_data(&data);
-    let plan = tmp.path().join("plan.toml");
-    std::fs::write(
-        &plan,
-        format!(
-            "[train]\narch = \"1x16\"\nsteps = 40\nlog-grid = \"every:20\"\ndata = {:?}\n[grid]\nnoise = [0, 50]\nrule = [\"mean\", \"winsor:2\"]\n",
-            data.display().to_string()
-        ),
-    )
-    .unwrap();
+    let (tmp, plan) = sweep_plan(
+        "arch = \"1x16\"\nsteps = 40\nlog-grid = \"every:20\"",
+        "noise = [0, 50]\nrule = [\"mean\", \"winsor:2\"]",
+    );
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for (dir, shard) in [(&a, "0/2"), (&b, "1/2")] {
         let o = winsor(&[

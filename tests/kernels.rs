@@ -347,7 +347,7 @@ fn sgd_update() {
         .map(|i| 2.0 * U * (w[i].abs() + 0.1 * gr[i].abs()) as f64 * 2.0)
         .collect();
     assert_close("sgd", &got, &want, &tol);
-    // the vec4 padding past n stays zero
+    // the buffer's padding past n (to whole vec4s) is left alone
     let tail = g.read_f32(&wb, n as u64, 1004 - n).unwrap();
     assert!(tail.iter().all(|&x| x == 0.0), "{tail:?}");
 }

@@ -24,6 +24,15 @@ pub struct Slice<'a> {
 }
 
 impl<'a> Slice<'a> {
+    /// The same range rounded up to whole vec4s, for a vec4 view of it (layer segments are
+    /// padded to 256 bytes and buffers to 16, so this stays inside the buffer).
+    pub fn whole_vec4s(self) -> Self {
+        Slice {
+            size: self.size.map(|s| s.next_multiple_of(16)),
+            ..self
+        }
+    }
+
     pub fn all(buf: &'a wgpu::Buffer) -> Self {
         Slice {
             buf,
@@ -369,6 +378,28 @@ pub struct MatmulParams {
     pub _pad: u32,
 }
 
+impl MatmulParams {
+    /// Both operands contiguous along k with k, strides and offsets multiples of 4: the
+    /// forward layout the CPU kernels read as vec4s (matmul_cpu_k4/sparse.wgsl).
+    fn vec4_along_k(&self) -> bool {
+        self.a_cs == 1
+            && self.b_rs == 1
+            && [self.k, self.a_rs, self.b_cs, self.a_off, self.b_off]
+                .iter()
+                .all(|v| v % 4 == 0)
+    }
+
+    /// A contiguous along k and B along n, all multiples of 4: the backward layout of
+    /// matmul_cpu_n4.wgsl.
+    fn vec4_along_n(&self) -> bool {
+        self.a_cs == 1
+            && self.b_cs == 1
+            && [self.k, self.n, self.a_rs, self.b_rs, self.a_off, self.b_off]
+                .iter()
+                .all(|v| v % 4 == 0)
+    }
+}
+
 /// Epilogue of the tiled matrix product (the shader's MODE constant).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Epilogue {
@@ -543,12 +574,8 @@ impl Matmul {
         p: MatmulParams,
     ) -> Option<[Dispatch; 2]> {
         let (products, list_kernel) = self.sparse.as_ref()?;
-        let k_contiguous = p.a_cs == 1
-            && p.b_rs == 1
-            && [p.k, p.a_rs, p.b_cs, p.a_off, p.b_off]
-                .iter()
-                .all(|v| v % 4 == 0);
-        if !k_contiguous || !matches!(epilogue, Epilogue::BiasRelu | Epilogue::Bias) || p.m == 0 {
+        if !p.vec4_along_k() || !matches!(epilogue, Epilogue::BiasRelu | Epilogue::Bias) || p.m == 0
+        {
             return None;
         }
         let n_blocks = p.m.div_ceil(8);
@@ -563,10 +590,7 @@ impl Matmul {
             None,
             [n_blocks.div_ceil(64), 1, 1],
         );
-        let b4 = Slice {
-            size: b.size.map(|s| s.next_multiple_of(16)),
-            ..b
-        };
+        let b4 = b.whole_vec4s();
         let product = products[epilogue as usize].bind(
             gpu,
             &[a, b4, b, c, Slice::all(&list)],
@@ -594,39 +618,19 @@ impl Matmul {
             MatmulVariant::Tiled => [p.n.div_ceil(64), p.m.div_ceil(64), 1],
             MatmulVariant::Cpu => [p.n.div_ceil(64), p.m.div_ceil(32), 1],
         };
-        let k_contiguous = p.a_cs == 1
-            && p.b_rs == 1
-            && [p.k, p.a_rs, p.b_cs, p.a_off, p.b_off]
-                .iter()
-                .all(|v| v % 4 == 0);
+        // the CPU kernels own 8x8 blocks: a workgroup covers 64 rows
+        let blocks8 = [p.n.div_ceil(64), p.m.div_ceil(64), 1];
         if let (Some(k4), true, Epilogue::BiasRelu | Epilogue::Bias) =
-            (&self.forward_k4, k_contiguous, epilogue)
+            (&self.forward_k4, p.vec4_along_k(), epilogue)
         {
-            // vec4 views must cover whole vec4s: round the B range up (layer segments are
-            // padded to 256 bytes, so this stays inside the buffer)
-            let b4 = Slice {
-                size: b.size.map(|s| s.next_multiple_of(16)),
-                ..b
-            };
-            // 8 rows per invocation: a workgroup covers 64 rows
-            let groups = [p.n.div_ceil(64), p.m.div_ceil(64), 1];
-            return k4[epilogue as usize].bind(gpu, &[a, b4, b, c], &p, None, groups);
+            let b4 = b.whole_vec4s();
+            return k4[epilogue as usize].bind(gpu, &[a, b4, b, c], &p, None, blocks8);
         }
-        let n_contiguous = p.a_cs == 1
-            && p.b_cs == 1
-            && [p.k, p.n, p.a_rs, p.b_rs, p.a_off, p.b_off]
-                .iter()
-                .all(|v| v % 4 == 0);
         if let (Some(n4), true, Epilogue::MaskPositive) =
-            (&self.backward_n4, n_contiguous, epilogue)
+            (&self.backward_n4, p.vec4_along_n(), epilogue)
         {
-            let b4 = Slice {
-                size: b.size.map(|s| s.next_multiple_of(16)),
-                ..b
-            };
-            // 8 rows per invocation: a workgroup covers 64 rows
-            let groups = [p.n.div_ceil(64), p.m.div_ceil(64), 1];
-            return n4.bind(gpu, &[a, b4, aux, c], &p, None, groups);
+            let b4 = b.whole_vec4s();
+            return n4.bind(gpu, &[a, b4, aux, c], &p, None, blocks8);
         }
         self.kernels[epilogue as usize].bind(gpu, &[a, b, aux, c], &p, None, groups)
     }
@@ -839,7 +843,7 @@ impl Sgd {
                 _pad: [0; 2],
             },
             None,
-            groups_1d(count.div_ceil(4) as u64, 256),
+            groups_1d(count as u64, 256),
         )
     }
 }

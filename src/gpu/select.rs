@@ -389,6 +389,29 @@ impl PartialSelect {
         })
     }
 
+    /// The generated kernel of one orientation, with or without vec4 loads of a and d,
+    /// compiled when first asked for.
+    fn kernel(&self, gpu: &Gpu, orient: Orientation, vec_a: bool, vec_d: bool) -> &Kernel {
+        use Kind::*;
+        let (cache, shape, name, kinds): (_, _, _, &[Kind]) = match orient {
+            Orientation::Rows => (
+                &self.rows_kernels,
+                &self.shape,
+                "select_partial",
+                &[Read, Read, ReadWrite, Uniform, Read, Read],
+            ),
+            // plus the list of non-zero input groups
+            Orientation::Cols => (
+                &self.cols_kernels,
+                &self.cols,
+                "select_partial_cols",
+                &[Read, Read, ReadWrite, Uniform, Read, Read, Read],
+            ),
+        };
+        cache[vec_a as usize + 2 * vec_d as usize]
+            .get_or_init(|| Kernel::new(gpu, name, &shape.source(orient, vec_a, vec_d), kinds, &[]))
+    }
+
     /// The dispatches for one layer: the row kernel, or with `sparse_inputs` the list of
     /// non-zero input groups and the column kernel over it.
     #[allow(clippy::too_many_arguments)]
@@ -411,32 +434,25 @@ impl PartialSelect {
             scale: self.scale,
             _pad1: [0; 3],
         };
+        // d, a, the gradient, and the vec4 views of a and d
+        let shared = [
+            Slice::all(d),
+            Slice::all(a),
+            g,
+            Slice::all(a),
+            Slice::all(d),
+        ];
         if !sparse_inputs {
             let vec_a = fan_in.is_multiple_of(4);
             let vec_d = fan_out.is_multiple_of(4) && self.shape.units.is_multiple_of(4);
-            let kernel = self.rows_kernels[vec_a as usize + 2 * vec_d as usize].get_or_init(|| {
-                Kernel::new(
-                    gpu,
-                    "select_partial",
-                    &self.shape.source(Orientation::Rows, vec_a, vec_d),
-                    &[Read, Read, ReadWrite, Uniform, Read, Read],
-                    &[],
-                )
-            });
-            let slices = [
-                Slice::all(d),
-                Slice::all(a),
-                g,
-                Slice::all(a),
-                Slice::all(d),
-            ];
             // one invocation per four inputs, plus one for the bias
             let groups = [
                 (fan_in.div_ceil(4) + 1).div_ceil(64),
                 fan_out.div_ceil(self.shape.units as u32),
                 1,
             ];
-            return vec![kernel.bind(gpu, &slices, &params, None, groups)];
+            let kernel = self.kernel(gpu, Orientation::Rows, vec_a, vec_d);
+            return vec![kernel.bind(gpu, &shared, &params, None, groups)];
         }
         let r = self.cols.units as u32;
         // groups of r inputs covering 0..=fan_in (the last one holds the bias)
@@ -463,23 +479,9 @@ impl PartialSelect {
         );
         let vec_a = fan_in.is_multiple_of(4) && r.is_multiple_of(4);
         let vec_d = fan_out.is_multiple_of(4);
-        let kernel = self.cols_kernels[vec_a as usize + 2 * vec_d as usize].get_or_init(|| {
-            Kernel::new(
-                gpu,
-                "select_partial_cols",
-                &self.cols.source(Orientation::Cols, vec_a, vec_d),
-                &[Read, Read, ReadWrite, Uniform, Read, Read, Read],
-                &[],
-            )
-        });
-        let slices = [
-            Slice::all(d),
-            Slice::all(a),
-            g,
-            Slice::all(a),
-            Slice::all(d),
-            Slice::all(&list),
-        ];
+        let kernel = self.kernel(gpu, Orientation::Cols, vec_a, vec_d);
+        let mut slices = shared.to_vec();
+        slices.push(Slice::all(&list));
         let select = kernel.bind(
             gpu,
             &slices,

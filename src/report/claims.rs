@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::figures::{fig1_runs, fig4_runs, learnt_fractions};
+use super::figures::{fig1_runs, fig4_runs, learnt_fractions, read_learnt, Learnt};
 use super::Run;
 
 fn verdict(ok: bool) -> &'static str {
@@ -22,32 +22,25 @@ fn step_to_reach(run: &Run, col: &str, frac: f64) -> Option<f64> {
     s.iter().find(|p| p.1 >= frac * last).map(|p| p.0)
 }
 
-/// Median of the finite values, with the others (never learnt) counted as +infinity.
+/// Median (never learnt counts as +infinity); NaN for an empty group.
 fn median_with_inf(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
-    }
-    for x in v.iter_mut() {
-        if !x.is_finite() {
-            *x = f64::INFINITY;
-        }
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn learnt_first_medians(run: &Run) -> Option<(f64, f64)> {
-    let t = super::Table::read(&run.dir.join("examples.csv")).ok()?;
-    let col = |n: &str| t.header.iter().position(|h| h == n);
-    let (c, f) = (col("corrupt")?, col("learnt_first")?);
+/// Median first-learnt step of the pristine and of the corrupt examples.
+fn learnt_first_medians(examples: &[Learnt]) -> (f64, f64) {
     let group = |corrupt: bool| {
-        t.rows
+        examples
             .iter()
-            .filter(|r| (r[c] == 1.0) == corrupt)
-            .map(|r| r[f])
+            .filter(|e| e.corrupt == corrupt)
+            .map(|e| e.first.unwrap_or(f64::INFINITY))
             .collect::<Vec<_>>()
     };
-    Some((median_with_inf(group(false)), median_with_inf(group(true))))
+    (median_with_inf(group(false)), median_with_inf(group(true)))
 }
 
 fn list(runs: &[&Run]) -> String {
@@ -145,7 +138,7 @@ pub fn experiment1(runs: &[Run]) -> String {
         let mut ok = true;
         let mut parts = Vec::new();
         for r in noisy {
-            match learnt_first_medians(r) {
+            match read_learnt(r).map(|e| learnt_first_medians(&e)) {
                 Some((p, c)) => {
                     ok &= p < c;
                     let show = |x: f64| {
@@ -177,7 +170,8 @@ pub fn experiment1(runs: &[Run]) -> String {
         // the fractions at the last logged step, for the record
         for r in chosen.iter().filter(|r| r.noise > 0.0 && r.noise < 100.0) {
             if let Some(last) = r.last("step") {
-                if let Some((p, c)) = learnt_fractions(r, &[last]) {
+                if let Some(examples) = read_learnt(r) {
+                    let (p, c) = learnt_fractions(&examples, &[last]);
                     let _ = writeln!(
                         s,
                         "  - {}% noise, by step {last}: {:.3} of pristine and {:.3} of corrupt examples learnt",

@@ -44,32 +44,49 @@ pub fn fig1_runs(runs: &[Run]) -> Vec<&Run> {
     lowest_seed(mean.into_iter().filter(|r| r.arch == arch), |r| r.noise)
 }
 
-/// Fraction of the pristine and of the corrupt examples learnt (predicted as their training
-/// label at some logged step) by each of `steps`, from examples.csv; None where a group is
-/// empty or the file is missing.
-pub fn learnt_fractions(run: &Run, steps: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+/// One training example's row of examples.csv, as the report uses it.
+pub struct Learnt {
+    pub index: usize,
+    pub corrupt: bool,
+    /// The first logged step at which it was predicted as its training label (None: never).
+    pub first: Option<f64>,
+}
+
+/// The rows of a run's examples.csv; None if the file is missing or lacks the columns.
+pub fn read_learnt(run: &Run) -> Option<Vec<Learnt>> {
     let t = Table::read(&run.dir.join("examples.csv")).ok()?;
     let col = |n: &str| t.header.iter().position(|h| h == n);
-    let (c, f) = (col("corrupt")?, col("learnt_first")?);
-    let frac = |corrupt: bool| -> Vec<f64> {
-        let group: Vec<f64> = t
-            .rows
+    let (ci, cc, cf) = (col("index")?, col("corrupt")?, col("learnt_first")?);
+    Some(
+        t.rows
             .iter()
-            .filter(|r| (r[c] == 1.0) == corrupt)
-            .map(|r| r[f])
+            .map(|r| Learnt {
+                index: r[ci] as usize,
+                corrupt: r[cc] == 1.0,
+                first: r[cf].is_finite().then_some(r[cf]),
+            })
+            .collect(),
+    )
+}
+
+/// Fraction of the pristine and of the corrupt examples learnt (predicted as their training
+/// label at some logged step) by each of `steps`; NaN where a group is empty.
+pub fn learnt_fractions(examples: &[Learnt], steps: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let frac = |corrupt: bool| -> Vec<f64> {
+        let group: Vec<Option<f64>> = examples
+            .iter()
+            .filter(|e| e.corrupt == corrupt)
+            .map(|e| e.first)
             .collect();
         steps
             .iter()
             .map(|&s| {
-                if group.is_empty() {
-                    f64::NAN
-                } else {
-                    group.iter().filter(|&&x| x <= s).count() as f64 / group.len() as f64
-                }
+                let learnt = group.iter().filter(|f| f.is_some_and(|x| x <= s)).count();
+                learnt as f64 / group.len() as f64
             })
             .collect()
     };
-    Some((frac(false), frac(true)))
+    (frac(false), frac(true))
 }
 
 /// fig1.png like the paper's Figure 1: (a) train accuracy, (b) test accuracy, (c) train loss,
@@ -123,7 +140,8 @@ pub fn fig1(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
             continue;
         };
         let steps: Vec<f64> = steps.iter().map(|p| p.0).collect();
-        if let Some((p, c)) = learnt_fractions(r, &steps) {
+        if let Some(examples) = read_learnt(r) {
+            let (p, c) = learnt_fractions(&examples, &steps);
             for (name, dashed, v) in [("pristine", false, p), ("corrupt", true, c)] {
                 if v.iter().any(|x| x.is_finite()) {
                     learnt.push(Series {
@@ -183,7 +201,6 @@ pub fn fig4(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     let mut cs: Vec<f64> = chosen.iter().filter_map(|r| r.winsor_c()).collect();
-    cs.dedup();
     cs.sort_by(f64::total_cmp);
     cs.dedup();
     let mut noises: Vec<f64> = chosen.iter().map(|r| r.noise).collect();
@@ -256,11 +273,7 @@ pub fn examples_png(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
     else {
         return Ok(None);
     };
-    let Ok(t) = Table::read(&run.dir.join("examples.csv")) else {
-        return Ok(None);
-    };
-    let col = |n: &str| t.header.iter().position(|h| h == n);
-    let (Some(ci), Some(cf)) = (col("index"), col("learnt_first")) else {
+    let Some(examples) = read_learnt(run) else {
         return Ok(None);
     };
     // the data: config.toml's `data` is "mnist (built-in)..." or a folder, maybe followed by
@@ -279,18 +292,15 @@ pub fn examples_png(runs: &[Run], out: &Path) -> Result<Option<PathBuf>> {
             Err(_) => return Ok(None),
         }
     };
-    let mut learnt: Vec<(f64, usize)> = t
-        .rows
+    let mut learnt: Vec<(f64, usize)> = examples
         .iter()
-        .filter(|r| r[cf].is_finite())
-        .map(|r| (r[cf], r[ci] as usize))
+        .filter_map(|e| Some((e.first?, e.index)))
         .collect();
     learnt.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let never: Vec<usize> = t
-        .rows
+    let never: Vec<usize> = examples
         .iter()
-        .filter(|r| !r[cf].is_finite())
-        .map(|r| r[ci] as usize)
+        .filter(|e| e.first.is_none())
+        .map(|e| e.index)
         .collect();
     let mut picks: Vec<Option<usize>> = Vec::new();
     let block = |list: Vec<usize>, picks: &mut Vec<Option<usize>>| {
