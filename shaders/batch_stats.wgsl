@@ -27,12 +27,17 @@ var<workgroup> ls: array<f32, 256>;
 var<workgroup> cs: array<u32, 256>;
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) t: u32) {
+fn main(
+    @builtin(local_invocation_index) t: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>
+) {
+    run = wid.z;
     var l = 0.0;
     var c = 0u;
     for (var r = t; r < p.rows; r += 256u) {
-        l += loss[r];
-        c += correct[r];
+        l += loss[ro(0u) + r];
+        c += correct[ro(1u) + r];
     }
     ls[t] = l;
     cs[t] = c;
@@ -45,7 +50,9 @@ fn main(@builtin(local_invocation_index) t: u32) {
         workgroupBarrier();
     }
     if (t == 0u) {
-        stats[step.slot * 2u] = bitcast<u32>(ls[0] / f32(p.rows));
-        stats[step.slot * 2u + 1u] = cs[0];
+        // a slot holds every run's pair: stats[(slot * runs + run) * 2 ..]
+        let at = (step.slot * nwg.z + run) * 2u;
+        stats[at] = bitcast<u32>(ls[0] / f32(p.rows));
+        stats[at + 1u] = cs[0];
     }
 }

@@ -19,13 +19,15 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    run = gid.z;
     let j = gid.x;
     if (j >= p.width) {
         return;
     }
     var s = 0.0;
     for (var e = 0u; e < p.rows; e++) {
-        s += d[e * p.width + j];
+        s += d[ro(0u) + e * p.width + j];
     }
-    g[p.off + j] = select(0.0, g[p.off + j], p.accumulate == 1u) + s * p.scale;
+    let at = ro(1u) + p.off + j;
+    g[at] = select(0.0, g[at], p.accumulate == 1u) + s * p.scale;
 }

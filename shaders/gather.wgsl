@@ -30,6 +30,7 @@ struct Step {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    run = gid.z;
     let q = gid.x;
     let r = gid.y;
     if (r >= p.rows || q >= p.dim) {
@@ -37,15 +38,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var ex: u32;
     if (p.mode == 0u) {
-        ex = indices[step.index_base + p.base + r];
+        ex = indices[ro(2u) + step.index_base + p.base + r];
     } else {
         ex = p.base + r;
     }
     let byte = ex * p.dim + q;
-    let word = pixels[byte / 4u];
+    let word = pixels[ro(0u) + byte / 4u];
     let v = (word >> ((byte % 4u) * 8u)) & 0xffu;
-    x[r * p.dim + q] = f32(v) / 255.0;
+    x[ro(3u) + r * p.dim + q] = f32(v) / 255.0;
     if (q == 0u) {
-        row_labels[r] = labels[ex];
+        row_labels[ro(4u) + r] = labels[ro(1u) + ex];
     }
 }

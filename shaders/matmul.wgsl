@@ -17,6 +17,9 @@ var<workgroup> Bs: array<f32, 1024>; // [TK][TILE]
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    run = wid.z;
+    let a_run = ro(0u);
+    let b_run = ro(1u);
     let tx = lid.x;
     let ty = lid.y;
     let t = ty * 16u + tx;
@@ -40,7 +43,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let gk = k0 + ak;
             var av = 0.0;
             if (gm < p.m && gk < p.k) {
-                av = A[p.a_off + gm * p.a_rs + gk * p.a_cs];
+                av = A[a_run + p.a_off + gm * p.a_rs + gk * p.a_cs];
             }
             As[ak * TILE + am] = av;
             // B tile: consecutive invocations walk n.
@@ -50,7 +53,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let gk2 = k0 + bk;
             var bv = 0.0;
             if (gn < p.n && gk2 < p.k) {
-                bv = B[p.b_off + gk2 * p.b_rs + gn * p.b_cs];
+                bv = B[b_run + p.b_off + gk2 * p.b_rs + gn * p.b_cs];
             }
             Bs[bk * TILE + bn] = bv;
         }

@@ -10,6 +10,7 @@
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    run = wid.z;
     let m0 = wid.y * 32u + (lid / 8u) * 4u;
     let n0 = wid.x * 64u + (lid % 8u) * 8u;
     if (m0 >= p.m || n0 >= p.n) {
@@ -20,11 +21,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let ln = p.n - 1u;
     var ra: array<u32, 4>;
     for (var i = 0u; i < 4u; i++) {
-        ra[i] = p.a_off + min(m0 + i, lm) * p.a_rs;
+        ra[i] = ro(0u) + p.a_off + min(m0 + i, lm) * p.a_rs;
     }
     var cb: array<u32, 8>;
     for (var j = 0u; j < 8u; j++) {
-        cb[j] = p.b_off + min(n0 + j, ln) * p.b_cs;
+        cb[j] = ro(1u) + p.b_off + min(n0 + j, ln) * p.b_cs;
     }
     var c0 = vec4<f32>(0.0);
     var c1 = vec4<f32>(0.0);

@@ -17,10 +17,10 @@ fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
         if (n >= p.n) {
             return;
         }
-        var v = select(hi[j & 3u], lo[j & 3u], j < 4u) + bias[p.bias_off + n];
+        var v = select(hi[j & 3u], lo[j & 3u], j < 4u) + bias[ro(2u) + p.bias_off + n];
         if (MODE == 0u) {
             v = max(v, 0.0);
         }
-        C[m * p.n + n] = v;
+        C[ro(3u) + m * p.n + n] = v;
     }
 }

@@ -21,6 +21,7 @@ const ROWS: u32 = 8u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    run = wid.z;
     let m0 = wid.y * 8u * ROWS + (lid / 8u) * ROWS;
     let n0 = wid.x * 64u + (lid % 8u) * 8u;
     if (m0 >= p.m || n0 >= p.n) {
@@ -31,11 +32,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     // row starts in vec4 units (rows and columns past the end re-read the last one)
     var ra: array<u32, ROWS>;
     for (var i = 0u; i < ROWS; i++) {
-        ra[i] = (p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
+        ra[i] = (ro(0u) + p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
     }
     var cb: array<u32, 8>;
     for (var j = 0u; j < 8u; j++) {
-        cb[j] = (p.b_off + min(n0 + j, ln) * p.b_cs) / 4u;
+        cb[j] = (ro(1u) + p.b_off + min(n0 + j, ln) * p.b_cs) / 4u;
     }
     // c{i}: row m0+i, columns n0..n0+3; d{i}: columns n0+4..n0+7
     /*ACC*/

@@ -21,6 +21,7 @@ const ROWS: u32 = 8u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    run = wid.z;
     let m0 = wid.y * 8u * ROWS + (lid / 8u) * ROWS;
     let n0 = wid.x * 64u + (lid % 8u) * 8u;
     if (m0 >= p.m || n0 >= p.n) {
@@ -31,13 +32,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let lm = p.m - 1u;
     var ra: array<u32, ROWS>;
     for (var i = 0u; i < ROWS; i++) {
-        ra[i] = (p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
+        ra[i] = (ro(0u) + p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
     }
     // vec4 columns of B: n0..n0+3 and n0+4..n0+7 (or the last one)
     let nb_lo = n0 / 4u;
     let nb_hi = min(n0 / 4u + 1u, p.n / 4u - 1u);
     let brs = p.b_rs / 4u;
-    let boff = p.b_off / 4u;
+    let boff = (ro(1u) + p.b_off) / 4u;
     /*ACC*/
     for (var q = 0u; q < p.k / 4u; q++) {
         /*LOAD_A*/
@@ -61,9 +62,9 @@ fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
             return;
         }
         var v = select(hi[j & 3u], lo[j & 3u], j < 4u);
-        if (aux[m * p.n + n] <= 0.0) {
+        if (aux[ro(2u) + m * p.n + n] <= 0.0) {
             v = 0.0;
         }
-        C[m * p.n + n] = v;
+        C[ro(3u) + m * p.n + n] = v;
     }
 }

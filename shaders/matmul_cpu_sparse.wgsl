@@ -19,6 +19,7 @@ override MODE: u32 = 0u;
 
 @compute @workgroup_size(32)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    run = wid.z;
     let n0 = wid.x * 256u + lid * 8u;
     let b = wid.y;
     let m0 = 8u * b;
@@ -29,16 +30,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let ln = p.n - 1u;
     var ra: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
-        ra[i] = (p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
+        ra[i] = (ro(0u) + p.a_off + min(m0 + i, lm) * p.a_rs) / 4u;
     }
     var cb: array<u32, 8>;
     for (var j = 0u; j < 8u; j++) {
-        cb[j] = (p.b_off + min(n0 + j, ln) * p.b_cs) / 4u;
+        cb[j] = (ro(1u) + p.b_off + min(n0 + j, ln) * p.b_cs) / 4u;
     }
     /*ACC*/
     let n_blocks = (p.m + 7u) / 8u;
-    let listed = list[b];
-    let first = n_blocks + b * (p.k / 4u);
+    let lr = ro(5u);
+    let listed = list[lr + b];
+    let first = lr + n_blocks + b * (p.k / 4u);
     for (var t = 0u; t < listed; t++) {
         let q = list[first + t];
         /*LOAD_A*/

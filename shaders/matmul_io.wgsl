@@ -20,13 +20,13 @@ fn store(m: u32, n: u32, acc: f32) {
     var v = acc;
     switch MODE {
         case 0u: {
-            v = max(v + B[p.bias_off + n], 0.0);
+            v = max(v + B[ro(1u) + p.bias_off + n], 0.0);
         }
         case 1u: {
-            v = v + B[p.bias_off + n];
+            v = v + B[ro(1u) + p.bias_off + n];
         }
         case 2u: {
-            if (aux[m * p.n + n] <= 0.0) {
+            if (aux[ro(2u) + m * p.n + n] <= 0.0) {
                 v = 0.0;
             }
         }
@@ -34,8 +34,8 @@ fn store(m: u32, n: u32, acc: f32) {
             v = v * p.scale;
         }
         default: {
-            v = C[m * p.n + n] + v * p.scale;
+            v = C[ro(3u) + m * p.n + n] + v * p.scale;
         }
     }
-    C[m * p.n + n] = v;
+    C[ro(3u) + m * p.n + n] = v;
 }

@@ -9,6 +9,8 @@
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    run = gid.z;
+    let lr = ro(1u);
     let n_blocks = (p.m + 7u) / 8u;
     let b = gid.x;
     if (b >= n_blocks) {
@@ -20,13 +22,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var q = 0u; q < k4; q++) {
         var nz = false;
         for (var i = 0u; i < 8u; i++) {
-            let row = (p.a_off + min(8u * b + i, lm) * p.a_rs) / 4u;
+            let row = (ro(0u) + p.a_off + min(8u * b + i, lm) * p.a_rs) / 4u;
             nz = nz || any(A[row + q] != vec4<f32>(0.0));
         }
         if (nz) {
-            list[n_blocks + b * k4 + n] = q;
+            list[lr + n_blocks + b * k4 + n] = q;
             n += 1u;
         }
     }
-    list[b] = n;
+    list[lr + b] = n;
 }

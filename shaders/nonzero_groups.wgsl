@@ -16,6 +16,9 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    run = gid.z;
+    let ar = ro(0u);
+    let lr = ro(1u);
     let grp = gid.x;
     if (grp >= p.n_groups) {
         return;
@@ -28,12 +31,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         var nz = has_bias;
         for (var r = 0u; r < p.group; r++) {
             let k = k0 + r;
-            nz = nz || (k < p.fan_in && a[e * p.fan_in + min(k, last)] != 0.0);
+            nz = nz || (k < p.fan_in && a[ar + e * p.fan_in + min(k, last)] != 0.0);
         }
         if (nz) {
-            list[p.n_groups + grp * p.rows + n] = e;
+            list[lr + p.n_groups + grp * p.rows + n] = e;
             n += 1u;
         }
     }
-    list[grp] = n;
+    list[lr + grp] = n;
 }

@@ -20,14 +20,16 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    run = gid.z;
     let r = gid.x + gid.y * nwg.x * 64u;
     if (r >= p.rows) {
         return;
     }
     var s = 0.0;
-    let base = r * p.width;
+    let xb = ro(0u) + r * p.width;
+    let yb = ro(1u) + r * p.width;
     for (var i = 0u; i < p.width; i++) {
-        s += x[base + i] * y[base + i];
+        s += x[xb + i] * y[yb + i];
     }
-    out[p.out_base + r] = s;
+    out[ro(2u) + p.out_base + r] = s;
 }

@@ -36,6 +36,11 @@ struct Params {
     _pad3: u32,
 }
 
+// elements before this run's d, a and gradient (shaders/runs.wgsl), set first in main
+var<private> dr: u32;
+var<private> ar: u32;
+var<private> gr: u32;
+
 @group(0) @binding(0) var<storage, read> d: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
@@ -47,6 +52,10 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    run = wid.z;
+    dr = ro(0u);
+    ar = ro(1u);
+    gr = ro(2u);
     let j0 = wid.y * R;
     let q = gid.x;
     let blocks = (p.fan_in + 3u) / 4u;
@@ -66,7 +75,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     // Two examples per iteration: each unit's kept values are then read and written once per
     // pair (the unit's values are still offered in example order, so the result is that of
     // one example at a time). @PAIR, for examples e and e + 1: av{s} = load_a(..),
-    // drow{s} = e{s} * fan_out; then per unit r and example s:
+    // drow{s} = dr + e{s} * fan_out; then per unit r and example s:
     //   v = d[drow{s} + min(j0 + r, p.fan_out - 1u)] * av{s} (or a lane of a vec4 load of d);
     //   [v = sign(v);] t{r} += v; x = v; y = lo{r}_0; lo{r}_0 = min(y, x); x = max(y, x); ...
     //   lo{r}_{KL-1} = min(lo{r}_{KL-1}, x); and the mirror image for hi{r}_*
@@ -89,9 +98,9 @@ fn load_a(e: u32, q: u32, k0: u32, is_bias: bool) -> vec4<f32> {
     let last = p.fan_in - 1u;
     var av: vec4<f32>;
     if (VEC_A == 1u) {
-        av = a4[e * (p.fan_in / 4u) + min(q, blocks - 1u)];
+        av = a4[(ar + e * p.fan_in) / 4u + min(q, blocks - 1u)];
     } else {
-        let row = e * p.fan_in;
+        let row = ar + e * p.fan_in;
         av = vec4<f32>(
             a[row + min(k0, last)],
             a[row + min(k0 + 1u, last)],
@@ -118,12 +127,12 @@ fn finish(
     }
     let s = finish_value(total, lov, hiv, s_lo, s_hi);
     if (is_bias) {
-        g[p.fan_out * p.fan_in + j] = s.x;
+        g[gr + p.fan_out * p.fan_in + j] = s.x;
         return;
     }
     for (var c = 0u; c < 4u; c++) {
         if (k0 + c < p.fan_in) {
-            g[j * p.fan_in + k0 + c] = s[c];
+            g[gr + j * p.fan_in + k0 + c] = s[c];
         }
     }
 }

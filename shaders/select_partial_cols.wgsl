@@ -30,6 +30,11 @@ struct Params {
     _pad3: u32,
 }
 
+// elements before this run's d, a and gradient (shaders/runs.wgsl), set first in main
+var<private> dr: u32;
+var<private> ar: u32;
+var<private> gr: u32;
+
 @group(0) @binding(0) var<storage, read> d: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
@@ -40,6 +45,11 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    run = wid.z;
+    dr = ro(0u);
+    ar = ro(1u);
+    gr = ro(2u);
+    let lr = ro(6u);
     let j = 4u * gid.x;
     if (j >= p.fan_out) {
         return;
@@ -49,13 +59,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     let last_k = p.fan_in - 1u;
     let inf = bitcast<f32>(0x7f800000u);
     /*STATE*/
-    let listed = list[group];
-    let first = p.n_groups + group * p.rows;
+    let listed = list[lr + group];
+    let first = lr + p.n_groups + group * p.rows;
     var v: vec4<f32>;
     var x: vec4<f32>;
     var y: vec4<f32>;
     // Two listed examples per iteration, as in select_partial.wgsl. @PAIR, for the listed
-    // examples e0 and e1: dv{s} = load_d(e{s}, j), arow{s} = e{s} * fan_in, then per input r
+    // examples e0 and e1: dv{s} = load_d(e{s}, j), arow{s} = ar + e{s} * fan_in, then per input r
     // and example s: v = dv{s} * (a[arow{s} + k0 + r], 1 for the bias, 0 past it);
     // [v = sign(v);] t{r} += v; and the insertion of select_partial.wgsl
     var t = 0u;
@@ -78,9 +88,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 // Example e's errors of units j..j+3.
 fn load_d(e: u32, j: u32) -> vec4<f32> {
     if (VEC_D == 1u) {
-        return d4[(e * p.fan_out + j) / 4u];
+        return d4[(dr + e * p.fan_out + j) / 4u];
     }
-    let row = e * p.fan_out;
+    let row = dr + e * p.fan_out;
     let last_j = p.fan_out - 1u;
     return vec4<f32>(
         d[row + min(j, last_j)],
@@ -107,9 +117,9 @@ fn finish(
     for (var c = 0u; c < 4u; c++) {
         if (j + c < p.fan_out) {
             if (k == p.fan_in) {
-                g[p.fan_out * p.fan_in + j + c] = s[c];
+                g[gr + p.fan_out * p.fan_in + j + c] = s[c];
             } else {
-                g[(j + c) * p.fan_in + k] = s[c];
+                g[gr + (j + c) * p.fan_in + k] = s[c];
             }
         }
     }

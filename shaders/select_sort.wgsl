@@ -40,6 +40,7 @@ var<workgroup> bounds: array<vec2<f32>, T>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    run = wid.z;
     let j = wid.y;
     let k0 = wid.x * T;
     let inf = bitcast<f32>(0x7f800000u);
@@ -53,9 +54,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (e < p.rows && k <= p.fan_in) {
             var av = 1.0;
             if (k < p.fan_in) {
-                av = a[e * p.fan_in + k];
+                av = a[ro(1u) + e * p.fan_in + k];
             }
-            x = d[e * p.fan_out + j] * av;
+            x = d[ro(0u) + e * p.fan_out + j] * av;
         }
         v[t * P + e] = x;
     }
@@ -130,8 +131,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // Writes coordinate (j, k) of the layer's gradient: weights row-major, then the biases.
 fn store(j: u32, k: u32, s: f32) {
     if (k < p.fan_in) {
-        g[j * p.fan_in + k] = s;
+        g[ro(2u) + j * p.fan_in + k] = s;
     } else if (k == p.fan_in) {
-        g[p.fan_out * p.fan_in + j] = s;
+        g[ro(2u) + p.fan_out * p.fan_in + j] = s;
     }
 }

@@ -13,9 +13,11 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.count) {
+    run = gid.z;
+    let j = gid.x + gid.y * nwg.x * 256u;
+    if (j >= p.count) {
         return;
     }
-    w[i] = w[i] - p.lr * g[i];
+    let i = ro(0u) + j;
+    w[i] = w[i] - p.lr * g[ro(1u) + j];
 }

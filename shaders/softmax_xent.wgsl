@@ -21,12 +21,14 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    run = gid.z;
     let r = gid.x + gid.y * nwg.x * 64u;
     if (r >= p.rows) {
         return;
     }
-    let o = r * p.classes;
-    let y = row_labels[r];
+    let o = ro(0u) + r * p.classes;
+    let od = ro(2u) + r * p.classes;
+    let y = row_labels[ro(1u) + r];
     var zmax = logits[o];
     var arg = 0u;
     for (var c = 1u; c < p.classes; c++) {
@@ -41,12 +43,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         s += exp(logits[o + c] - zmax);
     }
     let lse = zmax + log(s);
-    loss_out[p.base + r] = lse - logits[o + y];
-    correct_out[p.base + r] = select(0u, 1u, arg == y);
+    loss_out[ro(3u) + p.base + r] = lse - logits[o + y];
+    correct_out[ro(4u) + p.base + r] = select(0u, 1u, arg == y);
     if (p.mode == 0u) {
         for (var c = 0u; c < p.classes; c++) {
             let sm = exp(logits[o + c] - zmax) / s;
-            d[o + c] = sm - select(0.0, 1.0, c == y);
+            d[od + c] = sm - select(0.0, 1.0, c == y);
         }
     }
 }

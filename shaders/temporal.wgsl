@@ -31,19 +31,22 @@ override MODE: u32 = 0u;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.count) {
+    run = gid.z;
+    let j = gid.x + gid.y * nwg.x * 256u;
+    if (j >= p.count) {
         return;
     }
+    let i = ro(0u) + j;
+    let h = ro(1u) + j;
     let t = step.t;
     let x2 = g[i];
-    hist[(t % 3u) * p.count + i] = x2;
+    hist[(t % 3u) * p.count + h] = x2;
     if (t < 2u || (p.every == 3u && t % 3u != 2u)) {
         g[i] = 0.0;
         return;
     }
-    let x0 = hist[((t - 2u) % 3u) * p.count + i];
-    let x1 = hist[((t - 1u) % 3u) * p.count + i];
+    let x0 = hist[((t - 2u) % 3u) * p.count + h];
+    let x1 = hist[((t - 1u) % 3u) * p.count + h];
     if (MODE == 0u) {
         g[i] = max(min(x0, x1), min(max(x0, x1), x2));
     } else {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::data::{BatchOrder, DataSet, CLASSES};
-use crate::gpu::trainer::TrainerSpec;
+use crate::gpu::trainer::{RunInit, TrainerSpec};
 use crate::gpu::{Gpu, GpuTrainer, Kernels};
 use crate::model::{Arch, Init, Params};
 use crate::rule::{Rule, Select};
@@ -20,6 +20,9 @@ pub struct BenchSpec {
     pub window: usize,
     pub windows: usize,
     pub seed: u64,
+    /// Runs trained together in the same dispatches (seeds `seed..seed + concurrent`);
+    /// the rates are then run-steps per second.
+    pub concurrent: usize,
     /// Also time one evaluation over both splits, dispatch by dispatch.
     pub profile_eval: bool,
 }
@@ -35,16 +38,25 @@ pub struct BenchResult {
 
 pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Result<BenchResult> {
     let widths = spec.arch.widths(data.input_dim(), CLASSES)?;
-    let init = Params::init(&widths, Init::Code, spec.seed);
-    let trainer = GpuTrainer::new(
+    let runs = spec.concurrent.max(1);
+    let inits: Vec<Params> = (0..runs as u64)
+        .map(|r| Params::init(&widths, Init::Code, spec.seed + r))
+        .collect();
+    let run_inits: Vec<RunInit> = inits
+        .iter()
+        .map(|init| RunInit {
+            labels: &data.train.labels,
+            init,
+            rule: spec.rule,
+        })
+        .collect();
+    let trainer = GpuTrainer::new_runs(
         gpu,
         kernels,
         data,
-        &data.train.labels,
-        &init,
+        &run_inits,
         TrainerSpec {
             batch: spec.batch,
-            rule: spec.rule,
             select: spec.select,
             lr: 0.1,
             eval_chunk: 10000,
@@ -52,9 +64,20 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
             coherence: false,
         },
     )?;
-    let mut order = BatchOrder::new(data.train.n, spec.batch, spec.seed);
-    let mut batches =
-        |n: usize| -> Vec<Vec<u32>> { (0..n).map(|_| order.next_batch().to_vec()).collect() };
+    let mut orders: Vec<BatchOrder> = (0..runs as u64)
+        .map(|r| BatchOrder::new(data.train.n, spec.batch, spec.seed + r))
+        .collect();
+    // each step: every run's minibatch, in run order
+    let mut batches = |n: usize| -> Vec<Vec<u32>> {
+        (0..n)
+            .map(|_| {
+                orders
+                    .iter_mut()
+                    .flat_map(|o| o.next_batch().to_vec())
+                    .collect()
+            })
+            .collect()
+    };
     trainer.train(&batches(spec.warmup))?;
     let profile = trainer.profile_step(&batches(1)[0])?;
     let mut eval_profile: Vec<(&'static str, f64)> = Vec::new();
@@ -71,7 +94,7 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
         let b = batches(spec.window);
         let t = Instant::now();
         trainer.train(&b)?;
-        rates.push(spec.window as f64 / t.elapsed().as_secs_f64());
+        rates.push((spec.window * runs) as f64 / t.elapsed().as_secs_f64());
     }
     let mut sorted = rates.clone();
     sorted.sort_by(|a, b| a.total_cmp(b));
@@ -133,12 +156,13 @@ pub fn aggregation(
     let gb = gpu.storage("g", (fan_out * (fan_in + 1) * 4) as u64);
     let disp = kernel.bind(
         gpu,
-        &db,
-        &ab,
+        Slice::all(&db),
+        Slice::all(&ab),
         Slice::all(&gb),
         fan_out as u32,
         fan_in as u32,
         sparse_inputs,
+        1,
     );
     crate::gpu::run(gpu, &disp.iter().collect::<Vec<_>>())?;
     let coords = (fan_out * (fan_in + 1)) as f64;

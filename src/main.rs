@@ -432,6 +432,7 @@ fn bench(a: BenchArgs) -> Result<()> {
                 window: a.window,
                 windows: a.windows,
                 seed: 0,
+                concurrent: 1,
                 profile_eval: a.profile,
             },
         )

@@ -100,9 +100,9 @@ fn per_example_dots_and_norms_match_explicit_gradients() {
         &data,
         &noise.labels,
         &init,
+        Rule::Mean,
         TrainerSpec {
             batch: 10,
-            rule: Rule::Mean,
             select: Select::Auto,
             lr: 0.1,
             // chunks of 16 rows: 61 examples in 4 chunks, the last one short

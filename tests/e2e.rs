@@ -41,9 +41,9 @@ fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: u
         &data,
         &noise.labels,
         &init,
+        rule,
         TrainerSpec {
             batch,
-            rule,
             select,
             lr: 0.1,
             eval_chunk,
@@ -227,14 +227,13 @@ fn impossible_trainer_configurations_are_errors() {
     let make_with = |rule: Rule, select: Select, batch: usize, eval_chunk: usize| {
         let spec = TrainerSpec {
             batch,
-            rule,
             select,
             lr: 0.1,
             eval_chunk,
             steps_per_submit: 4,
             coherence: false,
         };
-        GpuTrainer::new(g, k, &data, &data.train.labels, &init, spec)
+        GpuTrainer::new(g, k, &data, &data.train.labels, &init, rule, spec)
     };
     let make = |rule: Rule, batch: usize, eval_chunk: usize| {
         make_with(rule, Select::Auto, batch, eval_chunk)
@@ -260,4 +259,112 @@ fn impossible_trainer_configurations_are_errors() {
         format!("{e:#}").contains("without the coherence passes"),
         "{e:#}"
     );
+}
+
+/// Several runs in the same dispatches give, run by run, exactly the numbers of each run
+/// trained alone: the step statistics, the parameters and the evaluation, bit for bit.
+/// The runs differ in rule (including a temporal one and two groups of the same rule),
+/// label noise, seed and minibatch order, and the batch is not a multiple of any
+/// workgroup size.
+fn concurrent_equals_alone(kernels: &winsor::gpu::Kernels, select: Select) {
+    use winsor::gpu::trainer::RunInit;
+    let (g, _) = gpu();
+    let (batch, steps) = (23usize, 9usize);
+    let data = small_mnist(23 * 5, 37);
+    let widths = [784, 20, 12, 10];
+    let cells = [
+        (Rule::Mean, 0.0, 1u64),
+        (Rule::Winsor(10.0), 0.5, 2),
+        (Rule::Winsor(10.0), 0.25, 3),
+        (Rule::Temporal(Temporal::Rm3), 0.25, 4),
+        (Rule::Median, 1.0, 5),
+        (Rule::Winsor(10.0), 0.75, 6),
+    ];
+    let noise: Vec<LabelNoise> = cells
+        .iter()
+        .map(|&(_, n, seed)| LabelNoise::new(&data.train.labels, n, seed))
+        .collect();
+    let inits: Vec<Params> = cells
+        .iter()
+        .map(|&(_, _, seed)| Params::init(&widths, Init::Code, seed))
+        .collect();
+    let orders: Vec<Vec<Vec<u32>>> = cells
+        .iter()
+        .map(|&(_, _, seed)| {
+            let mut o = BatchOrder::new(data.train.n, batch, seed);
+            (0..steps).map(|_| o.next_batch().to_vec()).collect()
+        })
+        .collect();
+    let spec = TrainerSpec {
+        batch,
+        select,
+        lr: 0.1,
+        eval_chunk: 1000,
+        steps_per_submit: 4,
+        coherence: false,
+    };
+    let runs: Vec<RunInit> = (0..cells.len())
+        .map(|i| RunInit {
+            labels: &noise[i].labels,
+            init: &inits[i],
+            rule: cells[i].0,
+        })
+        .collect();
+    let together = GpuTrainer::new_runs(g, kernels, &data, &runs, spec.clone()).unwrap();
+    let joint: Vec<Vec<u32>> = (0..steps)
+        .map(|s| orders.iter().flat_map(|o| o[s].clone()).collect())
+        .collect();
+    let stats = together.train(&joint).unwrap();
+    let evals = together.evaluate_runs().unwrap();
+    for (i, run) in runs.iter().enumerate() {
+        let alone = GpuTrainer::new(
+            g,
+            kernels,
+            &data,
+            run.labels,
+            run.init,
+            run.rule,
+            spec.clone(),
+        )
+        .unwrap();
+        let own = alone.train(&orders[i]).unwrap();
+        let rule = run.rule;
+        for (s, &(loss, correct)) in own.iter().enumerate() {
+            let (l, c) = stats[s * runs.len() + i];
+            assert_eq!(
+                (l.to_bits(), c),
+                (loss.to_bits(), correct),
+                "run {i} ({rule}) step {s}"
+            );
+        }
+        let (a, b) = (alone.params().unwrap(), together.params_of(i).unwrap());
+        assert_eq!(a.layers.len(), b.layers.len());
+        for (la, lb) in a.layers.iter().zip(&b.layers) {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&la.w), bits(&lb.w), "run {i} ({rule}) weights");
+            assert_eq!(bits(&la.b), bits(&lb.b), "run {i} ({rule}) biases");
+        }
+        assert_ne!(a.layers[0].w, inits[i].layers[0].w, "run {i} did not train");
+        let ev = alone.evaluate().unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&ev.train_loss), bits(&evals[i].train_loss), "run {i}");
+        assert_eq!(bits(&ev.test_loss), bits(&evals[i].test_loss), "run {i}");
+        assert_eq!(ev.train_correct, evals[i].train_correct, "run {i}");
+        assert_eq!(ev.test_correct, evals[i].test_correct, "run {i}");
+    }
+}
+
+#[test]
+fn concurrent_runs_equal_runs_alone() {
+    let (_, k) = gpu();
+    concurrent_equals_alone(k, Select::Auto);
+}
+
+#[test]
+fn concurrent_runs_equal_runs_alone_on_the_gpu_kernels() {
+    // the tiled matrix product and the sorting-network selection, which GPUs use
+    let (g, _) = gpu();
+    let mut k = winsor::gpu::Kernels::new(g).unwrap();
+    k.matmul = winsor::gpu::kernels::Matmul::new(g, winsor::gpu::kernels::MatmulVariant::Tiled);
+    concurrent_equals_alone(&k, Select::Sort);
 }

@@ -35,7 +35,7 @@ fn gather_reads_selected_examples_and_labels() {
         &px,
         &lab,
         GatherFrom::Indices {
-            indices: &ib,
+            indices: Slice::all(&ib),
             step: &steps,
             base: 0,
         },
@@ -397,12 +397,13 @@ fn check_selection_with(
     let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
     let disp = kernel.bind(
         g,
-        &db,
-        &ab,
+        Slice::all(&db),
+        Slice::all(&ab),
         Slice::all(&gb),
         fo as u32,
         fi as u32,
         sparse_inputs,
+        1,
     );
     run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
     let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
@@ -836,7 +837,15 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
                 p,
             );
             let d2 = cpu
-                .bind_sparse(g, epi, Slice::all(&ab), Slice::all(&bb), Slice::all(&c2), p)
+                .bind_sparse(
+                    g,
+                    epi,
+                    Slice::all(&ab),
+                    Slice::all(&bb),
+                    Slice::all(&c2),
+                    p,
+                    1,
+                )
                 .expect("the CPU variant has the sparse product");
             run(g, &[&d1, &d2[0], &d2[1]]).unwrap();
             let want = g.read_f32(&c1, 0, m * n).unwrap();
@@ -880,7 +889,8 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
             Slice::all(&ab),
             Slice::all(&bb),
             Slice::all(&cb),
-            p
+            p,
+            1
         )
         .is_none());
     assert!(tiled
@@ -890,7 +900,8 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
             Slice::all(&ab),
             Slice::all(&bb),
             Slice::all(&cb),
-            p
+            p,
+            1
         )
         .is_none());
 }

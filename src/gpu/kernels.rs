@@ -15,12 +15,15 @@ pub const STEP_STRIDE: u64 = 256;
 /// because wgpu 30 does not check it.
 pub const WORKGROUP_BYTES: [(&str, u32); 2] = [("matmul", 8192), ("batch_stats", 2048)];
 
-/// A buffer range to bind: whole buffer if `size` is None.
+/// A buffer range to bind: whole buffer if `size` is None. `run`: bytes between one run's
+/// part of the buffer and the next (0 when every run of a dispatch reads the same data); the
+/// kernel finds it in its `runs` uniform (shaders/runs.wgsl).
 #[derive(Clone, Copy)]
 pub struct Slice<'a> {
     pub buf: &'a wgpu::Buffer,
     pub offset: u64,
     pub size: Option<u64>,
+    pub run: u64,
 }
 
 impl<'a> Slice<'a> {
@@ -38,6 +41,7 @@ impl<'a> Slice<'a> {
             buf,
             offset: 0,
             size: None,
+            run: 0,
         }
     }
     pub fn range(buf: &'a wgpu::Buffer, offset: u64, size: u64) -> Self {
@@ -45,6 +49,21 @@ impl<'a> Slice<'a> {
             buf,
             offset,
             size: Some(size),
+            run: 0,
+        }
+    }
+    /// The whole buffer, holding one part per run, `stride` bytes apart.
+    pub fn runs(buf: &'a wgpu::Buffer, stride: u64) -> Self {
+        Slice {
+            run: stride,
+            ..Slice::all(buf)
+        }
+    }
+    /// The same slice with one part per run, `stride` bytes apart.
+    pub fn per_run(self, stride: u64) -> Self {
+        Slice {
+            run: stride,
+            ..self
         }
     }
     fn resource(&self) -> wgpu::BindingResource<'a> {
@@ -55,6 +74,12 @@ impl<'a> Slice<'a> {
                 .size
                 .map(|s| NonZeroU64::new(s.max(4)).expect("nonzero")),
         })
+    }
+}
+
+impl<'a> From<&'a wgpu::Buffer> for Slice<'a> {
+    fn from(buf: &'a wgpu::Buffer) -> Self {
+        Slice::all(buf)
     }
 }
 
@@ -72,10 +97,12 @@ pub struct Dispatch {
     pub name: &'static str,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
+    /// The run strides (group 1).
+    runs_group: wgpu::BindGroup,
     groups: [u32; 3],
     per_step: bool,
-    // Keeps the uniform buffer alive as long as the dispatch.
-    _uniform: wgpu::Buffer,
+    // Keeps the uniform buffers alive as long as the dispatch.
+    _uniform: [wgpu::Buffer; 2],
 }
 
 impl Dispatch {
@@ -88,8 +115,22 @@ impl Dispatch {
         } else {
             pass.set_bind_group(0, &self.bind_group, &[]);
         }
+        pass.set_bind_group(1, &self.runs_group, &[]);
         pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
     }
+
+    /// The same dispatch over `runs` runs (the z dimension; shaders/runs.wgsl).
+    pub fn across(mut self, runs: u32) -> Self {
+        self.groups[2] = runs;
+        self
+    }
+}
+
+/// Run strides per binding, in 4-byte elements (shaders/runs.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct RunStrides {
+    stride: [u32; 8],
 }
 
 /// Splits `n` workgroups over x and y so that neither exceeds the 65535 per-dimension limit;
@@ -105,6 +146,7 @@ pub(super) struct Kernel {
     name: &'static str,
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
+    runs_layout: wgpu::BindGroupLayout,
     kinds: Vec<Kind>,
 }
 
@@ -153,13 +195,29 @@ impl Kernel {
                 label: Some(name),
                 entries: &entries,
             });
+        let runs_layout = gpu
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("runs"),
+                entries: &[wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                }],
+            });
         let pl = gpu
             .device
             .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(name),
-                bind_group_layouts: &[Some(&layout)],
+                bind_group_layouts: &[Some(&layout), Some(&runs_layout)],
                 immediate_size: 0,
             });
+        let source = format!("{}{source}", include_str!("../../shaders/runs.wgsl"));
         let module = gpu
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -183,6 +241,7 @@ impl Kernel {
             name,
             pipeline,
             layout,
+            runs_layout,
             kinds: kinds.to_vec(),
         }
     }
@@ -198,6 +257,36 @@ impl Kernel {
         groups: [u32; 3],
     ) -> Dispatch {
         let ubuf = gpu.uniform(self.name, uniform);
+        assert!(
+            self.kinds.len() <= 8,
+            "{}: runs.wgsl has 8 strides",
+            self.name
+        );
+        let mut strides = RunStrides { stride: [0; 8] };
+        for (i, s) in self
+            .kinds
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| matches!(k, Kind::Read | Kind::ReadWrite))
+            .zip(slices)
+            .map(|((i, _), s)| (i, s))
+        {
+            assert!(
+                s.run % 4 == 0,
+                "{}: run stride of whole elements",
+                self.name
+            );
+            strides.stride[i] = (s.run / 4) as u32;
+        }
+        let sbuf = gpu.uniform("runs", &strides);
+        let runs_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("runs"),
+            layout: &self.runs_layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: sbuf.as_entire_binding(),
+            }],
+        });
         let mut si = slices.iter();
         let entries: Vec<wgpu::BindGroupEntry> = self
             .kinds
@@ -228,9 +317,10 @@ impl Kernel {
             name: self.name,
             pipeline: self.pipeline.clone(),
             bind_group,
+            runs_group,
             groups,
             per_step: self.kinds.contains(&Kind::StepUniform),
-            _uniform: ubuf,
+            _uniform: [ubuf, sbuf],
         }
     }
 }
@@ -298,7 +388,7 @@ pub enum GatherFrom<'a> {
     /// Row r is example `indices[step.index_base + base + r]` (training minibatches, `base`
     /// being the first row of a chunk).
     Indices {
-        indices: &'a wgpu::Buffer,
+        indices: Slice<'a>,
         step: &'a wgpu::Buffer,
         base: u32,
     },
@@ -319,17 +409,18 @@ impl Gather {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(
+    pub fn bind<'a>(
         &self,
         gpu: &Gpu,
-        pixels: &wgpu::Buffer,
-        labels: &wgpu::Buffer,
+        pixels: impl Into<Slice<'a>>,
+        labels: impl Into<Slice<'a>>,
         from: GatherFrom<'_>,
-        x: &wgpu::Buffer,
-        row_labels: &wgpu::Buffer,
+        x: impl Into<Slice<'a>>,
+        row_labels: impl Into<Slice<'a>>,
         rows: u32,
         dim: u32,
     ) -> Dispatch {
+        let labels = labels.into();
         let (indices, step, base, mode) = match from {
             GatherFrom::Indices {
                 indices,
@@ -340,13 +431,7 @@ impl Gather {
         };
         self.0.bind(
             gpu,
-            &[
-                Slice::all(pixels),
-                Slice::all(labels),
-                Slice::all(indices),
-                Slice::all(x),
-                Slice::all(row_labels),
-            ],
+            &[pixels.into(), labels, indices, x.into(), row_labels.into()],
             &GatherParams {
                 rows,
                 dim,
@@ -564,6 +649,7 @@ impl Matmul {
     /// (nonzero_blocks.wgsl), then the product over those only (matmul_cpu_sparse.wgsl),
     /// bit-identical to [`Matmul::bind`]. None where it does not apply (the GPU variant, or
     /// operands not contiguous in k by fours), and the caller uses `bind`.
+    #[allow(clippy::too_many_arguments)]
     pub fn bind_sparse(
         &self,
         gpu: &Gpu,
@@ -572,6 +658,7 @@ impl Matmul {
         b: Slice<'_>,
         c: Slice<'_>,
         p: MatmulParams,
+        runs: u32,
     ) -> Option<[Dispatch; 2]> {
         let (products, list_kernel) = self.sparse.as_ref()?;
         if !p.vec4_along_k() || !matches!(epilogue, Epilogue::BiasRelu | Epilogue::Bias) || p.m == 0
@@ -579,25 +666,23 @@ impl Matmul {
             return None;
         }
         let n_blocks = p.m.div_ceil(8);
-        let list = gpu.storage(
-            "nonzero blocks",
-            (n_blocks as u64) * (1 + p.k as u64 / 4) * 4,
-        );
-        let listing = list_kernel.bind(
-            gpu,
-            &[a, Slice::all(&list)],
-            &p,
-            None,
-            [n_blocks.div_ceil(64), 1, 1],
-        );
+        // one list per run
+        let list_bytes = ((n_blocks as u64) * (1 + p.k as u64 / 4) * 4).next_multiple_of(256);
+        let list = gpu.storage("nonzero blocks", list_bytes * runs as u64);
+        let list = Slice::runs(&list, list_bytes);
+        let listing = list_kernel
+            .bind(gpu, &[a, list], &p, None, [n_blocks.div_ceil(64), 1, 1])
+            .across(runs);
         let b4 = b.whole_vec4s();
-        let product = products[epilogue as usize].bind(
-            gpu,
-            &[a, b4, b, c, Slice::all(&list)],
-            &p,
-            None,
-            [p.n.div_ceil(256), n_blocks, 1],
-        );
+        let product = products[epilogue as usize]
+            .bind(
+                gpu,
+                &[a, b4, b, c, list],
+                &p,
+                None,
+                [p.n.div_ceil(256), n_blocks, 1],
+            )
+            .across(runs);
         Some([listing, product])
     }
 
@@ -665,15 +750,15 @@ impl SoftmaxXent {
     /// `train`: the error is written to `d`; otherwise `d` is untouched (pass any buffer that
     /// is not bound elsewhere in the dispatch).
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(
+    pub fn bind<'a>(
         &self,
         gpu: &Gpu,
-        logits: &wgpu::Buffer,
-        row_labels: &wgpu::Buffer,
-        d: &wgpu::Buffer,
+        logits: impl Into<Slice<'a>>,
+        row_labels: impl Into<Slice<'a>>,
+        d: impl Into<Slice<'a>>,
         train: bool,
-        loss_out: &wgpu::Buffer,
-        correct_out: &wgpu::Buffer,
+        loss_out: impl Into<Slice<'a>>,
+        correct_out: impl Into<Slice<'a>>,
         rows: u32,
         classes: u32,
         base: u32,
@@ -682,11 +767,11 @@ impl SoftmaxXent {
         self.0.bind(
             gpu,
             &[
-                Slice::all(logits),
-                Slice::all(row_labels),
-                Slice::all(d),
-                Slice::all(loss_out),
-                Slice::all(correct_out),
+                logits.into(),
+                row_labels.into(),
+                d.into(),
+                loss_out.into(),
+                correct_out.into(),
             ],
             &SoftmaxParams {
                 rows,
@@ -724,18 +809,18 @@ impl BatchStats {
         ))
     }
 
-    pub fn bind(
+    pub fn bind<'a>(
         &self,
         gpu: &Gpu,
-        loss: &wgpu::Buffer,
-        correct: &wgpu::Buffer,
-        stats: &wgpu::Buffer,
+        loss: impl Into<Slice<'a>>,
+        correct: impl Into<Slice<'a>>,
+        stats: impl Into<Slice<'a>>,
         step: &wgpu::Buffer,
         rows: u32,
     ) -> Dispatch {
         self.0.bind(
             gpu,
-            &[Slice::all(loss), Slice::all(correct), Slice::all(stats)],
+            &[loss.into(), correct.into(), stats.into()],
             &RowsParams { rows, _pad: [0; 3] },
             Some(step),
             [1, 1, 1],
@@ -773,10 +858,10 @@ impl BiasGrad {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(
+    pub fn bind<'a>(
         &self,
         gpu: &Gpu,
-        d: &wgpu::Buffer,
+        d: impl Into<Slice<'a>>,
         g: Slice<'_>,
         rows: u32,
         width: u32,
@@ -786,7 +871,7 @@ impl BiasGrad {
     ) -> Dispatch {
         self.0.bind(
             gpu,
-            &[Slice::all(d), g],
+            &[d.into(), g],
             &BiasGradParams {
                 rows,
                 width,
@@ -826,17 +911,17 @@ impl Sgd {
         ))
     }
 
-    pub fn bind(
+    pub fn bind<'a>(
         &self,
         gpu: &Gpu,
-        w: &wgpu::Buffer,
-        g: &wgpu::Buffer,
+        w: impl Into<Slice<'a>>,
+        g: impl Into<Slice<'a>>,
         count: u32,
         lr: f32,
     ) -> Dispatch {
         self.0.bind(
             gpu,
-            &[Slice::all(w), Slice::all(g)],
+            &[w.into(), g.into()],
             &SgdParams {
                 count,
                 lr,
@@ -921,11 +1006,11 @@ impl TemporalCombine {
 
     /// `g`: the flat gradient buffer (`count` floats), replaced by the update; `hist`: three
     /// times `count` floats of history; `step`: the per-step uniform buffer.
-    pub fn bind(
+    pub fn bind<'a>(
         &self,
         gpu: &Gpu,
-        g: &wgpu::Buffer,
-        hist: &wgpu::Buffer,
+        g: impl Into<Slice<'a>>,
+        hist: impl Into<Slice<'a>>,
         step: &wgpu::Buffer,
         count: u32,
     ) -> Dispatch {
@@ -936,7 +1021,7 @@ impl TemporalCombine {
         };
         self.kernel.bind(
             gpu,
-            &[Slice::all(g), Slice::all(hist)],
+            &[g.into(), hist.into()],
             &TemporalParams {
                 count,
                 every,
@@ -976,19 +1061,19 @@ impl RowDot {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(
+    pub fn bind<'a>(
         &self,
         gpu: &Gpu,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        out: &wgpu::Buffer,
+        x: impl Into<Slice<'a>>,
+        y: impl Into<Slice<'a>>,
+        out: impl Into<Slice<'a>>,
         rows: u32,
         width: u32,
         out_base: u32,
     ) -> Dispatch {
         self.0.bind(
             gpu,
-            &[Slice::all(x), Slice::all(y), Slice::all(out)],
+            &[x.into(), y.into(), out.into()],
             &RowDotParams {
                 rows,
                 width,

@@ -60,22 +60,24 @@ impl Selection {
     }
 
     /// `d`: errors (rows x fan_out); `a`: inputs (rows x fan_in); `g`: the layer's gradient
-    /// segment (weights, then biases). `sparse_inputs`: most inputs are zero (the first
-    /// layer's pixels), so the partial path reads only the examples where they are not.
+    /// segment (weights, then biases); each holds `runs` runs (their `Slice::run` strides,
+    /// multiples of 16 bytes). `sparse_inputs`: most inputs are zero (the first layer's
+    /// pixels), so the partial path reads only the examples where they are not.
     #[allow(clippy::too_many_arguments)]
     pub fn bind(
         &self,
         gpu: &Gpu,
-        d: &wgpu::Buffer,
-        a: &wgpu::Buffer,
+        d: Slice<'_>,
+        a: Slice<'_>,
         g: Slice<'_>,
         fan_out: u32,
         fan_in: u32,
         sparse_inputs: bool,
+        runs: u32,
     ) -> Vec<Dispatch> {
         match self {
-            Selection::Partial(k) => k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs),
-            Selection::Sort(k) => vec![k.bind(gpu, d, a, g, fan_out, fan_in)],
+            Selection::Partial(k) => k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs, runs),
+            Selection::Sort(k) => vec![k.bind(gpu, d, a, g, fan_out, fan_in).across(runs)],
         }
     }
 }
@@ -213,11 +215,11 @@ impl PartialShape {
             if rows {
                 writeln!(out, "        let e{s} = e + {s}u;").unwrap();
                 writeln!(out, "        let av{s} = load_a(e{s}, q, k0, is_bias);").unwrap();
-                writeln!(out, "        let drow{s} = e{s} * p.fan_out;").unwrap();
+                writeln!(out, "        let drow{s} = dr + e{s} * p.fan_out;").unwrap();
             } else {
                 writeln!(out, "        let e{s} = list[first + t + {s}u];").unwrap();
                 writeln!(out, "        let dv{s} = load_d(e{s}, j);").unwrap();
-                writeln!(out, "        let arow{s} = e{s} * p.fan_in;").unwrap();
+                writeln!(out, "        let arow{s} = ar + e{s} * p.fan_in;").unwrap();
                 if vec_a {
                     for u in 0..self.units / 4 {
                         writeln!(
@@ -418,12 +420,13 @@ impl PartialSelect {
     fn bind(
         &self,
         gpu: &Gpu,
-        d: &wgpu::Buffer,
-        a: &wgpu::Buffer,
+        d: Slice<'_>,
+        a: Slice<'_>,
         g: Slice<'_>,
         fan_out: u32,
         fan_in: u32,
         sparse_inputs: bool,
+        runs: u32,
     ) -> Vec<Dispatch> {
         use Kind::*;
         let params = PartialParams {
@@ -435,13 +438,7 @@ impl PartialSelect {
             _pad1: [0; 3],
         };
         // d, a, the gradient, and the vec4 views of a and d
-        let shared = [
-            Slice::all(d),
-            Slice::all(a),
-            g,
-            Slice::all(a),
-            Slice::all(d),
-        ];
+        let shared = [d, a, g, a, d];
         if !sparse_inputs {
             let vec_a = fan_in.is_multiple_of(4);
             let vec_d = fan_out.is_multiple_of(4) && self.shape.units.is_multiple_of(4);
@@ -452,15 +449,18 @@ impl PartialSelect {
                 1,
             ];
             let kernel = self.kernel(gpu, Orientation::Rows, vec_a, vec_d);
-            return vec![kernel.bind(gpu, &shared, &params, None, groups)];
+            return vec![kernel
+                .bind(gpu, &shared, &params, None, groups)
+                .across(runs)];
         }
         let r = self.cols.units as u32;
         // groups of r inputs covering 0..=fan_in (the last one holds the bias)
         let n_groups = (fan_in + 1).div_ceil(r);
-        let list = gpu.storage(
-            "nonzero groups",
-            (n_groups as u64 + n_groups as u64 * self.rows as u64) * 4,
-        );
+        // one list per run
+        let list_bytes =
+            ((n_groups as u64 + n_groups as u64 * self.rows as u64) * 4).next_multiple_of(256);
+        let list = gpu.storage("nonzero groups", list_bytes * runs as u64);
+        let list = Slice::runs(&list, list_bytes);
         let groups_kernel = self.groups_kernel.get_or_init(|| {
             Kernel::new(
                 gpu,
@@ -470,25 +470,29 @@ impl PartialSelect {
                 &[],
             )
         });
-        let listing = groups_kernel.bind(
-            gpu,
-            &[Slice::all(a), Slice::all(&list)],
-            &[self.rows as u32, fan_in, r, n_groups],
-            None,
-            [n_groups.div_ceil(64), 1, 1],
-        );
+        let listing = groups_kernel
+            .bind(
+                gpu,
+                &[a, list],
+                &[self.rows as u32, fan_in, r, n_groups],
+                None,
+                [n_groups.div_ceil(64), 1, 1],
+            )
+            .across(runs);
         let vec_a = fan_in.is_multiple_of(4) && r.is_multiple_of(4);
         let vec_d = fan_out.is_multiple_of(4);
         let kernel = self.kernel(gpu, Orientation::Cols, vec_a, vec_d);
         let mut slices = shared.to_vec();
-        slices.push(Slice::all(&list));
-        let select = kernel.bind(
-            gpu,
-            &slices,
-            &PartialParams { n_groups, ..params },
-            None,
-            [fan_out.div_ceil(4).div_ceil(64), n_groups, 1],
-        );
+        slices.push(list);
+        let select = kernel
+            .bind(
+                gpu,
+                &slices,
+                &PartialParams { n_groups, ..params },
+                None,
+                [fan_out.div_ceil(4).div_ceil(64), n_groups, 1],
+            )
+            .across(runs);
         vec![listing, select]
     }
 }
@@ -588,8 +592,8 @@ impl SortSelect {
     fn bind(
         &self,
         gpu: &Gpu,
-        d: &wgpu::Buffer,
-        a: &wgpu::Buffer,
+        d: Slice<'_>,
+        a: Slice<'_>,
         g: Slice<'_>,
         fan_out: u32,
         fan_in: u32,
@@ -600,7 +604,7 @@ impl SortSelect {
         }
         self.kernel.bind(
             gpu,
-            &[Slice::all(d), Slice::all(a), g],
+            &[d, a, g],
             &SortParams {
                 rows: self.rows as u32,
                 fan_out,

@@ -99,11 +99,19 @@ pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
         .collect()
 }
 
-/// What the trainer needs to know besides the data and the initial parameters.
+/// What one run of a trainer brings: its (possibly noisy) training labels, its initial
+/// parameters and its aggregation rule. Everything else in [`TrainerSpec`] is shared.
+#[derive(Clone, Copy)]
+pub struct RunInit<'a> {
+    pub labels: &'a [u8],
+    pub init: &'a Params,
+    pub rule: Rule,
+}
+
+/// What the runs of a trainer share besides the data.
 #[derive(Debug, Clone)]
 pub struct TrainerSpec {
     pub batch: usize,
-    pub rule: Rule,
     /// Which selection path a selecting rule uses.
     pub select: Select,
     pub lr: f32,
@@ -146,13 +154,100 @@ pub struct Evaluation {
     pub test_correct: Vec<u32>,
 }
 
+/// Runs that share one dispatch of every kernel: each run's part of a per-run buffer starts
+/// `stride` bytes after the previous one's (shaders/runs.wgsl).
+fn run_stride(bytes: usize) -> u64 {
+    (bytes as u64).max(4).next_multiple_of(256)
+}
+
+/// A buffer holding one part per run.
+struct Stacked {
+    buf: wgpu::Buffer,
+    stride: u64,
+    runs: usize,
+}
+
+impl Stacked {
+    fn new(gpu: &Gpu, label: &str, bytes: usize, runs: usize) -> Self {
+        let stride = run_stride(bytes);
+        Stacked {
+            buf: gpu.storage(label, stride * runs as u64),
+            stride,
+            runs,
+        }
+    }
+    fn init(gpu: &Gpu, label: &str, parts: &[Vec<u8>]) -> Self {
+        let stride = run_stride(parts.iter().map(Vec::len).max().unwrap_or(0));
+        let mut all = vec![0u8; stride as usize * parts.len()];
+        for (i, p) in parts.iter().enumerate() {
+            all[i * stride as usize..][..p.len()].copy_from_slice(p);
+        }
+        Stacked {
+            buf: gpu.storage_init(label, &all),
+            stride,
+            runs: parts.len(),
+        }
+    }
+    /// Every run's part.
+    fn all(&self) -> Slice<'_> {
+        Slice::runs(&self.buf, self.stride)
+    }
+    /// The parts of runs `first..`.
+    fn from(&self, first: usize) -> Slice<'_> {
+        Slice {
+            offset: first as u64 * self.stride,
+            ..self.all()
+        }
+    }
+    /// Layer l's segment of each run's parameters (or gradients), from run `first` on.
+    fn segment(&self, layout: &ParamLayout, l: usize, first: usize) -> Slice<'_> {
+        let s = layout.segment(&self.buf, l);
+        let rest = (self.runs - first - 1) as u64 * self.stride;
+        Slice {
+            offset: s.offset + first as u64 * self.stride,
+            size: s.size.map(|z| z + rest),
+            ..s
+        }
+        .per_run(self.stride)
+    }
+    /// Element offset of run `run`'s part.
+    fn at(&self, run: usize) -> u64 {
+        run as u64 * self.stride / 4
+    }
+}
+
+/// Runs that share a rule, and so the aggregation kernels: runs `first..first + count`.
+struct RuleGroup {
+    first: usize,
+    count: usize,
+    rule: Rule,
+}
+
+/// Splits runs into groups of consecutive runs with the same rule.
+fn rule_groups(rules: &[Rule]) -> Vec<RuleGroup> {
+    let mut groups: Vec<RuleGroup> = Vec::new();
+    for (i, &rule) in rules.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g) if g.rule == rule => g.count += 1,
+            _ => groups.push(RuleGroup {
+                first: i,
+                count: 1,
+                rule,
+            }),
+        }
+    }
+    groups
+}
+
 pub struct GpuTrainer<'g> {
     gpu: &'g Gpu,
     pub layout: ParamLayout,
     pub spec: TrainerSpec,
+    /// Runs trained together (each with its own weights, labels, rule and minibatches).
+    pub runs: usize,
     n_train: usize,
     n_test: usize,
-    params: wgpu::Buffer,
+    params: Stacked,
     indices: wgpu::Buffer,
     /// The per-step uniforms (slot, index base, step number).
     steps: wgpu::Buffer,
@@ -161,8 +256,8 @@ pub struct GpuTrainer<'g> {
     stats: wgpu::Buffer,
     /// Mappable copies of the two halves of `stats`.
     staging: [wgpu::Buffer; 2],
-    eval_loss: [wgpu::Buffer; 2],
-    eval_correct: [wgpu::Buffer; 2],
+    eval_loss: [Stacked; 2],
+    eval_correct: [Stacked; 2],
     /// Steps per submission (each half of the per-step uniform slots).
     pub slots: usize,
     step: Vec<Dispatch>,
@@ -173,16 +268,53 @@ pub struct GpuTrainer<'g> {
 }
 
 impl<'g> GpuTrainer<'g> {
-    /// `train_labels`: the (possibly noisy) labels the model is trained and scored against.
+    /// One run: `train_labels` are the (possibly noisy) labels the model is trained and
+    /// scored against.
     pub fn new(
         gpu: &'g Gpu,
         kernels: &Kernels,
         data: &DataSet,
         train_labels: &[u8],
         init: &Params,
+        rule: Rule,
         spec: TrainerSpec,
     ) -> Result<Self> {
-        let layout = ParamLayout::new(&init.widths());
+        let run = RunInit {
+            labels: train_labels,
+            init,
+            rule,
+        };
+        Self::new_runs(gpu, kernels, data, &[run], spec)
+    }
+
+    /// Several runs in the same dispatches: every kernel serves all of them at once (the
+    /// aggregation once per group of consecutive runs with the same rule). Each run's
+    /// numbers are bit-identical to training it alone.
+    pub fn new_runs(
+        gpu: &'g Gpu,
+        kernels: &Kernels,
+        data: &DataSet,
+        run_inits: &[RunInit<'_>],
+        spec: TrainerSpec,
+    ) -> Result<Self> {
+        let Some(first) = run_inits.first() else {
+            bail!("a trainer needs at least one run");
+        };
+        let runs = run_inits.len();
+        let layout = ParamLayout::new(&first.init.widths());
+        if run_inits.iter().any(|r| r.init.widths() != layout.widths) {
+            bail!("runs trained together must have the same network widths");
+        }
+        if runs > 1 && spec.coherence {
+            bail!("the coherence measurements run one run at a time (--concurrent 1)");
+        }
+        if let Some(r) = run_inits.iter().find(|r| r.labels.len() != data.train.n) {
+            bail!(
+                "{} training labels for {} training examples",
+                r.labels.len(),
+                data.train.n
+            );
+        }
         let dim = data.input_dim();
         if layout.widths[0] != dim || *layout.widths.last().expect("widths") != CLASSES {
             bail!(
@@ -206,29 +338,39 @@ impl<'g> GpuTrainer<'g> {
             .limits
             .max_storage_buffer_binding_size
             .min(gpu.limits.max_buffer_size) as usize;
-        let rows_cap = spec.eval_chunk.clamp(1, 65535).min(max_bind / (widest * 4));
+        let rows_cap = spec
+            .eval_chunk
+            .clamp(1, 65535)
+            .min((max_bind / runs).saturating_sub(256) / (widest * 4));
         if rows_cap == 0 {
             bail!("a layer of width {widest} does not fit one storage binding on this device");
         }
         let chunk = b.min(rows_cap);
         let n_chunks = b.div_ceil(chunk);
-        if n_chunks > 1 && spec.rule.per_example() {
+        let rules: Vec<Rule> = run_inits.iter().map(|r| r.rule).collect();
+        if let Some(rule) = rules.iter().find(|r| n_chunks > 1 && r.per_example()) {
             bail!(
-                "--batch {b} is too large for --rule {} on this device: robust rules need the whole minibatch in one dispatch (at most {chunk} rows here)",
-                spec.rule
+                "--batch {b} is too large for --rule {rule} on this device{}: robust rules need the whole minibatch in one dispatch (at most {chunk} rows here)",
+                if runs > 1 { format!(" with {runs} concurrent runs (try a smaller --concurrent)") } else { String::new() }
             );
         }
-        // The per-example kernel, if the rule needs one (its errors name the fix). On a CPU
-        // adapter (lavapipe) the streaming kernel also sums the gradient of the mean and
-        // temporal rules faster than the matrix product does (BENCHMARKS.md), when the
-        // minibatch is one chunk.
-        let selection = if spec.rule.per_example() {
-            Some(Selection::new(gpu, &spec.rule, b, spec.select)?)
-        } else if n_chunks == 1 && gpu.info.device_type == wgpu::DeviceType::Cpu {
-            Some(Selection::new(gpu, &Rule::Mean, b, Select::Partial)?)
-        } else {
-            None
-        };
+        // Per group of runs with one rule, the per-example kernel if the rule needs one (its
+        // errors name the fix). On a CPU adapter (lavapipe) the streaming kernel also sums the
+        // gradient of the mean and temporal rules faster than the matrix product does
+        // (BENCHMARKS.md), when the minibatch is one chunk.
+        let groups = rule_groups(&rules);
+        let selections = groups
+            .iter()
+            .map(|g| {
+                Ok(if g.rule.per_example() {
+                    Some(Selection::new(gpu, &g.rule, b, spec.select)?)
+                } else if n_chunks == 1 && gpu.info.device_type == wgpu::DeviceType::Cpu {
+                    Some(Selection::new(gpu, &Rule::Mean, b, Select::Partial)?)
+                } else {
+                    None
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         // The first layer's inputs are pixels, mostly zero: on a CPU adapter the partial path
         // skips them (select_partial_cols.wgsl; measured in BENCHMARKS.md, not on GPUs).
         // WINSOR_SPARSE_INPUTS=0 or 1 overrides the choice.
@@ -239,13 +381,16 @@ impl<'g> GpuTrainer<'g> {
         };
         // the activation buffers serve both the training chunks and the evaluation chunks
         let rows = rows_cap;
-        gpu.check_binding("the activations", (rows * widest * 4) as u64)?;
-        gpu.check_binding("the parameters", (layout.total * 4) as u64)?;
+        gpu.check_binding(
+            "the activations",
+            run_stride(rows * widest * 4) * runs as u64,
+        )?;
+        gpu.check_binding("the parameters", (layout.total * 4 * runs) as u64)?;
         gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
         gpu.check_binding("the test images", data.test.pixels.len() as u64)?;
         // two halves of `slots` steps each: one being filled while the other runs
         let slots = spec.steps_per_submit.clamp(1, (8_000_000 / (b * 4)).max(1));
-        gpu.check_binding("the minibatch indices", (2 * slots * b * 4) as u64)?;
+        gpu.check_binding("the minibatch indices", (2 * slots * runs * b * 4) as u64)?;
 
         let f32s = |n: usize| (n * 4) as u64;
         let train_px = gpu.storage_init(
@@ -256,57 +401,74 @@ impl<'g> GpuTrainer<'g> {
             "test pixels",
             bytemuck::cast_slice(&pack_bytes(&data.test.pixels)),
         );
-        let u32s = |v: &[u8]| v.iter().map(|&x| x as u32).collect::<Vec<u32>>();
-        let train_lab = gpu.storage_init("train labels", bytemuck::cast_slice(&u32s(train_labels)));
-        let test_lab = gpu.storage_init(
-            "test labels",
-            bytemuck::cast_slice(&u32s(&data.test.labels)),
+        let u32s = |v: &[u8]| -> Vec<u8> {
+            bytemuck::cast_slice(&v.iter().map(|&x| x as u32).collect::<Vec<u32>>()).to_vec()
+        };
+        // every run's training labels; the test labels are shared (stride 0)
+        let train_lab = Stacked::init(
+            gpu,
+            "train labels",
+            &run_inits.iter().map(|r| u32s(r.labels)).collect::<Vec<_>>(),
         );
-        let params = gpu.storage_init("params", bytemuck::cast_slice(&layout.flatten(init)));
-        let grads = gpu.storage("grads", f32s(layout.total));
-        let indices = gpu.storage("indices", (2 * slots * b * 4) as u64);
-        let steps = step_buffer(gpu, 2 * slots as u32, b as u32);
-        let stats = gpu.storage("stats", (2 * slots * 8) as u64);
+        let test_lab = gpu.storage_init("test labels", &u32s(&data.test.labels));
+        // layer segments are whole multiples of 256 bytes, so the runs' parameters abut
+        let params = Stacked::init(
+            gpu,
+            "params",
+            &run_inits
+                .iter()
+                .map(|r| bytemuck::cast_slice(&layout.flatten(r.init)).to_vec())
+                .collect::<Vec<_>>(),
+        );
+        debug_assert_eq!(params.stride, f32s(layout.total));
+        let grads = Stacked::new(gpu, "grads", layout.total * 4, runs);
+        // minibatch indices by slot, then run: a step's runs read consecutive ranges
+        let indices = gpu.storage("indices", (2 * slots * runs * b * 4) as u64);
+        let steps = step_buffer(gpu, 2 * slots as u32, (runs * b) as u32);
+        // per slot, every run's (loss, correct) pair
+        let stats = gpu.storage("stats", (2 * slots * runs * 8) as u64);
         let staging = [0, 1].map(|_| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("step statistics"),
-                size: (slots * 8) as u64,
+                size: (slots * runs * 8) as u64,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })
         });
-        let x = gpu.storage("x", f32s(rows * dim));
-        let row_labels = gpu.storage("row labels", (rows * 4) as u64);
+        let x = Stacked::new(gpu, "x", rows * dim * 4, runs);
+        let row_labels = Stacked::new(gpu, "row labels", rows * 4, runs);
         let n_layers = layout.layers();
-        let acts: Vec<wgpu::Buffer> = (1..=n_layers)
-            .map(|l| gpu.storage("activations", f32s(rows * layout.widths[l])))
+        let acts: Vec<Stacked> = (1..=n_layers)
+            .map(|l| Stacked::new(gpu, "activations", rows * layout.widths[l] * 4, runs))
             .collect();
-        let deltas: Vec<wgpu::Buffer> = (1..=n_layers)
-            .map(|l| gpu.storage("errors", f32s(chunk * layout.widths[l])))
+        let deltas: Vec<Stacked> = (1..=n_layers)
+            .map(|l| Stacked::new(gpu, "errors", chunk * layout.widths[l] * 4, runs))
             .collect();
-        let loss_rows = gpu.storage("batch loss", f32s(b));
-        let correct_rows = gpu.storage("batch correct", (b * 4) as u64);
+        let loss_rows = Stacked::new(gpu, "batch loss", b * 4, runs);
+        let correct_rows = Stacked::new(gpu, "batch correct", b * 4, runs);
         let scratch = gpu.storage("scratch", 16);
         let n_train = data.train.n;
         let n_test = data.test.n;
         let eval_loss = [
-            gpu.storage("train loss", f32s(n_train)),
-            gpu.storage("test loss", f32s(n_test)),
+            Stacked::new(gpu, "train loss", n_train * 4, runs),
+            Stacked::new(gpu, "test loss", n_test * 4, runs),
         ];
         let eval_correct = [
-            gpu.storage("train correct", (n_train * 4) as u64),
-            gpu.storage("test correct", (n_test * 4) as u64),
+            Stacked::new(gpu, "train correct", n_train * 4, runs),
+            Stacked::new(gpu, "test correct", n_test * 4, runs),
         ];
+        let n_runs = runs as u32;
 
         let input_of = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
         // The three matrix products of a layer l over r rows, shared by training, evaluation
         // and the coherence passes:
-        // z = a W^T + b from the layer's inputs and the weights (or gradient) segment `w`;
-        // (the first layer's pixels are mostly zero: on a CPU adapter its product skips them)
+        // z = a W^T + b from the layer's inputs and the weights (or gradient) segment `w`, for
+        // every run; (the first layer's pixels are mostly zero: on a CPU adapter its product
+        // skips them)
         let dense = |l: usize,
                      r: usize,
                      w: Slice<'_>,
-                     out: &wgpu::Buffer,
+                     out: Slice<'_>,
                      epilogue: Epilogue|
          -> Vec<Dispatch> {
             let (fi, fo) = layout.fans(l);
@@ -321,138 +483,177 @@ impl<'g> GpuTrainer<'g> {
                 bias_off: (fo * fi) as u32,
                 ..Default::default()
             };
-            let (a, o) = (Slice::all(input_of(l)), Slice::all(out));
+            let a = input_of(l).all();
             if l == 0 && sparse_pixels {
-                if let Some(pair) = kernels.matmul.bind_sparse(gpu, epilogue, a, w, o, p) {
+                if let Some(pair) = kernels
+                    .matmul
+                    .bind_sparse(gpu, epilogue, a, w, out, p, n_runs)
+                {
                     return pair.into();
                 }
             }
-            vec![kernels.matmul.bind(gpu, epilogue, a, w, a, o, p)]
+            vec![kernels
+                .matmul
+                .bind(gpu, epilogue, a, w, a, out, p)
+                .across(n_runs)]
         };
         // scale * (d^T a, sum of d) into the gradient segment `seg`, added to what is there
-        // if `accumulate` (row chunks after the first);
+        // if `accumulate` (row chunks after the first), for the `count` runs d, a and seg
+        // start at;
+        #[allow(clippy::too_many_arguments)]
         let grad_sum = |l: usize,
                         r: usize,
-                        d: &wgpu::Buffer,
+                        d: Slice<'_>,
+                        a: Slice<'_>,
                         seg: Slice<'_>,
                         scale: f32,
-                        accumulate: bool|
+                        accumulate: bool,
+                        count: usize|
          -> [Dispatch; 2] {
             let (fi, fo) = layout.fans(l);
             [
-                kernels.matmul.bind(
-                    gpu,
-                    if accumulate {
-                        Epilogue::ScaleAdd
-                    } else {
-                        Epilogue::Scale
-                    },
-                    Slice::all(d),
-                    Slice::all(input_of(l)),
-                    Slice::all(d),
-                    seg,
-                    MatmulParams {
-                        m: fo as u32,
-                        n: fi as u32,
-                        k: r as u32,
-                        a_rs: 1,
-                        a_cs: fo as u32,
-                        b_rs: fi as u32,
-                        b_cs: 1,
+                kernels
+                    .matmul
+                    .bind(
+                        gpu,
+                        if accumulate {
+                            Epilogue::ScaleAdd
+                        } else {
+                            Epilogue::Scale
+                        },
+                        d,
+                        a,
+                        d,
+                        seg,
+                        MatmulParams {
+                            m: fo as u32,
+                            n: fi as u32,
+                            k: r as u32,
+                            a_rs: 1,
+                            a_cs: fo as u32,
+                            b_rs: fi as u32,
+                            b_cs: 1,
+                            scale,
+                            ..Default::default()
+                        },
+                    )
+                    .across(count as u32),
+                kernels
+                    .bias_grad
+                    .bind(
+                        gpu,
+                        d,
+                        seg,
+                        r as u32,
+                        fo as u32,
+                        (fo * fi) as u32,
                         scale,
-                        ..Default::default()
-                    },
-                ),
-                kernels.bias_grad.bind(
-                    gpu,
-                    d,
-                    seg,
-                    r as u32,
-                    fo as u32,
-                    (fo * fi) as u32,
-                    scale,
-                    accumulate,
-                ),
+                        accumulate,
+                    )
+                    .across(count as u32),
             ]
         };
-        // and the errors of layer l-1 from those of layer l, masked by relu'.
-        let backprop = |l: usize, r: usize, d: &wgpu::Buffer, d_prev: &wgpu::Buffer| {
+        // and the errors of layer l-1 from those of layer l, masked by relu', for every run.
+        let backprop = |l: usize, r: usize, d: &Stacked, d_prev: &Stacked| {
             let (fi, fo) = layout.fans(l);
-            kernels.matmul.bind(
-                gpu,
-                Epilogue::MaskPositive,
-                Slice::all(d),
-                layout.segment(&params, l),
-                Slice::all(&acts[l - 1]),
-                Slice::all(d_prev),
-                MatmulParams {
-                    m: r as u32,
-                    n: fi as u32,
-                    k: fo as u32,
-                    a_rs: fo as u32,
-                    a_cs: 1,
-                    b_rs: fi as u32,
-                    b_cs: 1,
-                    ..Default::default()
-                },
-            )
+            kernels
+                .matmul
+                .bind(
+                    gpu,
+                    Epilogue::MaskPositive,
+                    d.all(),
+                    params.segment(&layout, l, 0),
+                    acts[l - 1].all(),
+                    d_prev.all(),
+                    MatmulParams {
+                        m: r as u32,
+                        n: fi as u32,
+                        k: fo as u32,
+                        a_rs: fo as u32,
+                        a_cs: 1,
+                        b_rs: fi as u32,
+                        b_cs: 1,
+                        ..Default::default()
+                    },
+                )
+                .across(n_runs)
         };
         /// Where a chain of rows scores its predictions.
         struct Scores<'a> {
             /// Some(d): training, the error softmax - onehot is written to d.
-            d: Option<&'a wgpu::Buffer>,
-            loss: &'a wgpu::Buffer,
-            correct: &'a wgpu::Buffer,
+            d: Option<Slice<'a>>,
+            loss: Slice<'a>,
+            correct: Slice<'a>,
         }
-        // The chain shared by training and evaluation for `r` rows starting at row `base`:
-        // gather, forward (layer l reads input_of(l), writes acts[l]), softmax cross-entropy.
+        // The chain shared by training and evaluation for `r` rows starting at row `base`, for
+        // every run: gather, forward (layer l reads input_of(l), writes acts[l]), softmax
+        // cross-entropy.
         let rows_chain = |from: GatherFrom<'_>,
                           px: &wgpu::Buffer,
-                          lab: &wgpu::Buffer,
+                          lab: Slice<'_>,
                           r: usize,
                           base: usize,
                           scores: Scores<'_>,
                           out: &mut Vec<Dispatch>| {
-            out.push(kernels.gather.bind(
-                gpu,
-                px,
-                lab,
-                from,
-                &x,
-                &row_labels,
-                r as u32,
-                dim as u32,
-            ));
+            out.push(
+                kernels
+                    .gather
+                    .bind(
+                        gpu,
+                        px,
+                        lab,
+                        from,
+                        x.all(),
+                        row_labels.all(),
+                        r as u32,
+                        dim as u32,
+                    )
+                    .across(n_runs),
+            );
             for (l, act) in acts.iter().enumerate() {
                 let epilogue = if l + 1 == n_layers {
                     Epilogue::Bias
                 } else {
                     Epilogue::BiasRelu
                 };
-                out.extend(dense(l, r, layout.segment(&params, l), act, epilogue));
+                out.extend(dense(
+                    l,
+                    r,
+                    params.segment(&layout, l, 0),
+                    act.all(),
+                    epilogue,
+                ));
             }
-            out.push(kernels.softmax.bind(
-                gpu,
-                &acts[n_layers - 1],
-                &row_labels,
-                scores.d.unwrap_or(&scratch),
-                scores.d.is_some(),
-                scores.loss,
-                scores.correct,
-                r as u32,
-                CLASSES as u32,
-                base as u32,
-            ));
+            out.push(
+                kernels
+                    .softmax
+                    .bind(
+                        gpu,
+                        acts[n_layers - 1].all(),
+                        row_labels.all(),
+                        scores.d.unwrap_or(Slice::all(&scratch)),
+                        scores.d.is_some(),
+                        scores.loss,
+                        scores.correct,
+                        r as u32,
+                        CLASSES as u32,
+                        base as u32,
+                    )
+                    .across(n_runs),
+            );
         };
 
-        // the temporal rules' history: the last three mean gradients
-        let temporal = match spec.rule {
-            Rule::Temporal(t) => Some((
-                TemporalCombine::new(gpu, t),
-                gpu.storage("gradient history", f32s(3 * layout.total)),
-            )),
-            _ => None,
-        };
+        // the temporal rules' history per rule group: the last three mean gradients
+        let temporal: Vec<Option<(TemporalCombine, Stacked)>> = groups
+            .iter()
+            .map(|g| match g.rule {
+                Rule::Temporal(t) => Some((
+                    TemporalCombine::new(gpu, t),
+                    Stacked::new(gpu, "gradient history", 3 * layout.total * 4, g.count),
+                )),
+                _ => None,
+            })
+            .collect();
 
         // ---- the training step ----
         let mut step = Vec::new();
@@ -461,64 +662,89 @@ impl<'g> GpuTrainer<'g> {
             let r = chunk.min(b - base);
             rows_chain(
                 GatherFrom::Indices {
-                    indices: &indices,
+                    indices: Slice::runs(&indices, (b * 4) as u64),
                     step: &steps,
                     base: base as u32,
                 },
                 &train_px,
-                &train_lab,
+                train_lab.all(),
                 r,
                 base,
                 Scores {
-                    d: Some(&deltas[n_layers - 1]),
-                    loss: &loss_rows,
-                    correct: &correct_rows,
+                    d: Some(deltas[n_layers - 1].all()),
+                    loss: loss_rows.all(),
+                    correct: correct_rows.all(),
                 },
                 &mut step,
             );
             for l in (0..n_layers).rev() {
                 let (fi, fo) = layout.fans(l);
-                let seg = layout.segment(&grads, l);
-                match &selection {
-                    // mean: (1/B) d^T a, added chunk by chunk after the first
-                    None => step.extend(grad_sum(l, r, &deltas[l], seg, 1.0 / b as f32, c > 0)),
-                    Some(sel) => step.extend(sel.bind(
-                        gpu,
-                        &deltas[l],
-                        input_of(l),
-                        seg,
-                        fo as u32,
-                        fi as u32,
-                        l == 0 && sparse_pixels,
-                    )),
+                // the aggregation, once per group of runs with the same rule
+                for (g, sel) in groups.iter().zip(&selections) {
+                    let (d, a) = (deltas[l].from(g.first), input_of(l).from(g.first));
+                    let seg = grads.segment(&layout, l, g.first);
+                    match sel {
+                        // mean: (1/B) d^T a, added chunk by chunk after the first
+                        None => {
+                            step.extend(grad_sum(l, r, d, a, seg, 1.0 / b as f32, c > 0, g.count))
+                        }
+                        Some(sel) => step.extend(sel.bind(
+                            gpu,
+                            d,
+                            a,
+                            seg,
+                            fo as u32,
+                            fi as u32,
+                            l == 0 && sparse_pixels,
+                            g.count as u32,
+                        )),
+                    }
                 }
                 if l > 0 {
                     step.push(backprop(l, r, &deltas[l], &deltas[l - 1]));
                 }
             }
         }
-        step.push(kernels.batch_stats.bind(
-            gpu,
-            &loss_rows,
-            &correct_rows,
-            &stats,
-            &steps,
-            b as u32,
-        ));
-        if let Some((combine, hist)) = &temporal {
-            step.push(combine.bind(gpu, &grads, hist, &steps, layout.total as u32));
+        step.push(
+            kernels
+                .batch_stats
+                .bind(
+                    gpu,
+                    loss_rows.all(),
+                    correct_rows.all(),
+                    &stats,
+                    &steps,
+                    b as u32,
+                )
+                .across(n_runs),
+        );
+        for (g, t) in groups.iter().zip(&temporal) {
+            if let Some((combine, hist)) = t {
+                step.push(
+                    combine
+                        .bind(
+                            gpu,
+                            grads.from(g.first),
+                            hist.all(),
+                            &steps,
+                            layout.total as u32,
+                        )
+                        .across(g.count as u32),
+                );
+            }
         }
         step.push(
             kernels
                 .sgd
-                .bind(gpu, &params, &grads, layout.total as u32, spec.lr),
+                .bind(gpu, params.all(), grads.all(), layout.total as u32, spec.lr)
+                .across(n_runs),
         );
 
         // ---- evaluation over both splits, in chunks of e rows ----
         let mut eval = Vec::new();
         for (set, (px, lab, n)) in [
-            (&train_px, &train_lab, n_train),
-            (&test_px, &test_lab, n_test),
+            (&train_px, train_lab.all(), n_train),
+            (&test_px, Slice::all(&test_lab), n_test),
         ]
         .into_iter()
         .enumerate()
@@ -536,8 +762,8 @@ impl<'g> GpuTrainer<'g> {
                     base,
                     Scores {
                         d: None,
-                        loss: &eval_loss[set],
-                        correct: &eval_correct[set],
+                        loss: eval_loss[set].all(),
+                        correct: eval_correct[set].all(),
                     },
                     &mut eval,
                 );
@@ -556,8 +782,8 @@ impl<'g> GpuTrainer<'g> {
                 per_layer("per-example |a|^2"),
             );
             let gsum = gpu.storage("summed gradient", f32s(layout.total));
-            let cdeltas: Vec<wgpu::Buffer> = (1..=n_layers)
-                .map(|l| gpu.storage("coherence errors", f32s(rows * layout.widths[l])))
+            let cdeltas: Vec<Stacked> = (1..=n_layers)
+                .map(|l| Stacked::new(gpu, "coherence errors", rows * layout.widths[l] * 4, 1))
                 .collect();
             let u = gpu.storage("G a", f32s(rows * widest));
             let mut grad = Vec::new();
@@ -571,13 +797,13 @@ impl<'g> GpuTrainer<'g> {
                             step: &steps,
                         },
                         &train_px,
-                        &train_lab,
+                        train_lab.all(),
                         r,
                         base,
                         Scores {
-                            d: Some(&cdeltas[n_layers - 1]),
-                            loss: &eval_loss[0],
-                            correct: &eval_correct[0],
+                            d: Some(cdeltas[n_layers - 1].all()),
+                            loss: eval_loss[0].all(),
+                            correct: eval_correct[0].all(),
                         },
                         list,
                     );
@@ -588,29 +814,15 @@ impl<'g> GpuTrainer<'g> {
                         let (rr, base) = (r as u32, base as u32);
                         if pass == 0 {
                             // G += d^T a and the bias sums, chunk by chunk in order
-                            list.extend(grad_sum(l, r, &cdeltas[l], seg, 1.0, c > 0));
-                            list.push(rd.bind(
-                                gpu,
-                                &cdeltas[l],
-                                &cdeltas[l],
-                                &d_sq[l],
-                                rr,
-                                fo as u32,
-                                base,
-                            ));
-                            list.push(rd.bind(
-                                gpu,
-                                input_of(l),
-                                input_of(l),
-                                &a_sq[l],
-                                rr,
-                                fi as u32,
-                                base,
-                            ));
+                            let (d, a) = (cdeltas[l].all(), input_of(l).all());
+                            list.extend(grad_sum(l, r, d, a, seg, 1.0, c > 0, 1));
+                            list.push(rd.bind(gpu, d, d, &d_sq[l], rr, fo as u32, base));
+                            list.push(rd.bind(gpu, a, a, &a_sq[l], rr, fi as u32, base));
                         } else {
                             // u = G_W a_e + G_b, then d_e . u
-                            list.extend(dense(l, r, seg, &u, Epilogue::Bias));
-                            list.push(rd.bind(gpu, &cdeltas[l], &u, &dot[l], rr, fo as u32, base));
+                            list.extend(dense(l, r, seg, Slice::all(&u), Epilogue::Bias));
+                            let d = cdeltas[l].all();
+                            list.push(rd.bind(gpu, d, &u, &dot[l], rr, fo as u32, base));
                         }
                         if l > 0 {
                             list.push(backprop(l, r, &cdeltas[l], &cdeltas[l - 1]));
@@ -619,7 +831,7 @@ impl<'g> GpuTrainer<'g> {
                 }
             }
             let mut keep = vec![gsum, u];
-            keep.extend(cdeltas);
+            keep.extend(cdeltas.into_iter().map(|s| s.buf));
             Some(CoherencePasses {
                 grad,
                 dots,
@@ -634,15 +846,16 @@ impl<'g> GpuTrainer<'g> {
 
         // buffer creation errors (out of memory) surface here rather than mid-run
         gpu.wait()?;
-        let mut keep = vec![train_px, test_px, train_lab, test_lab, grads, x, row_labels];
-        keep.extend(temporal.map(|(_, hist)| hist));
-        keep.extend(acts);
-        keep.extend(deltas);
-        keep.extend([loss_rows, correct_rows, scratch]);
+        let mut keep = vec![train_px, test_px, train_lab.buf, test_lab, grads.buf, x.buf];
+        keep.extend([row_labels.buf, loss_rows.buf, correct_rows.buf, scratch]);
+        keep.extend(temporal.into_iter().flatten().map(|(_, hist)| hist.buf));
+        keep.extend(acts.into_iter().map(|s| s.buf));
+        keep.extend(deltas.into_iter().map(|s| s.buf));
         Ok(GpuTrainer {
             gpu,
             layout,
             spec,
+            runs,
             n_train,
             n_test,
             params,
@@ -661,8 +874,9 @@ impl<'g> GpuTrainer<'g> {
         })
     }
 
-    /// Runs one training step per minibatch in `batches` (each `batch` indices) and returns
-    /// each step's (mean loss, correct count).
+    /// Runs one training step per entry of `batches` and returns each step's (mean loss,
+    /// correct count) per run, step by step. An entry holds each run's minibatch (`batch`
+    /// indices) in run order.
     ///
     /// Steps go to the GPU in submissions of up to `slots` steps, double-buffered: while the
     /// GPU runs submission g, the host reads submission g-1's statistics (8 bytes a step,
@@ -675,10 +889,11 @@ impl<'g> GpuTrainer<'g> {
         batches: &[Vec<u32>],
         mut on_stats: impl FnMut(usize, &[(f32, u32)]) -> Result<()>,
     ) -> Result<Vec<(f32, u32)>> {
-        let b = self.spec.batch;
+        let b = self.spec.batch * self.runs;
         if let Some(m) = batches.iter().find(|m| m.len() != b) {
             bail!(
-                "every minibatch must hold {b} indices, one holds {}",
+                "every minibatch must hold {b} indices ({} per run), one holds {}",
+                self.spec.batch,
                 m.len()
             );
         }
@@ -722,25 +937,26 @@ impl<'g> GpuTrainer<'g> {
                     }
                 }
             }
+            let pair = 8 * self.runs;
             enc.copy_buffer_to_buffer(
                 &self.stats,
-                (first_slot * 8) as u64,
+                (first_slot * pair) as u64,
                 &self.staging[half],
                 0,
-                (group.len() * 8) as u64,
+                (group.len() * pair) as u64,
             );
             let submitted = self.gpu.queue.submit([enc.finish()]);
             if let Some(prev) = pending.take() {
                 let stats = self.collect(prev)?;
                 out.extend_from_slice(&stats);
-                on_stats(out.len(), &stats)?;
+                on_stats(out.len() / self.runs, &stats)?;
             }
             pending = Some((half, group.len(), submitted));
         }
         if let Some(prev) = pending {
             let stats = self.collect(prev)?;
             out.extend_from_slice(&stats);
-            on_stats(out.len(), &stats)?;
+            on_stats(out.len() / self.runs, &stats)?;
         }
         Ok(out)
     }
@@ -756,7 +972,7 @@ impl<'g> GpuTrainer<'g> {
         (half, steps, submitted): (usize, usize, wgpu::SubmissionIndex),
     ) -> Result<Vec<(f32, u32)>> {
         let staging = &self.staging[half];
-        let bytes = (steps * 8) as u64;
+        let bytes = (steps * self.runs * 8) as u64;
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             let _ = tx.send(r);
@@ -786,17 +1002,39 @@ impl<'g> GpuTrainer<'g> {
         Ok(stats)
     }
 
-    /// Per-example loss and correctness over the full training and test sets.
+    /// Per-example loss and correctness over the full training and test sets (one run).
     pub fn evaluate(&self) -> Result<Evaluation> {
+        self.single()?;
+        Ok(self.evaluate_runs()?.remove(0))
+    }
+
+    /// [`Self::evaluate`] for every run, in run order.
+    pub fn evaluate_runs(&self) -> Result<Vec<Evaluation>> {
         let refs: Vec<&Dispatch> = self.eval.iter().collect();
         super::run(self.gpu, &refs)?;
         let g = self.gpu;
-        Ok(Evaluation {
-            train_loss: g.read_f32(&self.eval_loss[0], 0, self.n_train)?,
-            train_correct: g.read_u32(&self.eval_correct[0], 0, self.n_train)?,
-            test_loss: g.read_f32(&self.eval_loss[1], 0, self.n_test)?,
-            test_correct: g.read_u32(&self.eval_correct[1], 0, self.n_test)?,
-        })
+        let (loss, correct) = (&self.eval_loss, &self.eval_correct);
+        let (n_train, n_test) = (self.n_train, self.n_test);
+        (0..self.runs)
+            .map(|r| {
+                Ok(Evaluation {
+                    train_loss: g.read_f32(&loss[0].buf, loss[0].at(r), n_train)?,
+                    train_correct: g.read_u32(&correct[0].buf, correct[0].at(r), n_train)?,
+                    test_loss: g.read_f32(&loss[1].buf, loss[1].at(r), n_test)?,
+                    test_correct: g.read_u32(&correct[1].buf, correct[1].at(r), n_test)?,
+                })
+            })
+            .collect()
+    }
+
+    fn single(&self) -> Result<()> {
+        if self.runs != 1 {
+            bail!(
+                "this trainer holds {} runs; ask for one by number",
+                self.runs
+            );
+        }
+        Ok(())
     }
 
     /// Per-example gradient dot products with the summed training-set gradient, and the
@@ -821,13 +1059,21 @@ impl<'g> GpuTrainer<'g> {
         })
     }
 
+    /// The parameters (one run).
     pub fn params(&self) -> Result<Params> {
-        let flat = self.gpu.read_f32(&self.params, 0, self.layout.total)?;
+        self.single()?;
+        self.params_of(0)
+    }
+
+    /// Run `run`'s parameters.
+    pub fn params_of(&self, run: usize) -> Result<Params> {
+        let at = self.params.at(run);
+        let flat = self.gpu.read_f32(&self.params.buf, at, self.layout.total)?;
         Ok(self.layout.unflatten(&flat))
     }
 
-    /// Wall time of each dispatch of one training step on `batch`, each submitted and waited
-    /// for on its own: a coarse per-kernel profile that needs no timestamp queries.
+    /// Wall time of each dispatch of one training step on `batch` (every run's minibatch),
+    /// each submitted and waited for on its own: a coarse per-kernel profile that needs no timestamp queries.
     pub fn profile_step(&self, batch: &[u32]) -> Result<Vec<(&'static str, f64)>> {
         self.gpu
             .queue

@@ -146,9 +146,9 @@ pub fn run(
         data,
         &noise.labels,
         &init,
+        cfg.rule,
         TrainerSpec {
             batch: cfg.batch,
-            rule: cfg.rule,
             select: cfg.select,
             lr: cfg.lr as f32,
             eval_chunk: cfg.eval_chunk,
