@@ -452,8 +452,9 @@ fn killed_sweep_resumes_without_redoing_finished_runs() {
         "noise50-winsor4",
     ];
     let done = |n: &str| out.join(n).join("summary.json").exists();
+    // two runs at a time in the same dispatches, so that some finish before the kill
     let mut child = Command::new(env!("CARGO_BIN_EXE_winsor"))
-        .args(args(&[]))
+        .args(args(&["--concurrent", "2"]))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -530,6 +531,58 @@ fn killed_sweep_resumes_without_redoing_finished_runs() {
         &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
         "holds the runs of a different plan",
     );
+}
+
+/// Runs trained together in the same dispatches write exactly the files they write when
+/// each runs alone: metrics, learnt examples and weights, byte for byte.
+#[test]
+fn concurrent_sweep_writes_the_same_runs_as_one_at_a_time() {
+    let (tmp, plan) = sweep_plan(
+        "arch = \"2x24\"\nsteps = 30\nlog-grid = \"every:10\"\nbatch = 25",
+        "noise = [0, 50]\nrule = [\"mean\", \"winsor:2\", \"rm3\"]\nseed = [1, 2]",
+    );
+    let run = |dir: &std::path::Path, r: &str| {
+        let o = winsor(&[
+            "sweep",
+            plan.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--concurrent",
+            r,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let (alone, together) = (tmp.path().join("alone"), tmp.path().join("together"));
+    run(&alone, "1");
+    let err = run(&together, "12");
+    assert!(err.contains("(12 together)"), "{err}");
+    let mut compared = 0;
+    for cell in std::fs::read_dir(&alone).unwrap() {
+        let cell = cell.unwrap().path();
+        if !cell.is_dir() {
+            continue;
+        }
+        let name = cell.file_name().unwrap();
+        for f in [
+            "metrics.csv",
+            "examples.csv",
+            "weights.safetensors",
+            "config.toml",
+        ] {
+            let a = std::fs::read(cell.join(f)).unwrap();
+            let b = std::fs::read(together.join(name).join(f)).unwrap();
+            assert!(a == b, "{}/{f} differs", name.to_string_lossy());
+            compared += 1;
+        }
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(together.join(name).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s["concurrent"], 12);
+    }
+    assert_eq!(compared, 12 * 4);
 }
 
 /// A sweep split into two shards with separate folders, merged by the report: runs.csv has

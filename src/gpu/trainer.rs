@@ -154,6 +154,27 @@ pub struct Evaluation {
     pub test_correct: Vec<u32>,
 }
 
+/// Bytes the activations of all runs may take together: the evaluation runs in chunks of
+/// fewer rows when there are many runs (whatever the chunks, the numbers are the same), but
+/// never fewer than a minibatch.
+const ACTIVATION_BUDGET: usize = 1 << 30;
+
+/// The most runs that fit one trainer for minibatches of `batch` rows and these layer
+/// widths: each binding of activations holds every run's minibatch, and all the runs'
+/// activations stay within the budget. At least 1 (whether one run fits is for
+/// [`GpuTrainer::new_runs`] to say).
+pub fn max_runs(gpu: &Gpu, widths: &[usize], batch: usize) -> usize {
+    let max_bind = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size) as usize;
+    let widest = widths.iter().copied().max().unwrap_or(1);
+    let all: usize = widths.iter().sum();
+    let by_binding = max_bind / (run_stride(batch * widest * 4) as usize + 256);
+    let by_budget = ACTIVATION_BUDGET / (batch * all * 4).max(1);
+    by_binding.min(by_budget).max(1)
+}
+
 /// Runs that share one dispatch of every kernel: each run's part of a per-run buffer starts
 /// `stride` bytes after the previous one's (shaders/runs.wgsl).
 fn run_stride(bytes: usize) -> u64 {
@@ -338,10 +359,13 @@ impl<'g> GpuTrainer<'g> {
             .limits
             .max_storage_buffer_binding_size
             .min(gpu.limits.max_buffer_size) as usize;
+        // (and all runs' activations together within ACTIVATION_BUDGET)
+        let all_widths: usize = layout.widths.iter().sum();
         let rows_cap = spec
             .eval_chunk
             .clamp(1, 65535)
-            .min((max_bind / runs).saturating_sub(256) / (widest * 4));
+            .min((max_bind / runs).saturating_sub(256) / (widest * 4))
+            .min((ACTIVATION_BUDGET / (runs * all_widths * 4)).max(b));
         if rows_cap == 0 {
             bail!("a layer of width {widest} does not fit one storage binding on this device");
         }

@@ -51,6 +51,27 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The settings runs must share to be trained together in the same dispatches
+    /// (`--concurrent`): everything but the label noise, the rule and the seed. Runs that
+    /// measure coherence go alone (None).
+    pub fn concurrency_key(&self) -> Option<String> {
+        if self.coherence.is_some() {
+            return None;
+        }
+        Some(format!(
+            "{} {:?} {} {} {} {} {} {} {:?}",
+            self.arch.spec,
+            self.init,
+            self.select,
+            self.lr,
+            self.batch,
+            self.steps,
+            self.log_grid,
+            self.eval_chunk,
+            self.train_subset
+        ))
+    }
+
     /// Checks the settings that do not depend on the data.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=100.0).contains(&self.noise) {

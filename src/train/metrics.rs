@@ -131,6 +131,9 @@ pub struct Summary {
     pub coherence_s: f64,
     /// Training steps per second, evaluation excluded.
     pub steps_per_s: f64,
+    /// Runs trained together in the same dispatches (`--concurrent`); `train_s` and
+    /// `steps_per_s` are those of the whole group.
+    pub concurrent: usize,
     pub adapter: String,
     pub winsor_version: String,
 }
