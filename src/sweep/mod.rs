@@ -180,7 +180,11 @@ pub fn run(
         // as few batches as `per_batch` allows, of near-equal sizes (25 cells at most 8 at a
         // time: 7, 6, 6, 6 rather than 8, 8, 8, 1)
         let n_batches = group.len().div_ceil(per_batch);
-        for batch in group.chunks(group.len().div_ceil(n_batches)) {
+        let (base, extra) = (group.len() / n_batches, group.len() % n_batches);
+        let mut rest = &group[..];
+        for k in 0..n_batches {
+            let (batch, tail) = rest.split_at(base + usize::from(k < extra));
+            rest = tail;
             let names: Vec<&str> = batch.iter().map(|p| p.cell.name.as_str()).collect();
             bar.set_message(if batch.len() == 1 {
                 format!("run {}/{} {}", started + 1, todo.len(), names[0])
