@@ -32,6 +32,8 @@ enum Command {
     Sweep(SweepArgs),
     /// Measure training steps per second (no evaluation), median over timed windows.
     Bench(BenchArgs),
+    /// Per-kernel GPU times of training steps (timestamp queries), rates and a Chrome trace.
+    Profile(ProfileArgs),
     /// Write the first images of a data set as a PNG grid, to check that it decodes right.
     Preview(PreviewArgs),
     /// Read run directories (single runs or folders of runs) and write figures and claims.md.
@@ -163,9 +165,9 @@ struct TrainArgs {
     /// Minibatch size; must divide the training-set size (60000 for MNIST).
     #[arg(long, default_value = "100")]
     batch: usize,
-    /// Training steps (60000 = 100 epochs at batch 100).
-    #[arg(long, default_value = "60000")]
-    steps: u64,
+    /// Training steps (default 60000 = 100 epochs at batch 100; `winsor profile`: 20).
+    #[arg(long)]
+    steps: Option<u64>,
     /// Seed for label noise, initialisation and minibatch order.
     #[arg(long, default_value = "0")]
     seed: u64,
@@ -204,6 +206,20 @@ struct TrainArgs {
     coherence_minibatches: usize,
     #[command(flatten)]
     device: DeviceArgs,
+}
+
+#[derive(Args)]
+struct ProfileArgs {
+    /// The run to profile: the options of `winsor train` (--steps: steps profiled, default
+    /// 20; --out and the logging options are not used).
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Untimed steps first (pipeline compilation, caches).
+    #[arg(long, default_value = "5")]
+    warmup: usize,
+    /// Write the per-dispatch timings as a Chrome trace (JSON; open in Perfetto).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -262,7 +278,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         select: a.select,
         lr: a.lr,
         batch: a.batch,
-        steps: a.steps,
+        steps: a.steps.unwrap_or(60000),
         seed: a.seed,
         log_grid: a.log_grid,
         eval_chunk: a.eval_chunk,
@@ -552,6 +568,24 @@ fn main() -> ExitCode {
         }
         Command::Sweep(a) => sweep(a),
         Command::Bench(a) => bench(a),
+        Command::Profile(a) => (|| {
+            let mut t = a.train;
+            let steps = t.steps.unwrap_or(20);
+            t.steps = Some(steps);
+            let cfg = train_config(&t)?;
+            let data = winsor::data::load(t.data.as_deref())?;
+            let gpu = Gpu::new(t.device.adapter.as_deref())?;
+            let kernels = Kernels::new(&gpu)?;
+            winsor::profile::run(
+                &gpu,
+                &kernels,
+                &data,
+                &cfg,
+                a.warmup,
+                steps as usize,
+                a.trace.as_deref(),
+            )
+        })(),
         Command::Preview(a) => (|| {
             let data = winsor::data::load(a.data.as_deref())?;
             let images = if a.split == "train" {

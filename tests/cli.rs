@@ -661,3 +661,46 @@ fn sharded_sweep_report_merges_runs_and_checks_claims() {
         );
     }
 }
+
+/// `winsor profile` prints a row per kernel with GPU times from timestamp queries (lavapipe
+/// has them) and writes a Chrome trace with one event per dispatch.
+#[test]
+fn profile_prints_kernel_times_and_writes_a_chrome_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("trace.json");
+    let o = winsor(&[
+        "profile",
+        "--arch",
+        "1x24",
+        "--rule",
+        "winsor:2",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("| kernel | dispatches | total ms |"), "{out}");
+    // the aggregation's rate is in coordinates, the products' in GFLOP/s
+    assert!(out.contains("Mcoords/s"), "{out}");
+    assert!(out.contains("GFLOP/s"), "{out}");
+    let per_step: usize = out
+        .lines()
+        .find_map(|l| {
+            l.split(", ")
+                .nth(1)?
+                .strip_suffix(" dispatches per step")?
+                .parse()
+                .ok()
+        })
+        .expect("dispatches per step");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = v["traceEvents"].as_array().unwrap();
+    assert_eq!(events.len(), 3 * per_step);
+    assert!(events.iter().all(|e| e["dur"].as_f64().unwrap() >= 0.0));
+    assert!(events.iter().any(|e| e["name"] == "select_partial"));
+}

@@ -93,8 +93,24 @@ pub(super) enum Kind {
 }
 
 /// A recorded-on-demand compute dispatch.
+/// What one run's share of a dispatch does, for the achieved rates of `winsor profile`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Work {
+    /// Not counted.
+    None,
+    /// Floating-point operations (a matrix product's 2mnk; nominal for the first layer's
+    /// product, whose zero inputs are skipped).
+    Flops(f64),
+    /// Coordinates aggregated (the selection kernels).
+    Coords(f64),
+    /// Bytes read and written at least once (memory-bound kernels).
+    Bytes(f64),
+}
+
 pub struct Dispatch {
     pub name: &'static str,
+    /// Per run; the dispatch does it for each of its runs.
+    work: Work,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     /// The run strides (group 1).
@@ -123,6 +139,23 @@ impl Dispatch {
     pub fn across(mut self, runs: u32) -> Self {
         self.groups[2] = runs;
         self
+    }
+
+    /// Notes what one run's share of the dispatch does.
+    pub fn with_work(mut self, work: Work) -> Self {
+        self.work = work;
+        self
+    }
+
+    /// What the whole dispatch does (all its runs).
+    pub fn work(&self) -> Work {
+        let r = self.groups[2] as f64;
+        match self.work {
+            Work::None => Work::None,
+            Work::Flops(x) => Work::Flops(x * r),
+            Work::Coords(x) => Work::Coords(x * r),
+            Work::Bytes(x) => Work::Bytes(x * r),
+        }
     }
 }
 
@@ -315,6 +348,7 @@ impl Kernel {
         });
         Dispatch {
             name: self.name,
+            work: Work::None,
             pipeline: self.pipeline.clone(),
             bind_group,
             runs_group,
@@ -429,18 +463,21 @@ impl Gather {
             } => (indices, step, base, 0),
             GatherFrom::Range { base, step } => (labels, step, base, 1),
         };
-        self.0.bind(
-            gpu,
-            &[pixels.into(), labels, indices, x.into(), row_labels.into()],
-            &GatherParams {
-                rows,
-                dim,
-                base,
-                mode,
-            },
-            Some(step),
-            [dim.div_ceil(256), rows, 1],
-        )
+        self.0
+            .bind(
+                gpu,
+                &[pixels.into(), labels, indices, x.into(), row_labels.into()],
+                &GatherParams {
+                    rows,
+                    dim,
+                    base,
+                    mode,
+                },
+                Some(step),
+                [dim.div_ceil(256), rows, 1],
+            )
+            // a byte read and a float written per pixel
+            .with_work(Work::Bytes(rows as f64 * dim as f64 * 5.0))
     }
 }
 
@@ -464,6 +501,11 @@ pub struct MatmulParams {
 }
 
 impl MatmulParams {
+    /// 2mnk: one multiply and one add per product.
+    pub fn flops(&self) -> Work {
+        Work::Flops(2.0 * self.m as f64 * self.n as f64 * self.k as f64)
+    }
+
     /// Both operands contiguous along k with k, strides and offsets multiples of 4: the
     /// forward layout the CPU kernels read as vec4s (matmul_cpu_k4/sparse.wgsl).
     fn vec4_along_k(&self) -> bool {
@@ -682,7 +724,8 @@ impl Matmul {
                 None,
                 [p.n.div_ceil(256), n_blocks, 1],
             )
-            .across(runs);
+            .across(runs)
+            .with_work(p.flops());
         Some([listing, product])
     }
 
@@ -709,15 +752,21 @@ impl Matmul {
             (&self.forward_k4, p.vec4_along_k(), epilogue)
         {
             let b4 = b.whole_vec4s();
-            return k4[epilogue as usize].bind(gpu, &[a, b4, b, c], &p, None, blocks8);
+            return k4[epilogue as usize]
+                .bind(gpu, &[a, b4, b, c], &p, None, blocks8)
+                .with_work(p.flops());
         }
         if let (Some(n4), true, Epilogue::MaskPositive) =
             (&self.backward_n4, p.vec4_along_n(), epilogue)
         {
             let b4 = b.whole_vec4s();
-            return n4.bind(gpu, &[a, b4, aux, c], &p, None, blocks8);
+            return n4
+                .bind(gpu, &[a, b4, aux, c], &p, None, blocks8)
+                .with_work(p.flops());
         }
-        self.kernels[epilogue as usize].bind(gpu, &[a, b, aux, c], &p, None, groups)
+        self.kernels[epilogue as usize]
+            .bind(gpu, &[a, b, aux, c], &p, None, groups)
+            .with_work(p.flops())
     }
 }
 
@@ -764,24 +813,27 @@ impl SoftmaxXent {
         base: u32,
     ) -> Dispatch {
         let mode = if train { 0 } else { 1 };
-        self.0.bind(
-            gpu,
-            &[
-                logits.into(),
-                row_labels.into(),
-                d.into(),
-                loss_out.into(),
-                correct_out.into(),
-            ],
-            &SoftmaxParams {
-                rows,
-                classes,
-                base,
-                mode,
-            },
-            None,
-            groups_1d(rows as u64, 64),
-        )
+        self.0
+            .bind(
+                gpu,
+                &[
+                    logits.into(),
+                    row_labels.into(),
+                    d.into(),
+                    loss_out.into(),
+                    correct_out.into(),
+                ],
+                &SoftmaxParams {
+                    rows,
+                    classes,
+                    base,
+                    mode,
+                },
+                None,
+                groups_1d(rows as u64, 64),
+            )
+            // the logits read, the errors written
+            .with_work(Work::Bytes(rows as f64 * classes as f64 * 8.0))
     }
 }
 
@@ -919,17 +971,20 @@ impl Sgd {
         count: u32,
         lr: f32,
     ) -> Dispatch {
-        self.0.bind(
-            gpu,
-            &[w.into(), g.into()],
-            &SgdParams {
-                count,
-                lr,
-                _pad: [0; 2],
-            },
-            None,
-            groups_1d(count as u64, 256),
-        )
+        self.0
+            .bind(
+                gpu,
+                &[w.into(), g.into()],
+                &SgdParams {
+                    count,
+                    lr,
+                    _pad: [0; 2],
+                },
+                None,
+                groups_1d(count as u64, 256),
+            )
+            // w read and written, g read
+            .with_work(Work::Bytes(count as f64 * 12.0))
     }
 }
 

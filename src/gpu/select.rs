@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use bytemuck::{Pod, Zeroable};
 
 use super::context::Gpu;
-use super::kernels::{Dispatch, Kernel, Kind, Slice};
+use super::kernels::{Dispatch, Kernel, Kind, Slice, Work};
 use crate::rule::{Finish, Rule, Select};
 use crate::sortnet;
 
@@ -75,10 +75,16 @@ impl Selection {
         sparse_inputs: bool,
         runs: u32,
     ) -> Vec<Dispatch> {
-        match self {
+        let mut out = match self {
             Selection::Partial(k) => k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs, runs),
             Selection::Sort(k) => vec![k.bind(gpu, d, a, g, fan_out, fan_in).across(runs)],
+        };
+        // the last dispatch aggregates (a list of non-zero inputs may come first)
+        let coords = fan_out as f64 * (fan_in as f64 + 1.0);
+        if let Some(last) = out.pop() {
+            out.push(last.with_work(Work::Coords(coords)));
         }
+        out
     }
 }
 

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use super::context::Gpu;
 use super::kernels::{
     step_buffer, step_bytes, Dispatch, Epilogue, GatherFrom, Kernels, MatmulParams, Slice,
-    StepInfo, TemporalCombine, STEP_STRIDE,
+    StepInfo, TemporalCombine, Work, STEP_STRIDE,
 };
 use super::select::Selection;
 use crate::data::{DataSet, CLASSES};
@@ -153,6 +153,9 @@ pub struct Evaluation {
     pub test_loss: Vec<f32>,
     pub test_correct: Vec<u32>,
 }
+
+/// One timed dispatch: its kernel's name, its work and its GPU interval in seconds.
+pub type Timed = (&'static str, Work, std::ops::Range<f64>);
 
 /// Bytes the activations of all runs may take together: the evaluation runs in chunks of
 /// fewer rows when there are many runs (whatever the chunks, the numbers are the same), but
@@ -1103,6 +1106,94 @@ impl<'g> GpuTrainer<'g> {
             .queue
             .write_buffer(&self.indices, 0, bytemuck::cast_slice(batch));
         self.time_each(&self.step)
+    }
+
+    /// Runs one training step per entry of `batches` (as [`Self::train`]) with a GPU
+    /// timestamp query around every dispatch (each in its own compute pass, which needs only
+    /// [`wgpu::Features::TIMESTAMP_QUERY`]). Returns, per step, each dispatch's name, its
+    /// work and its GPU interval in seconds; the profiler's raw results go to `raw` (for a
+    /// Chrome trace).
+    pub fn profile_steps(
+        &self,
+        batches: &[Vec<u32>],
+        profiler: &mut wgpu_profiler::GpuProfiler,
+        raw: &mut Vec<wgpu_profiler::GpuTimerQueryResult>,
+    ) -> Result<Vec<Vec<Timed>>> {
+        let b = self.spec.batch * self.runs;
+        if let Some(m) = batches.iter().find(|m| m.len() != b) {
+            bail!(
+                "every minibatch must hold {b} indices, one holds {}",
+                m.len()
+            );
+        }
+        let mut out = Vec::new();
+        for group in batches.chunks(self.slots) {
+            let flat: Vec<u32> = group.iter().flatten().copied().collect();
+            self.gpu
+                .queue
+                .write_buffer(&self.indices, 0, bytemuck::cast_slice(&flat));
+            let t0 = self.steps_done.get();
+            let infos: Vec<StepInfo> = (0..group.len())
+                .map(|s| StepInfo::new(s as u32, b as u32, (t0 + s as u64) as u32))
+                .collect();
+            self.gpu
+                .queue
+                .write_buffer(&self.steps, 0, &step_bytes(&infos));
+            self.steps_done.set(t0 + group.len() as u64);
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            for s in 0..group.len() {
+                for d in &self.step {
+                    let query = profiler.begin_pass_query(d.name, &mut enc);
+                    {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some(d.name),
+                            timestamp_writes: query.compute_pass_timestamp_writes(),
+                        });
+                        d.record(&mut pass, s as u32);
+                    }
+                    profiler.end_query(&mut enc, query);
+                }
+            }
+            profiler.resolve_queries(&mut enc);
+            self.gpu.queue.submit([enc.finish()]);
+            profiler
+                .end_frame()
+                .map_err(|e| anyhow::anyhow!("profiler: {e}"))?;
+            self.gpu.wait()?;
+            let period = self.gpu.queue.get_timestamp_period();
+            let results = loop {
+                if let Some(r) = profiler.process_finished_frame(period) {
+                    break r;
+                }
+                self.gpu
+                    .device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .context("waiting for the timestamps")?;
+            };
+            if results.len() != group.len() * self.step.len() {
+                bail!(
+                    "the profiler returned {} timings for {} dispatches",
+                    results.len(),
+                    group.len() * self.step.len()
+                );
+            }
+            for chunk in results.chunks(self.step.len()) {
+                out.push(
+                    chunk
+                        .iter()
+                        .zip(&self.step)
+                        .map(|(r, d)| (d.name, d.work(), r.time.clone().unwrap_or(0.0..0.0)))
+                        .collect(),
+                );
+            }
+            raw.extend(results);
+        }
+        Ok(out)
+    }
+
+    /// Dispatches recorded per training step.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.step.len()
     }
 
     /// Like [`Self::profile_step`], for the evaluation over both splits.
