@@ -111,6 +111,129 @@ pub fn run(gpu: &Gpu, kernels: &Kernels, data: &DataSet, spec: &BenchSpec) -> Re
     })
 }
 
+/// One case of the fixed suite of `winsor bench --suite`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SuiteCase {
+    pub arch: String,
+    pub rule: String,
+    /// Runs in the same dispatches (the sweep's concurrent mode).
+    pub runs: usize,
+}
+
+/// The fixed suite (documented in the README): 3x256 with mean, winsor:C for C in
+/// {1, 2, 4, 8} and the other rule families; the concurrent sweep mode (8 runs) on mean,
+/// winsor:1 and winsor:8; 1x2048 with mean, winsor:1 and winsor:8.
+pub fn suite() -> Vec<SuiteCase> {
+    let case = |arch: &str, rule: &str, runs: usize| SuiteCase {
+        arch: arch.into(),
+        rule: rule.into(),
+        runs,
+    };
+    let mut out = Vec::new();
+    for rule in [
+        "mean", "winsor:1", "winsor:2", "winsor:4", "winsor:8", "trim:4", "median", "sign-sum",
+        "sum-sign", "rm3",
+    ] {
+        out.push(case("3x256", rule, 1));
+    }
+    for rule in ["mean", "winsor:1", "winsor:8"] {
+        out.push(case("3x256", rule, 8));
+    }
+    for rule in ["mean", "winsor:1", "winsor:8"] {
+        out.push(case("1x2048", rule, 1));
+    }
+    out
+}
+
+/// A measured suite case: run-steps per second (median and every window).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SuiteRow {
+    #[serde(flatten)]
+    pub case: SuiteCase,
+    pub steps_per_s: f64,
+    pub windows: Vec<f64>,
+}
+
+/// The suite's results with where and when they were measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SuiteReport {
+    pub device: String,
+    pub driver: String,
+    pub date: String,
+    pub commit: String,
+    pub batch: usize,
+    pub warmup: usize,
+    pub window: usize,
+    pub windows: usize,
+    pub rows: Vec<SuiteRow>,
+}
+
+impl SuiteReport {
+    /// The markdown table, one row per case, each with the device, date and commit.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        writeln!(
+            s,
+            "| arch | rule | runs | run-steps/s (median) | windows | device | date | commit |"
+        )
+        .unwrap();
+        writeln!(s, "|---|---|---|---|---|---|---|---|").unwrap();
+        for r in &self.rows {
+            let ws: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
+            writeln!(
+                s,
+                "| {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+                r.case.arch,
+                r.case.rule,
+                r.case.runs,
+                r.steps_per_s,
+                ws.join(" "),
+                self.device,
+                self.date,
+                self.commit
+            )
+            .unwrap();
+        }
+        s
+    }
+}
+
+/// The commit the binary was built from: WINSOR_COMMIT if set, else `git describe` in the
+/// source tree it was built in (with -dirty for uncommitted changes), else "unknown".
+pub fn commit() -> String {
+    if let Ok(c) = std::env::var("WINSOR_COMMIT") {
+        return c;
+    }
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+pub fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86400)
+        .unwrap_or(0) as i64;
+    // civil-from-days (Howard Hinnant's algorithm)
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Throughput of the selection kernel alone, in million coordinates per second: the first
 /// layer of `widths` (its inputs the first `rows` MNIST training images, its errors uniform
 /// in [-1, 1) with half of them zero), `reps` dispatches in one submission after one untimed warm-up dispatch.
@@ -175,4 +298,32 @@ pub fn aggregation(
     }
     rates.sort_by(|a, b| a.total_cmp(b));
     Ok((rates[rates.len() / 2], kernel.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suite_covers_the_documented_cases() {
+        let s = suite();
+        for c in [1, 2, 4, 8] {
+            assert!(s
+                .iter()
+                .any(|x| x.arch == "3x256" && x.rule == format!("winsor:{c}") && x.runs == 1));
+        }
+        assert!(s.iter().any(|x| x.arch == "1x2048"));
+        assert!(s.iter().any(|x| x.runs > 1));
+        for x in &s {
+            x.rule.parse::<Rule>().unwrap();
+            x.arch.parse::<crate::model::Arch>().unwrap();
+        }
+    }
+
+    #[test]
+    fn today_is_a_date() {
+        let d = today();
+        assert_eq!(d.len(), 10, "{d}");
+        assert!(d.starts_with("20"), "{d}");
+    }
 }

@@ -260,6 +260,13 @@ struct BenchArgs {
     /// rates are then run-steps per second.
     #[arg(long, num_args = 1.., default_values = ["1"])]
     concurrent: Vec<usize>,
+    /// Run the fixed suite instead (README): 3x256 and 1x2048, mean, winsor:1/2/4/8, other
+    /// rules, and 8 concurrent runs; --arch, --rule and --concurrent are ignored.
+    #[arg(long)]
+    suite: bool,
+    /// With --suite: also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE", requires = "suite")]
+    json: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -433,7 +440,7 @@ fn bench(a: BenchArgs) -> Result<()> {
     let kernels = Kernels::new(&gpu)?;
     println!(
         "# winsor bench: {} batch {} on {}, median of {} windows of {} steps after {} warm-up steps",
-        a.arch.spec,
+        if a.suite { "the suite" } else { &a.arch.spec },
         a.batch,
         gpu.adapter_name(),
         a.windows,
@@ -442,6 +449,9 @@ fn bench(a: BenchArgs) -> Result<()> {
     );
     if a.aggregation {
         return bench_aggregation(&a, &gpu, &data);
+    }
+    if a.suite {
+        return bench_suite(&a, &gpu, &kernels, &data);
     }
     if let Some(r) = a.concurrent.iter().find(|&&r| r == 0) {
         anyhow::bail!("--concurrent {r}: at least one run");
@@ -494,6 +504,62 @@ fn bench(a: BenchArgs) -> Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+fn bench_suite(
+    a: &BenchArgs,
+    gpu: &Gpu,
+    kernels: &Kernels,
+    data: &winsor::data::DataSet,
+) -> Result<()> {
+    use winsor::bench::{SuiteReport, SuiteRow};
+    let mut report = SuiteReport {
+        device: gpu.adapter_name(),
+        driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
+        date: winsor::bench::today(),
+        commit: winsor::bench::commit(),
+        batch: a.batch,
+        warmup: a.warmup,
+        window: a.window,
+        windows: a.windows,
+        rows: Vec::new(),
+    };
+    for case in winsor::bench::suite() {
+        let rule: Rule = case.rule.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let r = winsor::bench::run(
+            gpu,
+            kernels,
+            data,
+            &winsor::bench::BenchSpec {
+                arch: case.arch.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                rule,
+                select: a.select,
+                batch: a.batch,
+                warmup: a.warmup,
+                window: a.window,
+                windows: a.windows,
+                seed: 0,
+                concurrent: case.runs,
+                profile_eval: false,
+            },
+        )
+        .with_context(|| format!("benchmarking {} {} x{}", case.arch, case.rule, case.runs))?;
+        eprintln!(
+            "{} {} x{}: {:.1} run-steps/s",
+            case.arch, case.rule, case.runs, r.median
+        );
+        report.rows.push(SuiteRow {
+            case,
+            steps_per_s: r.median,
+            windows: r.windows,
+        });
+    }
+    print!("{}", report.markdown());
+    if let Some(path) = &a.json {
+        winsor::output::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -3,9 +3,10 @@
 
 Same model (an MLP with ReLU hidden layers, softmax cross-entropy), same data (the MNIST
 copy in assets/), same step: per-example gradients with jax.vmap(jax.grad(...)), each
-coordinate clipped to its k-th smallest and largest value over the minibatch (jnp.sort along
-the batch axis), the clipped values' mean, then plain SGD. `mean` is plain autograd of the
-minibatch mean loss (no per-example gradients), the fastest way JAX has to do it.
+coordinate clipped to its k-th smallest and largest value over the minibatch, the clipped
+values' mean, then plain SGD. `mean` is plain autograd of the minibatch mean loss (no
+per-example gradients), the fastest way JAX has to do it. --select picks how the k-th values
+are found: topk (lax.top_k of k+1 per side, the default) or sort (jnp.sort along the batch).
 
     python bench/peers/jax_step.py --rule mean winsor:1 winsor:8 --arch 3x256
     python bench/peers/jax_step.py --check INIT.safetensors AFTER.safetensors --rule winsor:1
@@ -16,71 +17,15 @@ by `winsor train --steps 0 --train-subset B --batch B`) and compares the result 
 Needs jax and numpy (pip install "jax[cpu]").
 """
 
-import argparse
-import gzip
-import json
-import math
-import os
-import struct
 import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+import common
 
 
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    dims = magic & 0xFF
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def mnist():
-    d = os.path.join(ROOT, "assets", "mnist")
-    x = idx(os.path.join(d, "train-images-idx3-ubyte.gz")).reshape(-1, 784)
-    y = idx(os.path.join(d, "train-labels-idx1-ubyte.gz"))
-    return x.astype(np.float32) / 255.0, y.astype(np.int32)
-
-
-def widths(arch):
-    depth, width = arch.split("x")
-    return [784] + [int(width)] * int(depth) + [10]
-
-
-def nearest_rank(q, n):
-    # winsor's src/rule.rs: round((n - 1) * q / 100), ties to even
-    return int(np.round((n - 1) * q / 100.0))
-
-
-def clip_counts(rule, b):
-    if rule == "mean":
-        return 0, 0
-    c = float(rule.split(":")[1])
-    lo = nearest_rank(c, b)
-    hi = nearest_rank(100.0 - c, b)
-    return lo, b - 1 - hi
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n, = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        body = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = np.frombuffer(body[a:b], np.float32).reshape(t["shape"])
-    layers = sorted({int(k.split(".")[1]) for k in out})
-    return [(out[f"layers.{i}.weight"], out[f"layers.{i}.bias"]) for i in layers]
-
-
-def make_step(rule, b, lr):
+def make_step(rule, b, lr, select):
     import jax
     import jax.numpy as jnp
 
@@ -98,12 +43,20 @@ def make_step(rule, b, lr):
         z = forward(params, x)
         return jnp.mean(jax.nn.logsumexp(z, axis=1) - z[jnp.arange(z.shape[0]), y])
 
-    k_lo, k_hi = clip_counts(rule, b)
+    k_lo, k_hi = common.clip_counts(rule, b)
+
+    def bounds(g):
+        if select == "sort":
+            s = jnp.sort(g, axis=0)
+            return s[k_lo], s[b - 1 - k_hi]
+        gt = jnp.moveaxis(g, 0, -1)
+        hi = jax.lax.top_k(gt, k_hi + 1)[0][..., -1]
+        lo = -jax.lax.top_k(-gt, k_lo + 1)[0][..., -1]
+        return lo, hi
 
     def aggregate(g):
         # g: (B, ...) per-example gradients of one parameter
-        s = jnp.sort(g, axis=0)
-        lo, hi = s[k_lo], s[b - 1 - k_hi]
+        lo, hi = bounds(g)
         return jnp.mean(jnp.clip(g, lo, hi), axis=0)
 
     if rule == "mean":
@@ -120,68 +73,43 @@ def make_step(rule, b, lr):
     return jax.jit(step)
 
 
-def init_params(ws, seed):
-    rng = np.random.default_rng(seed)
-    out = []
-    for fi, fo in zip(ws, ws[1:]):
-        bound = 1.0 / math.sqrt(fi)
-        out.append((rng.uniform(-bound, bound, (fo, fi)).astype(np.float32),
-                    rng.uniform(-bound, bound, fo).astype(np.float32)))
-    return out
-
-
 def bench(args, x_all, y_all):
     import jax
     import jax.numpy as jnp
 
     b = args.batch
     xs, ys = jnp.asarray(x_all), jnp.asarray(y_all)
-    n = xs.shape[0]
-    print(f"# JAX {jax.__version__} peer on {jax.devices()[0]}: {args.arch} batch {b}, "
-          f"median of {args.windows} windows of {args.window} steps after {args.warmup} warm-up steps")
-    print("| rule | steps/s (median) | windows |")
-    print("|---|---|---|")
+    print(f"# JAX {jax.__version__} peer on {jax.devices()[0]} (select {args.select}): {args.arch} "
+          f"batch {b}, median of {args.windows} windows of {args.window} steps after {args.warmup} warm-up steps")
+    rows = []
     for rule in args.rule:
-        step = make_step(rule, b, 0.1)
-        params = [(jnp.asarray(w), jnp.asarray(c)) for w, c in init_params(widths(args.arch), 0)]
-        rng = np.random.default_rng(0)
-        order = rng.permutation(n)
-        at = 0
-
-        def batches(k):
-            nonlocal at, order
-            out = []
-            for _ in range(k):
-                if at + b > n:
-                    order, at = rng.permutation(n), 0
-                out.append(jnp.asarray(order[at:at + b]))
-                at += b
-            return out
-
-        for i in batches(args.warmup):
+        step = make_step(rule, b, 0.1, args.select)
+        params = [(jnp.asarray(w), jnp.asarray(c)) for w, c in common.init_params(common.widths(args.arch), 0)]
+        order = common.Batches(xs.shape[0], b)
+        for i in order.take(args.warmup):
             params = step(params, xs[i], ys[i])
         jax.block_until_ready(params)
         rates = []
         for _ in range(args.windows):
-            bs = batches(args.window)
+            bs = [jnp.asarray(i) for i in order.take(args.window)]
             t = time.perf_counter()
             for i in bs:
                 params = step(params, xs[i], ys[i])
             jax.block_until_ready(params)
             rates.append(args.window / (time.perf_counter() - t))
-        med = sorted(rates)[len(rates) // 2]
-        print(f"| {rule} | {med:.1f} | {' '.join(f'{r:.1f}' for r in rates)} |", flush=True)
+        rows.append((rule, common.median(rates), rates))
+    common.report(f"jax {jax.__version__} {jax.devices()[0]} select {args.select}", args, rows)
 
 
 def check(args, x_all, y_all):
     import jax.numpy as jnp
 
-    before = read_safetensors(args.check[0])
-    after = read_safetensors(args.check[1])
+    before = common.read_safetensors(args.check[0])
+    after = common.read_safetensors(args.check[1])
     b = args.batch
     worst = 0.0
     for rule in args.rule:
-        step = make_step(rule, b, 0.1)
+        step = make_step(rule, b, 0.1, args.select)
         params = [(jnp.asarray(w), jnp.asarray(c)) for w, c in before]
         got = step(params, jnp.asarray(x_all[:b]), jnp.asarray(y_all[:b]))
         for (gw, gb), (ww, wb) in zip(got, after):
@@ -194,16 +122,10 @@ def check(args, x_all, y_all):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rule", nargs="+", default=["mean", "winsor:1", "winsor:2", "winsor:4", "winsor:8"])
-    p.add_argument("--arch", default="3x256")
-    p.add_argument("--batch", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--window", type=int, default=50)
-    p.add_argument("--windows", type=int, default=5)
-    p.add_argument("--check", nargs=2, metavar=("INIT", "AFTER"))
+    p = common.parser(__doc__)
+    p.add_argument("--select", choices=["topk", "sort"], default="topk")
     args = p.parse_args()
-    x, y = mnist()
+    x, y = common.mnist()
     if args.check:
         check(args, x, y)
     else:
