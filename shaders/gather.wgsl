@@ -28,12 +28,15 @@ struct Step {
 @group(0) @binding(5) var<uniform> p: Params;
 @group(0) @binding(6) var<uniform> step: Step;
 
-@compute @workgroup_size(256)
+// Each invocation copies four neighbouring pixels: when rows are whole words (dim a multiple
+// of 4, as for MNIST's 784) that is one load of the packed word, where one pixel per
+// invocation loaded it four times (on CPU drivers every load is a loop over the lanes).
+@compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     run = gid.z;
-    let q = gid.x;
+    let q0 = 4u * gid.x;
     let r = gid.y;
-    if (r >= p.rows || q >= p.dim) {
+    if (r >= p.rows || q0 >= p.dim) {
         return;
     }
     var ex: u32;
@@ -42,11 +45,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         ex = p.base + r;
     }
-    let byte = ex * p.dim + q;
-    let word = pixels[ro(0u) + byte / 4u];
-    let v = (word >> ((byte % 4u) * 8u)) & 0xffu;
-    x[ro(3u) + r * p.dim + q] = f32(v) / 255.0;
-    if (q == 0u) {
+    let first = ex * p.dim + q0;
+    let out = ro(3u) + r * p.dim + q0;
+    if (p.dim % 4u == 0u) {
+        let word = pixels[ro(0u) + first / 4u];
+        for (var c = 0u; c < 4u; c++) {
+            x[out + c] = f32((word >> (8u * c)) & 0xffu) / 255.0;
+        }
+    } else {
+        for (var c = 0u; c < min(4u, p.dim - q0); c++) {
+            let byte = first + c;
+            let word = pixels[ro(0u) + byte / 4u];
+            x[out + c] = f32((word >> ((byte % 4u) * 8u)) & 0xffu) / 255.0;
+        }
+    }
+    if (q0 == 0u) {
         row_labels[ro(4u) + r] = labels[ro(1u) + ex];
     }
 }

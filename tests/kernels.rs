@@ -18,9 +18,16 @@ use winsor::rule::{Rule, Select};
 
 #[test]
 fn gather_reads_selected_examples_and_labels() {
+    // rows of whole packed words (28) and rows that straddle words (13, 6)
+    for dim in [13usize, 28, 6] {
+        gather_case(dim);
+    }
+}
+
+fn gather_case(dim: usize) {
     let (g, k) = gpu();
     let mut r = rng(1);
-    let (n, dim, rows) = (53usize, 13usize, 37usize); // dim not a multiple of 4
+    let (n, rows) = (53usize, 37usize);
     let pixels: Vec<u8> = (0..n * dim).map(|_| r.below(256) as u8).collect();
     let labels: Vec<u32> = (0..n).map(|_| r.below(10) as u32).collect();
     let idx: Vec<u32> = (0..rows).map(|_| r.below(n as u64) as u32).collect();
@@ -56,7 +63,7 @@ fn gather_reads_selected_examples_and_labels() {
             let got = gx[row * dim + q] as f64;
             assert!(
                 (got - want).abs() <= tol,
-                "row {row} px {q}: {got} vs {want}"
+                "dim {dim} row {row} px {q}: {got} vs {want}"
             );
         }
     }

@@ -455,6 +455,7 @@ impl Gather {
         dim: u32,
     ) -> Dispatch {
         let labels = labels.into();
+        let x = x.into();
         let (indices, step, base, mode) = match from {
             GatherFrom::Indices {
                 indices,
@@ -466,7 +467,7 @@ impl Gather {
         self.0
             .bind(
                 gpu,
-                &[pixels.into(), labels, indices, x.into(), row_labels.into()],
+                &[pixels.into(), labels, indices, x, row_labels.into()],
                 &GatherParams {
                     rows,
                     dim,
@@ -474,7 +475,8 @@ impl Gather {
                     mode,
                 },
                 Some(step),
-                [dim.div_ceil(256), rows, 1],
+                // four pixels per invocation, 64 invocations per workgroup
+                [dim.div_ceil(4 * 64), rows, 1],
             )
             // a byte read and a float written per pixel
             .with_work(Work::Bytes(rows as f64 * dim as f64 * 5.0))
