@@ -5,6 +5,20 @@
 // Clipped-sum identity: raising the k_lo smallest values to lo and lowering the k_hi largest
 // to hi changes the total by k_lo*lo - (their sum) + k_hi*hi - (their sum), so one pass over
 // the examples suffices. (Rounding: within 2 u sum|v| of the exact mean.)
+// 1: the gradient binding g holds the layer's parameters, and a coordinate's update is
+// applied to them as the SGD step w - lr * s (the separate SGD dispatch is then not needed);
+// 0: the update s itself is stored in g.
+override UPDATE: u32 = 0u;
+
+// Stores coordinate i's update s (see UPDATE).
+fn put(i: u32, s: f32) {
+    if (UPDATE == 1u) {
+        g[i] = g[i] - p.lr * s;
+    } else {
+        g[i] = s;
+    }
+}
+
 fn finish_value(
     total: vec4<f32>,
     lov: vec4<f32>,

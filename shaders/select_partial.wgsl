@@ -31,7 +31,8 @@ struct Params {
     fan_in: u32,
     n_groups: u32, // used by select_partial_cols.wgsl only
     scale: f32,
-    _pad1: u32,
+    // with UPDATE: the learning rate
+    lr: f32,
     _pad2: u32,
     _pad3: u32,
 }
@@ -127,12 +128,12 @@ fn finish(
     }
     let s = finish_value(total, lov, hiv, s_lo, s_hi);
     if (is_bias) {
-        g[gr + p.fan_out * p.fan_in + j] = s.x;
+        put(gr + p.fan_out * p.fan_in + j, s.x);
         return;
     }
     for (var c = 0u; c < 4u; c++) {
         if (k0 + c < p.fan_in) {
-            g[gr + j * p.fan_in + k0 + c] = s[c];
+            put(gr + j * p.fan_in + k0 + c, s[c]);
         }
     }
 }

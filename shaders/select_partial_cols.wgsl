@@ -25,7 +25,8 @@ struct Params {
     fan_in: u32,
     n_groups: u32,
     scale: f32,
-    _pad1: u32,
+    // with UPDATE: the learning rate
+    lr: f32,
     _pad2: u32,
     _pad3: u32,
 }
@@ -117,9 +118,9 @@ fn finish(
     for (var c = 0u; c < 4u; c++) {
         if (j + c < p.fan_out) {
             if (k == p.fan_in) {
-                g[gr + p.fan_out * p.fan_in + j + c] = s[c];
+                put(gr + p.fan_out * p.fan_in + j + c, s[c]);
             } else {
-                g[gr + (j + c) * p.fan_in + k] = s[c];
+                put(gr + (j + c) * p.fan_in + k, s[c]);
             }
         }
     }

@@ -22,7 +22,8 @@ struct Params {
     k_lo: u32,
     k_hi: u32,
     scale: f32,
-    _pad: u32,
+    // with UPDATE: the learning rate
+    lr: f32,
     // (block, dist, log2(dist), 0) per stage
     stages: array<vec4<u32>, 80>,
 }
@@ -129,10 +130,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 // Writes coordinate (j, k) of the layer's gradient: weights row-major, then the biases.
+// 1: g holds the layer's parameters and the SGD step w - lr * s is applied to them;
+// 0: the update s itself is stored in g.
+override UPDATE: u32 = 0u;
+
 fn store(j: u32, k: u32, s: f32) {
+    var i: u32;
     if (k < p.fan_in) {
-        g[ro(2u) + j * p.fan_in + k] = s;
+        i = ro(2u) + j * p.fan_in + k;
     } else if (k == p.fan_in) {
-        g[ro(2u) + p.fan_out * p.fan_in + j] = s;
+        i = ro(2u) + p.fan_out * p.fan_in + j;
+    } else {
+        return;
+    }
+    if (UPDATE == 1u) {
+        g[i] = g[i] - p.lr * s;
+    } else {
+        g[i] = s;
     }
 }

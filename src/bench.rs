@@ -286,6 +286,7 @@ pub fn aggregation(
         fan_in as u32,
         sparse_inputs,
         1,
+        None,
     );
     crate::gpu::run(gpu, &disp.iter().collect::<Vec<_>>())?;
     let coords = (fan_out * (fan_in + 1)) as f64;

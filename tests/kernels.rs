@@ -411,9 +411,42 @@ fn check_selection_with(
         fi as u32,
         sparse_inputs,
         1,
+        None,
     );
     run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
     let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
+    // the same kernel applying its update as an SGD step, in place on parameters w:
+    // w - lr * update, from the stored update above, to rounding (2 u of |w| + lr |update|)
+    let lr = 0.37f32;
+    let w: Vec<f32> = uniform(&mut rng(fo as u64 * 31 + fi as u64), fo * (fi + 1), 1.0);
+    let wb = g.storage_init("w", bytemuck::cast_slice(&w));
+    let disp = kernel.bind(
+        g,
+        Slice::all(&db),
+        Slice::all(&ab),
+        Slice::all(&wb),
+        fo as u32,
+        fi as u32,
+        sparse_inputs,
+        1,
+        Some(lr),
+    );
+    run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
+    let stepped = g.read_f32(&wb, 0, fo * (fi + 1)).unwrap();
+    let (want_w, tol_w): (Vec<f64>, Vec<f64>) = w
+        .iter()
+        .zip(&got)
+        .map(|(&w, &s)| {
+            let (w, s, lr) = (w as f64, s as f64, lr as f64);
+            (w - lr * s, 2.0 * U * (w.abs() + lr * s.abs()) + 1e-38)
+        })
+        .unzip();
+    assert_close(
+        &format!("{rule} {select:?} sparse inputs {sparse_inputs} B={rows} {fo}x{fi}, SGD applied in the kernel"),
+        &stepped,
+        &want_w,
+        &tol_w,
+    );
     let (gw, gbias) = reference::aggregate_layer(&rule, &to64(d), &to64(a), rows, fo, fi);
     let mut want = gw;
     want.extend(gbias);

@@ -63,6 +63,9 @@ impl Selection {
     /// segment (weights, then biases); each holds `runs` runs (their `Slice::run` strides,
     /// multiples of 16 bytes). `sparse_inputs`: most inputs are zero (the first layer's
     /// pixels), so the partial path reads only the examples where they are not.
+    /// `update`: None stores the update in `g`; Some(lr) means `g` holds the layer's
+    /// parameters, and the SGD step w - lr * update is applied to them in place (the step's
+    /// separate SGD dispatch is then not needed).
     #[allow(clippy::too_many_arguments)]
     pub fn bind(
         &self,
@@ -74,10 +77,15 @@ impl Selection {
         fan_in: u32,
         sparse_inputs: bool,
         runs: u32,
+        update: Option<f32>,
     ) -> Vec<Dispatch> {
         let mut out = match self {
-            Selection::Partial(k) => k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs, runs),
-            Selection::Sort(k) => vec![k.bind(gpu, d, a, g, fan_out, fan_in).across(runs)],
+            Selection::Partial(k) => {
+                k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs, runs, update)
+            }
+            Selection::Sort(k) => {
+                vec![k.bind(gpu, d, a, g, fan_out, fan_in, update).across(runs)]
+            }
         };
         // the last dispatch aggregates (a list of non-zero inputs may come first)
         let coords = fan_out as f64 * (fan_in as f64 + 1.0);
@@ -108,16 +116,19 @@ struct PartialParams {
     /// Column kernel only: input groups.
     n_groups: u32,
     scale: f32,
-    _pad1: [u32; 3],
+    /// With an update: the learning rate.
+    lr: f32,
+    _pad1: [u32; 2],
 }
 
 /// The partial selection network, specialised for one pair of clip counts and one finish.
 pub struct PartialSelect {
     /// The row kernel with or without vec4 loads of the inputs (index bit 0) and of the
-    /// errors (bit 1), each compiled when first needed.
-    rows_kernels: [OnceCell<Kernel>; 4],
+    /// errors (bit 1), storing the update or applying it (bit 2), each compiled when first
+    /// needed.
+    rows_kernels: [OnceCell<Kernel>; 8],
     /// The same for the column kernel, and the kernel that lists its non-zero input groups.
-    cols_kernels: [OnceCell<Kernel>; 4],
+    cols_kernels: [OnceCell<Kernel>; 8],
     groups_kernel: OnceCell<Kernel>,
     /// The column kernel's shape (its units are inputs).
     cols: PartialShape,
@@ -398,8 +409,15 @@ impl PartialSelect {
     }
 
     /// The generated kernel of one orientation, with or without vec4 loads of a and d,
-    /// compiled when first asked for.
-    fn kernel(&self, gpu: &Gpu, orient: Orientation, vec_a: bool, vec_d: bool) -> &Kernel {
+    /// storing the update or applying it (`update`), compiled when first asked for.
+    fn kernel(
+        &self,
+        gpu: &Gpu,
+        orient: Orientation,
+        vec_a: bool,
+        vec_d: bool,
+        update: bool,
+    ) -> &Kernel {
         use Kind::*;
         let (cache, shape, name, kinds): (_, _, _, &[Kind]) = match orient {
             Orientation::Rows => (
@@ -416,8 +434,16 @@ impl PartialSelect {
                 &[Read, Read, ReadWrite, Uniform, Read, Read, Read],
             ),
         };
-        cache[vec_a as usize + 2 * vec_d as usize]
-            .get_or_init(|| Kernel::new(gpu, name, &shape.source(orient, vec_a, vec_d), kinds, &[]))
+        let constants = [("UPDATE", update as u32 as f64)];
+        cache[vec_a as usize + 2 * vec_d as usize + 4 * update as usize].get_or_init(|| {
+            Kernel::new(
+                gpu,
+                name,
+                &shape.source(orient, vec_a, vec_d),
+                kinds,
+                &constants,
+            )
+        })
     }
 
     /// The dispatches for one layer: the row kernel, or with `sparse_inputs` the list of
@@ -433,6 +459,7 @@ impl PartialSelect {
         fan_in: u32,
         sparse_inputs: bool,
         runs: u32,
+        update: Option<f32>,
     ) -> Vec<Dispatch> {
         use Kind::*;
         let params = PartialParams {
@@ -441,7 +468,8 @@ impl PartialSelect {
             fan_in,
             n_groups: 0,
             scale: self.scale,
-            _pad1: [0; 3],
+            lr: update.unwrap_or(0.0),
+            _pad1: [0; 2],
         };
         // d, a, the gradient, and the vec4 views of a and d
         let shared = [d, a, g, a, d];
@@ -454,7 +482,7 @@ impl PartialSelect {
                 fan_out.div_ceil(self.shape.units as u32),
                 1,
             ];
-            let kernel = self.kernel(gpu, Orientation::Rows, vec_a, vec_d);
+            let kernel = self.kernel(gpu, Orientation::Rows, vec_a, vec_d, update.is_some());
             return vec![kernel
                 .bind(gpu, &shared, &params, None, groups)
                 .across(runs)];
@@ -487,7 +515,7 @@ impl PartialSelect {
             .across(runs);
         let vec_a = fan_in.is_multiple_of(4) && r.is_multiple_of(4);
         let vec_d = fan_out.is_multiple_of(4);
-        let kernel = self.kernel(gpu, Orientation::Cols, vec_a, vec_d);
+        let kernel = self.kernel(gpu, Orientation::Cols, vec_a, vec_d, update.is_some());
         let mut slices = shared.to_vec();
         slices.push(list);
         let select = kernel
@@ -515,14 +543,17 @@ struct SortParams {
     k_lo: u32,
     k_hi: u32,
     scale: f32,
-    _pad: u32,
+    /// With an update: the learning rate.
+    lr: f32,
     /// (block, dist, log2(dist), 0) per stage of the network.
     stages: [[u32; 4]; SORT_MAX_STAGES],
 }
 
 /// The sorting-network path: P = B padded to a power of two, T coordinates per workgroup.
 pub struct SortSelect {
-    kernel: Kernel,
+    /// Storing the update (0) or applying it to the parameters (1), compiled when first needed.
+    kernels: [OnceCell<Kernel>; 2],
+    source: String,
     rows: usize,
     k_lo: usize,
     k_hi: usize,
@@ -553,7 +584,6 @@ pub fn sort_tile(p: usize, limit: usize) -> Result<usize, usize> {
 
 impl SortSelect {
     pub fn new(gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
-        use Kind::*;
         let (k_lo, k_hi) = rule.clip_counts(rows);
         let finish = rule.finish();
         if !(rule.selects() || *rule == Rule::Mean) {
@@ -579,13 +609,8 @@ impl SortSelect {
         );
         let source = consts + include_str!("../../shaders/select_sort.wgsl");
         Ok(SortSelect {
-            kernel: Kernel::new(
-                gpu,
-                "select_sort",
-                &source,
-                &[Read, Read, ReadWrite, Uniform],
-                &[],
-            ),
+            kernels: Default::default(),
+            source,
             rows,
             k_lo,
             k_hi,
@@ -603,12 +628,23 @@ impl SortSelect {
         g: Slice<'_>,
         fan_out: u32,
         fan_in: u32,
+        update: Option<f32>,
     ) -> Dispatch {
+        use Kind::*;
+        let kernel = self.kernels[update.is_some() as usize].get_or_init(|| {
+            Kernel::new(
+                gpu,
+                "select_sort",
+                &self.source,
+                &[Read, Read, ReadWrite, Uniform],
+                &[("UPDATE", update.is_some() as u32 as f64)],
+            )
+        });
         let mut stages = [[0u32; 4]; SORT_MAX_STAGES];
         for (slot, s) in stages.iter_mut().zip(&self.stages) {
             *slot = [s.block, s.dist, s.dist.trailing_zeros(), 0];
         }
-        self.kernel.bind(
+        kernel.bind(
             gpu,
             &[d, a, g],
             &SortParams {
@@ -619,7 +655,7 @@ impl SortSelect {
                 k_lo: self.k_lo as u32,
                 k_hi: self.k_hi as u32,
                 scale: self.scale,
-                _pad: 0,
+                lr: update.unwrap_or(0.0),
                 stages,
             },
             None,

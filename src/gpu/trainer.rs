@@ -682,6 +682,26 @@ impl<'g> GpuTrainer<'g> {
             })
             .collect();
 
+        // A group with a per-example rule (winsor, trim, median, the sign rules) applies the
+        // SGD step in its selection kernel, in place on the parameters, instead of storing
+        // the update for a separate SGD dispatch. Measured on lavapipe (BENCHMARKS.md): faster
+        // for winsor, slower for mean (whose streaming sum on CPU adapters is cheap, so the
+        // finish's extra load costs more than the SGD dispatch it saves), so mean and the
+        // temporal rules keep the SGD dispatch. WINSOR_FUSED_SGD=0 or 1 overrides the choice.
+        let fuse_sgd = std::env::var("WINSOR_FUSED_SGD");
+        let fused: Vec<bool> = groups
+            .iter()
+            .zip(&selections)
+            .map(|(g, s)| {
+                s.is_some()
+                    && match fuse_sgd.as_deref() {
+                        Ok("0") => false,
+                        Ok("1") => !matches!(g.rule, Rule::Temporal(_)),
+                        _ => g.rule.per_example(),
+                    }
+            })
+            .collect();
+
         // ---- the training step ----
         let mut step = Vec::new();
         for c in 0..n_chunks {
@@ -706,8 +726,12 @@ impl<'g> GpuTrainer<'g> {
             );
             for l in (0..n_layers).rev() {
                 let (fi, fo) = layout.fans(l);
+                // backprop first: a fused aggregation then updates W_l, which backprop reads
+                if l > 0 {
+                    step.push(backprop(l, r, &deltas[l], &deltas[l - 1]));
+                }
                 // the aggregation, once per group of runs with the same rule
-                for (g, sel) in groups.iter().zip(&selections) {
+                for ((g, sel), &fused) in groups.iter().zip(&selections).zip(&fused) {
                     let (d, a) = (deltas[l].from(g.first), input_of(l).from(g.first));
                     let seg = grads.segment(&layout, l, g.first);
                     match sel {
@@ -715,20 +739,25 @@ impl<'g> GpuTrainer<'g> {
                         None => {
                             step.extend(grad_sum(l, r, d, a, seg, 1.0 / b as f32, c > 0, g.count))
                         }
-                        Some(sel) => step.extend(sel.bind(
-                            gpu,
-                            d,
-                            a,
-                            seg,
-                            fo as u32,
-                            fi as u32,
-                            l == 0 && sparse_pixels,
-                            g.count as u32,
-                        )),
+                        Some(sel) => {
+                            let (seg, update) = if fused {
+                                (params.segment(&layout, l, g.first), Some(spec.lr))
+                            } else {
+                                (seg, None)
+                            };
+                            step.extend(sel.bind(
+                                gpu,
+                                d,
+                                a,
+                                seg,
+                                fo as u32,
+                                fi as u32,
+                                l == 0 && sparse_pixels,
+                                g.count as u32,
+                                update,
+                            ))
+                        }
                     }
-                }
-                if l > 0 {
-                    step.push(backprop(l, r, &deltas[l], &deltas[l - 1]));
                 }
             }
         }
@@ -760,12 +789,27 @@ impl<'g> GpuTrainer<'g> {
                 );
             }
         }
-        step.push(
+        // SGD for the groups that did not apply it in their aggregation: one dispatch for all
+        // runs when none did
+        let sgd = |first: usize, count: usize| {
             kernels
                 .sgd
-                .bind(gpu, params.all(), grads.all(), layout.total as u32, spec.lr)
-                .across(n_runs),
-        );
+                .bind(
+                    gpu,
+                    params.from(first),
+                    grads.from(first),
+                    layout.total as u32,
+                    spec.lr,
+                )
+                .across(count as u32)
+        };
+        if !fused.iter().any(|&f| f) {
+            step.push(sgd(0, runs));
+        } else {
+            for (g, _) in groups.iter().zip(&fused).filter(|(_, &f)| !f) {
+                step.push(sgd(g.first, g.count));
+            }
+        }
 
         // ---- evaluation over both splits, in chunks of e rows ----
         let mut eval = Vec::new();
