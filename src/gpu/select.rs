@@ -620,6 +620,7 @@ impl SortSelect {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn bind(
         &self,
         gpu: &Gpu,
