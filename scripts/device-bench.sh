@@ -10,9 +10,10 @@
 #                                     # everything into $OUT (or ./device-out)
 #
 # `run` also works on a machine without a GPU (lavapipe), with WINSOR_QUICK=1 for small
-# windows, to check the script before spending device time. Budget on the device: about
-# 1 minute of start-up, 2 of suite and profile, 1 of PyTorch, 4 of presets, each step cut
-# off by `timeout` so that the call ends well inside its 10 minutes.
+# windows, to check the script before spending device time. Every step is cut off by
+# `timeout`, and the cuts add up to 520 s, inside the call's 590: suite 150 (its JSON is
+# rewritten after every case, so a cut keeps the finished cases), profile 40, PyTorch 80,
+# fig4 150, fig1 100. Start-up is not counted in the call's limit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,7 @@ run() {
     bin=./.bin/winsor
     [ -x "$bin" ] || bin=./target/release/winsor
     # the Vulkan loader, where the machine lacks one
-    if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
+    if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && ls .gl/*.deb >/dev/null 2>&1; then
         for f in .gl/*.deb; do dpkg -x "$f" /; done
         ldconfig
     fi
@@ -52,28 +53,32 @@ run() {
     export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
     export WINSOR_COMMIT="${WINSOR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
     if [ "${WINSOR_QUICK:-0}" = 1 ]; then
-        windows="--window 5 --windows 2 --warmup 2"; steps=20; cut=60
+        windows="--window 5 --windows 2 --warmup 2"; steps=20; scale=60
     else
-        windows="--window 200 --windows 5 --warmup 20"; steps=100; cut=240
+        windows="--window 100 --windows 5 --warmup 20"; steps=100; scale=1
     fi
+    # seconds for a step: its share of the budget above, or a minute each when quick
+    budget() { if [ "$scale" = 1 ]; then echo "$1"; else echo "$scale"; fi; }
     echo "== $(date -u +%FT%TZ) commit $WINSOR_COMMIT"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
     "$bin" adapters
     echo "== winsor bench --suite"
     # shellcheck disable=SC2086
-    timeout 240 "$bin" bench --suite $windows --json "$out/suite.json"
+    timeout "$(budget 150)" "$bin" bench --suite $windows --json "$out/suite.json"
     echo "== winsor profile (3x256 winsor:8)"
-    timeout 60 "$bin" profile --rule winsor:8 --steps "$steps" --trace "$out/trace-winsor8.json"
+    timeout "$(budget 40)" "$bin" profile --rule winsor:8 --steps "$steps" --trace "$out/trace-winsor8.json"
     echo "== PyTorch peer"
     device=cpu
     python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && device=cuda
     # shellcheck disable=SC2086
-    timeout 120 python3 bench/peers/torch_step.py --device "$device" --rule mean winsor:1 winsor:8 \
+    timeout "$(budget 80)" python3 bench/peers/torch_step.py --device "$device" --rule mean winsor:1 winsor:8 \
         $windows --json "$out/torch.json"
-    echo "== presets at full scale, each cut off after ${cut} s (the sweep keeps finished runs)"
+    echo "== presets at full scale, each cut off (the sweep keeps finished runs)"
     for preset in fig4 fig1; do
         start=$(date +%s)
-        timeout "$cut" "$bin" sweep --preset "$preset" --out "/tmp/device-$preset" >/dev/null 2>"$out/sweep-$preset.log"
+        limit=$(budget 150)
+        [ "$preset" = fig1 ] && limit=$(budget 100)
+        timeout "$limit" "$bin" sweep --preset "$preset" --out "/tmp/device-$preset" >/dev/null 2>"$out/sweep-$preset.log"
         rc=$?
         done_runs=$(ls /tmp/device-$preset/*/summary.json 2>/dev/null | wc -l)
         # the last logged step of every run, finished or not: how far the sweep got

@@ -555,10 +555,14 @@ fn bench_suite(
             steps_per_s: r.median,
             windows: r.windows,
         });
+        // rewritten after every case, so that a suite cut off by a time limit keeps the cases
+        // it finished
+        if let Some(path) = &a.json {
+            winsor::output::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        }
     }
     print!("{}", report.markdown());
     if let Some(path) = &a.json {
-        winsor::output::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
