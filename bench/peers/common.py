@@ -7,6 +7,7 @@ import json
 import math
 import os
 import struct
+import sys
 
 import numpy as np
 
@@ -35,13 +36,17 @@ def widths(arch):
 
 
 def nearest_rank(q, n):
-    # winsor's src/rule.rs: round((n - 1) * q / 100), ties to even
-    return int(np.round((n - 1) * q / 100.0))
+    # winsor's src/rule.rs: round((n - 1) * (q / 100)), ties to even; the same order of
+    # operations, so that a product landing on .5 rounds the same way
+    return int(np.round((n - 1) * (q / 100.0)))
 
 
 def clip_counts(rule, b):
+    # the peers implement the rules the targets compare on: mean and winsor:C
     if rule == "mean":
         return 0, 0
+    if not rule.startswith("winsor:"):
+        sys.exit(f"rule {rule!r}: the peers implement only mean and winsor:C")
     c = float(rule.split(":")[1])
     lo = nearest_rank(c, b)
     hi = nearest_rank(100.0 - c, b)
