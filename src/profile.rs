@@ -122,18 +122,7 @@ pub fn run(
     trace: Option<&Path>,
 ) -> Result<()> {
     cfg.validate()?;
-    let subset;
-    let data = match cfg.train_subset {
-        Some(n) if n < data.train.n => {
-            subset = DataSet {
-                source: data.source.clone(),
-                train: data.train.head(n),
-                test: data.test.clone(),
-            };
-            &subset
-        }
-        _ => data,
-    };
+    let data = &*data.train_subset(cfg.train_subset)?;
     cfg.validate_for(data.train.n)?;
     let widths = cfg.arch.widths(data.input_dim(), CLASSES)?;
     let noise = LabelNoise::new(&data.train.labels, cfg.noise / 100.0, cfg.seed);

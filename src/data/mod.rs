@@ -60,6 +60,24 @@ impl DataSet {
     pub fn input_dim(&self) -> usize {
         self.train.dim()
     }
+
+    /// The set with only its first `n` training examples (`--train-subset`; None: all of
+    /// them). More than the set holds is an error rather than a silent "all".
+    pub fn train_subset(&self, n: Option<usize>) -> anyhow::Result<std::borrow::Cow<'_, Self>> {
+        use std::borrow::Cow;
+        match n {
+            Some(n) if n < self.train.n => Ok(Cow::Owned(DataSet {
+                source: format!("{} (first {n} training examples)", self.source),
+                train: self.train.head(n),
+                test: self.test.clone(),
+            })),
+            Some(n) if n > self.train.n => anyhow::bail!(
+                "--train-subset {n}: the training set has only {} examples",
+                self.train.n
+            ),
+            _ => Ok(Cow::Borrowed(self)),
+        }
+    }
 }
 
 /// The four standard file names of an MNIST-format set, without the optional `.gz`.

@@ -144,7 +144,7 @@ impl Gpu {
             .min(self.limits.max_buffer_size);
         if bytes > max {
             bail!(
-                "{what} needs a {:.1} MiB buffer but adapter {} binds at most {:.1} MiB; use a smaller --batch or --arch, or another adapter",
+                "{what} needs a {:.1} MiB buffer but adapter {} binds at most {:.1} MiB; use a smaller --batch or --arch, fewer --concurrent runs, or another adapter",
                 bytes as f64 / 1048576.0,
                 self.info.name,
                 max as f64 / 1048576.0

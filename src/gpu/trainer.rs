@@ -162,18 +162,29 @@ pub type Timed = (&'static str, Work, std::ops::Range<f64>);
 /// never fewer than a minibatch.
 const ACTIVATION_BUDGET: usize = 1 << 30;
 
-/// The most runs that fit one trainer for minibatches of `batch` rows and these layer
-/// widths: each binding of activations holds every run's minibatch, and all the runs'
-/// activations stay within the budget. At least 1 (whether one run fits is for
-/// [`GpuTrainer::new_runs`] to say).
-pub fn max_runs(gpu: &Gpu, widths: &[usize], batch: usize) -> usize {
+/// The most runs that fit one trainer for minibatches of `batch` rows, these layer widths
+/// and `n_train` training examples: every per-run buffer (activations, parameters and a
+/// temporal rule's three-gradient history, the per-example labels, losses and hits) holds
+/// all runs' parts within one binding, and all the runs' activations stay within the
+/// budget. At least 1 (whether one run fits is for [`GpuTrainer::new_runs`] to say).
+pub fn max_runs(gpu: &Gpu, widths: &[usize], batch: usize, n_train: usize) -> usize {
     let max_bind = gpu
         .limits
         .max_storage_buffer_binding_size
         .min(gpu.limits.max_buffer_size) as usize;
     let widest = widths.iter().copied().max().unwrap_or(1);
     let all: usize = widths.iter().sum();
-    let by_binding = max_bind / (run_stride(batch * widest * 4) as usize + 256);
+    let params = if widths.len() >= 2 {
+        ParamLayout::new(widths).total
+    } else {
+        0
+    };
+    let largest_part = [batch * widest * 4, 3 * params * 4, n_train * 4]
+        .into_iter()
+        .map(|bytes| run_stride(bytes) as usize)
+        .max()
+        .unwrap_or(256);
+    let by_binding = max_bind / largest_part;
     let by_budget = ACTIVATION_BUDGET / (batch * all * 4).max(1);
     by_binding.min(by_budget).max(1)
 }
@@ -413,6 +424,20 @@ impl<'g> GpuTrainer<'g> {
             run_stride(rows * widest * 4) * runs as u64,
         )?;
         gpu.check_binding("the parameters", (layout.total * 4 * runs) as u64)?;
+        gpu.check_binding(
+            "the per-example labels, losses and hits",
+            run_stride(data.train.n.max(data.test.n) * 4) * runs as u64,
+        )?;
+        // one history buffer per temporal rule group, holding that group's runs
+        for g in groups
+            .iter()
+            .filter(|g| matches!(g.rule, Rule::Temporal(_)))
+        {
+            gpu.check_binding(
+                "the temporal rules' gradient history",
+                (3 * layout.total * 4 * g.count) as u64,
+            )?;
+        }
         gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
         gpu.check_binding("the test images", data.test.pixels.len() as u64)?;
         // two halves of `slots` steps each: one being filled while the other runs

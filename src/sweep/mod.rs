@@ -65,13 +65,13 @@ pub fn claim_folder(plan: &Plan, out: &Path) -> Result<()> {
 /// ([`max_runs`]), but at most 8 on a CPU adapter, where the cores are busy with one run
 /// already and more runs only save per-dispatch costs (BENCHMARKS.md: 5 runs give 1.07-1.16x
 /// the run-steps/s of one, 25 no more), and at most 64 on a GPU (not measured yet).
-pub fn auto_concurrent(gpu: &Gpu, widths: &[usize], batch: usize) -> usize {
+pub fn auto_concurrent(gpu: &Gpu, widths: &[usize], batch: usize, n_train: usize) -> usize {
     let cap = if gpu.info.device_type == wgpu::DeviceType::Cpu {
         8
     } else {
         64
     };
-    max_runs(gpu, widths, batch).min(cap)
+    max_runs(gpu, widths, batch, n_train).min(cap)
 }
 
 /// Runs this shard's unfinished cells on `gpu`, `concurrent` at a time in the same
@@ -174,7 +174,7 @@ pub fn run(
                     .arch
                     .widths(d.input_dim(), crate::data::CLASSES)
                     .unwrap_or_default();
-                auto_concurrent(gpu, &widths, first.config.batch)
+                auto_concurrent(gpu, &widths, first.config.batch, d.train.n)
             }
         };
         // as few batches as `per_batch` allows, of near-equal sizes (25 cells at most 8 at a

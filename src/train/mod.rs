@@ -102,6 +102,13 @@ pub fn run(
     out.remove(0)
 }
 
+/// Each run's own error, when every one of several runs has failed.
+fn every_error(runs: Vec<Active>) -> Vec<Result<Summary>> {
+    runs.into_iter()
+        .map(|r| Err(r.failed.expect("every run failed")))
+        .collect()
+}
+
 /// One run of [`run_many`] while it trains.
 struct Active<'c> {
     cfg: &'c TrainConfig,
@@ -142,22 +149,7 @@ pub fn run_many(
     for c in cfgs {
         c.validate()?;
     }
-    let subset;
-    let data = match cfg.train_subset {
-        Some(n) if n < data.train.n => {
-            subset = DataSet {
-                source: format!("{} (first {n} training examples)", data.source),
-                train: data.train.head(n),
-                test: data.test.clone(),
-            };
-            &subset
-        }
-        Some(n) if n > data.train.n => bail!(
-            "--train-subset {n}: the training set has only {} examples",
-            data.train.n
-        ),
-        _ => data,
-    };
+    let data = &*data.train_subset(cfg.train_subset)?;
     for c in cfgs {
         c.validate_for(data.train.n)?;
     }
@@ -293,7 +285,7 @@ pub fn run_many(
                 })
                 .collect();
             let t = Instant::now();
-            trainer.train_with(&batches, |done, stats| {
+            let trained = trainer.train_with(&batches, |done, stats| {
                 let n_steps = stats.len() / concurrent;
                 let first = step + 1 + (done - n_steps) as u64;
                 for (i, per_run) in stats.chunks(concurrent).enumerate() {
@@ -314,6 +306,7 @@ pub fn run_many(
                 }
                 if let Some(r) = runs.iter().find(|r| r.failed.is_some()) {
                     if concurrent == 1 || runs.iter().all(|r| r.failed.is_some()) {
+                        // stops training; with several runs, each one's error is returned below
                         bail!("{:#}", r.failed.as_ref().expect("failed"));
                     }
                 }
@@ -328,7 +321,11 @@ pub fn run_many(
                     ));
                 }
                 Ok(())
-            })?;
+            });
+            if concurrent > 1 && runs.iter().all(|r| r.failed.is_some()) {
+                return Ok(every_error(runs));
+            }
+            trained?;
             train_s += t.elapsed().as_secs_f64();
             step += span;
         }
@@ -385,8 +382,11 @@ pub fn run_many(
                 metrics::metrics_csv(&r.rows).as_bytes(),
             )?;
         }
+        if concurrent > 1 && runs.iter().all(|r| r.failed.is_some()) {
+            return Ok(every_error(runs));
+        }
         if let Some(r) = runs.iter().find(|r| r.failed.is_some()) {
-            if concurrent == 1 || runs.iter().all(|r| r.failed.is_some()) {
+            if concurrent == 1 {
                 bail!("{:#}", r.failed.as_ref().expect("failed"));
             }
         }
