@@ -54,6 +54,10 @@ fn bad_arguments_are_named() {
         "not a directory",
     );
     fails_with(&["train", "--adapter", "99"], "only");
+    fails_with(
+        &["profile", "--train-subset", "70000"],
+        "the training set has only 60000 examples",
+    );
 }
 
 #[test]
@@ -421,6 +425,37 @@ fn failed_run_does_not_stop_the_sweep() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.join("train_subset500/summary.json").exists());
     assert!(!out.join("train_subset5000/summary.json").exists());
+}
+
+/// Runs trained together that all diverge are each reported with their own error (here
+/// their own learning rate), not the first one's.
+#[test]
+fn concurrent_runs_that_all_fail_keep_their_own_errors() {
+    let (tmp, plan) = sweep_plan(
+        "arch = \"1x16\"\nsteps = 20\nlog-grid = \"every:10\"",
+        "lr = [1e30, 2e30]",
+    );
+    let out = tmp.path().join("sweep");
+    let o = winsor(&[
+        "sweep",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--concurrent",
+        "2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    for lr in ["1e30", "2e30"] {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("FAILED  lr{lr}")))
+            .unwrap_or_else(|| panic!("no FAILED line for lr {lr}:\n{err}"));
+        let now = format!("(now {})", lr.parse::<f64>().unwrap());
+        assert!(line.contains("diverged") && line.contains(&now), "{line}");
+        assert!(out.join(format!("lr{lr}/config.toml")).exists(), "{line}");
+    }
+    assert!(err.contains("2 of the sweep's runs failed"), "{err}");
 }
 
 /// A sweep killed with SIGKILL in the middle and started again keeps the runs that had

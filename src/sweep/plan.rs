@@ -52,6 +52,9 @@ impl Value {
         match self {
             Value::Str(s) => s.clone(),
             Value::Int(i) => i.to_string(),
+            // very large or small numbers in exponent form (1e30, not 31 digits), which
+            // also keeps the run folders' names short
+            Value::Float(f) if *f != 0.0 && !(1e-4..1e6).contains(&f.abs()) => format!("{f:e}"),
             Value::Float(f) => f.to_string(),
             Value::Bool(b) => b.to_string(),
         }
@@ -376,6 +379,20 @@ mod tests {
         // the plan survives its own TOML
         let again = Plan::parse(&p.to_toml(), Path::new("p.toml")).unwrap();
         assert_eq!(again.cells(), cells);
+    }
+
+    #[test]
+    fn numbers_are_written_the_way_they_parse_back() {
+        for (f, arg) in [
+            (0.1, "0.1"),
+            (0.0, "0"),
+            (250.0, "250"),
+            (1e30, "1e30"),
+            (-2.5e-7, "-2.5e-7"),
+        ] {
+            assert_eq!(Value::Float(f).arg(), arg);
+            assert_eq!(arg.parse::<f64>().unwrap(), f);
+        }
     }
 
     #[test]
