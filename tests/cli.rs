@@ -397,6 +397,18 @@ fn sweep_plan(train: &str, grid: &str) -> (tempfile::TempDir, std::path::PathBuf
     (tmp, plan)
 }
 
+/// `winsor sweep PLAN --out OUT` with the extra arguments.
+fn sweep(plan: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sweep",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    winsor(&args)
+}
+
 /// A run that fails (here: a training subset larger than the data, found only when it runs)
 /// is reported with its error, the other runs still finish, and the exit status says so.
 #[test]
@@ -406,12 +418,7 @@ fn failed_run_does_not_stop_the_sweep() {
         "train-subset = [5000, 500]",
     );
     let out = tmp.path().join("sweep");
-    let o = winsor(&[
-        "sweep",
-        plan.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = sweep(&plan, &out, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success(),
@@ -436,14 +443,7 @@ fn concurrent_runs_that_all_fail_keep_their_own_errors() {
         "lr = [1e30, 2e30]",
     );
     let out = tmp.path().join("sweep");
-    let o = winsor(&[
-        "sweep",
-        plan.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--concurrent",
-        "2",
-    ]);
+    let o = sweep(&plan, &out, &["--concurrent", "2"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{err}");
     for lr in ["1e30", "2e30"] {
@@ -577,14 +577,7 @@ fn concurrent_sweep_writes_the_same_runs_as_one_at_a_time() {
         "noise = [0, 50]\nrule = [\"mean\", \"winsor:2\", \"rm3\"]\nseed = [1, 2]",
     );
     let run = |dir: &std::path::Path, r: &str| {
-        let o = winsor(&[
-            "sweep",
-            plan.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-            "--concurrent",
-            r,
-        ]);
+        let o = sweep(&plan, dir, &["--concurrent", r]);
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert!(o.status.success(), "{err}");
         err
@@ -631,14 +624,7 @@ fn sharded_sweep_report_merges_runs_and_checks_claims() {
     );
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for (dir, shard) in [(&a, "0/2"), (&b, "1/2")] {
-        let o = winsor(&[
-            "sweep",
-            plan.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-            "--shard",
-            shard,
-        ]);
+        let o = sweep(&plan, dir, &["--shard", shard]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     // cells 0 and 2 in a, 1 and 3 in b
