@@ -524,7 +524,7 @@ fn killed_sweep_resumes_without_redoing_finished_runs() {
         })
         .collect();
 
-    let o = winsor(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>());
+    let o = sweep(&plan, &out, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "resumed sweep failed:\n{err}");
     assert!(
@@ -550,12 +550,7 @@ fn killed_sweep_resumes_without_redoing_finished_runs() {
         );
     }
     // a shard runs its share only, and a different plan may not reuse the folder
-    let o = winsor(
-        &args(&["--shard", "1/2"])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let o = sweep(&plan, &out, &["--shard", "1/2"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("shard 1/2: 3 of them; 3 finished already, 0 to run"),
