@@ -192,6 +192,11 @@ fn matmul_forward_backprop_and_grad_layouts() {
         (Epilogue::MaskPositive, 37, 260, 12, false, false),
         (Epilogue::MaskPositive, 37, 256, 256, false, false),
         (Epilogue::MaskPositive, 5, 4, 8, false, false),
+        // m and n multiples of 4 in the summed-gradient layout d^T a: the CPU variant's
+        // vec4-along-m-and-n path (m = 12 and n = 260: blocks past both ends; k odd)
+        (Epilogue::Scale, 12, 260, 37, true, false),
+        (Epilogue::ScaleAdd, 68, 100, 50, true, false),
+        (Epilogue::Scale, 4, 4, 1, true, false),
     ];
     for (i, &(epi, m, n, kk, at, bt)) in cases.iter().enumerate() {
         let a = check_matmul(&tiled, epi, m, n, kk, at, bt, i as u64);

@@ -518,6 +518,16 @@ impl MatmulParams {
                 .all(|v| v % 4 == 0)
     }
 
+    /// A contiguous along m and B along n, all multiples of 4: the summed-gradient layout
+    /// (d^T a) of matmul_cpu_mn4.wgsl.
+    fn vec4_along_mn(&self) -> bool {
+        self.a_rs == 1
+            && self.b_cs == 1
+            && [self.m, self.n, self.a_cs, self.b_rs, self.a_off, self.b_off]
+                .iter()
+                .all(|v| v % 4 == 0)
+    }
+
     /// A contiguous along k and B along n, all multiples of 4: the backward layout of
     /// matmul_cpu_n4.wgsl.
     fn vec4_along_n(&self) -> bool {
@@ -592,6 +602,9 @@ pub struct Matmul {
     forward_k4: Option<[Kernel; 2]>,
     /// CPU variant only: the backward product (MaskPositive) with B read along n as vec4.
     backward_n4: Option<Kernel>,
+    /// CPU variant only: the summed gradient d^T a (Scale, ScaleAdd) with A read along m and
+    /// B along n as vec4.
+    grad_mn4: Option<[Kernel; 2]>,
     /// CPU variant only: the forward epilogues skipping zero groups of A (first layer), and
     /// the kernel listing those groups.
     sparse: Option<([Kernel; 2], Kernel)>,
@@ -672,6 +685,20 @@ impl Matmul {
                     &[],
                 );
                 ([product(Epilogue::BiasRelu), product(Epilogue::Bias)], list)
+            }),
+            grad_mn4: (variant == MatmulVariant::Cpu).then(|| {
+                [Epilogue::Scale, Epilogue::ScaleAdd].map(|mode| {
+                    Kernel::new(
+                        gpu,
+                        "matmul_mn4",
+                        concat!(
+                            include_str!("../../shaders/matmul_params.wgsl"),
+                            include_str!("../../shaders/matmul_cpu_mn4.wgsl")
+                        ),
+                        &[Read, Read, ReadWrite, Uniform],
+                        &[("MODE", mode as u32 as f64)],
+                    )
+                })
             }),
             backward_n4: (variant == MatmulVariant::Cpu).then(|| {
                 Kernel::new(
@@ -764,6 +791,20 @@ impl Matmul {
             let b4 = b.whole_vec4s();
             return n4
                 .bind(gpu, &[a, b4, aux, c], &p, None, blocks8)
+                .with_work(p.flops());
+        }
+        if let (Some(mn4), true, Epilogue::Scale | Epilogue::ScaleAdd) =
+            (&self.grad_mn4, p.vec4_along_mn(), epilogue)
+        {
+            let k = &mn4[(epilogue == Epilogue::ScaleAdd) as usize];
+            return k
+                .bind(
+                    gpu,
+                    &[a.whole_vec4s(), b.whole_vec4s(), c],
+                    &p,
+                    None,
+                    blocks8,
+                )
                 .with_work(p.flops());
         }
         self.kernels[epilogue as usize]

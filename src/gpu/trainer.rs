@@ -884,25 +884,32 @@ impl<'g> GpuTrainer<'g> {
             let u = gpu.storage("G a", f32s(rows * widest));
             let mut grad = Vec::new();
             let mut dots = Vec::new();
+            // With one chunk, pass 2 finds every layer's inputs and errors still in place
+            // from pass 1 and skips the forward and backward products (a third of the
+            // measurement on lavapipe; BENCHMARKS.md).
+            let one_chunk = n <= rows;
             for (c, base) in (0..n).step_by(rows).enumerate() {
                 let r = rows.min(n - base);
                 for (pass, list) in [&mut grad, &mut dots].into_iter().enumerate() {
-                    rows_chain(
-                        GatherFrom::Range {
-                            base: base as u32,
-                            step: &steps,
-                        },
-                        &train_px,
-                        train_lab.all(),
-                        r,
-                        base,
-                        Scores {
-                            d: Some(cdeltas[n_layers - 1].all()),
-                            loss: eval_loss[0].all(),
-                            correct: eval_correct[0].all(),
-                        },
-                        list,
-                    );
+                    let recompute = pass == 0 || !one_chunk;
+                    if recompute {
+                        rows_chain(
+                            GatherFrom::Range {
+                                base: base as u32,
+                                step: &steps,
+                            },
+                            &train_px,
+                            train_lab.all(),
+                            r,
+                            base,
+                            Scores {
+                                d: Some(cdeltas[n_layers - 1].all()),
+                                loss: eval_loss[0].all(),
+                                correct: eval_correct[0].all(),
+                            },
+                            list,
+                        );
+                    }
                     for l in (0..n_layers).rev() {
                         let (fi, fo) = layout.fans(l);
                         let seg = layout.segment(&gsum, l);
@@ -920,7 +927,7 @@ impl<'g> GpuTrainer<'g> {
                             let d = cdeltas[l].all();
                             list.push(rd.bind(gpu, d, &u, &dot[l], rr, fo as u32, base));
                         }
-                        if l > 0 {
+                        if l > 0 && recompute {
                             list.push(backprop(l, r, &cdeltas[l], &cdeltas[l - 1]));
                         }
                     }
