@@ -46,13 +46,19 @@ struct SweepArgs {
     /// combine, by `winsor train` option names (see the README).
     #[arg(required_unless_present = "preset")]
     plan: Option<PathBuf>,
-    /// A built-in plan instead: fig1 (1x2048, mean, noise 0..100) or fig4 (3x256, noise
-    /// 0..100 x winsor:C for C in 0, 1, 2, 4, 8).
+    /// A built-in plan instead: fig1 (1x2048, mean, noise 0..100), fig2 (1x2048, mean, noise
+    /// 25/50/75 with --coherence) or fig4 (3x256, noise 0..100 x winsor:C for C in 0, 1, 2,
+    /// 4, 8).
     #[arg(long, conflicts_with = "plan")]
     preset: Option<String>,
-    /// With --preset: full (the paper's steps) or quick (fewer steps on a training subset).
+    /// With --preset: full (the paper's steps) or quick (fewer steps on training and test
+    /// subsets, chosen by measurement; see BENCHMARKS.md).
     #[arg(long, default_value = "full", requires = "preset")]
     scale: String,
+    /// With --preset: seeds per cell, 0..N, a grid dimension (default 2 at quick scale, 3
+    /// at full).
+    #[arg(long, value_name = "N", requires = "preset")]
+    seeds: Option<u64>,
     /// The sweep's folder; each run goes into a subfolder named from its grid values.
     /// Default: sweeps/<plan name>.
     #[arg(long)]
@@ -190,9 +196,19 @@ struct TrainArgs {
     /// every logged step and every step up to --coherence-first; writes coherence.csv.
     #[arg(long)]
     coherence: bool,
-    /// Train on the first N training examples only (a quick look; the test set stays whole).
+    /// Train on the first N training examples only (a quick look).
     #[arg(long, value_name = "N")]
     train_subset: Option<usize>,
+    /// Evaluate test accuracy and loss on the first N test examples only (makes frequent
+    /// evaluation cheap; the quick presets use it).
+    #[arg(long, value_name = "N")]
+    test_subset: Option<usize>,
+    /// Which training examples count as corrupt in pristine_acc/corrupt_acc, examples.csv,
+    /// the coherence statistics and the report: changed (the label differs from the
+    /// original, the paper's definition) or selected (selected for the permutation; about
+    /// 1/10 of those keep their label by chance).
+    #[arg(long, value_enum, default_value = "changed")]
+    corrupt: winsor::data::Corrupt,
     /// With --coherence: also measure every step from 0 to this one.
     #[arg(long, default_value = "10", requires = "coherence")]
     coherence_first: u64,
@@ -290,6 +306,8 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         log_grid: a.log_grid,
         eval_chunk: a.eval_chunk,
         train_subset: a.train_subset,
+        test_subset: a.test_subset,
+        corrupt: a.corrupt,
         coherence: a
             .coherence
             .then(|| winsor::analysis::coherence::CoherenceConfig {
@@ -315,13 +333,10 @@ fn train(a: TrainArgs) -> Result<()> {
         ))
     });
     let data = winsor::data::load(a.data.as_deref())?;
-    let n_train = cfg.train_subset.unwrap_or(data.train.n);
-    if n_train > data.train.n {
-        anyhow::bail!(
-            "--train-subset {n_train}: the training set has only {} examples",
-            data.train.n
-        );
-    }
+    // the subset sizes are checked here, before the adapter opens
+    let subset = data.subsets(cfg.train_subset, cfg.test_subset)?;
+    let (n_train, n_test) = (subset.train.n, subset.test.n);
+    drop(subset);
     cfg.validate_for(n_train)?;
     let gpu = Gpu::new(a.device.adapter.as_deref())?;
     let kernels = Kernels::new(&gpu)?;
@@ -331,7 +346,7 @@ fn train(a: TrainArgs) -> Result<()> {
         cfg.arch.spec,
         data.source,
         n_train,
-        data.test.n,
+        n_test,
         gpu.adapter_name(),
         cfg.rule,
         cfg.noise,
@@ -370,9 +385,9 @@ fn train(a: TrainArgs) -> Result<()> {
 fn sweep(a: SweepArgs) -> Result<()> {
     use winsor::sweep::{Plan, Prepared, Shard};
     let plan = match (&a.plan, &a.preset) {
-        (_, Some(p)) => Plan::preset(p, &a.scale)?,
+        (_, Some(p)) => Plan::preset(p, &a.scale, a.seeds)?,
         (Some(path), None) => Plan::from_toml(path)?,
-        (None, None) => anyhow::bail!("give a plan file or --preset fig1|fig4"),
+        (None, None) => anyhow::bail!("give a plan file or --preset fig1|fig2|fig4"),
     };
     let shard = match a.shard {
         Some(s) => Some(s),

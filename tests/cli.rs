@@ -58,6 +58,17 @@ fn bad_arguments_are_named() {
         &["profile", "--train-subset", "70000"],
         "the training set has only 60000 examples",
     );
+    fails_with(
+        &["train", "--test-subset", "20000"],
+        "--test-subset 20000: the test set has only 10000 examples",
+    );
+    fails_with(
+        &["train", "--test-subset", "0"],
+        "at least one test example",
+    );
+    fails_with(&["train", "--corrupt", "flipped"], "changed, selected");
+    fails_with(&["sweep", "--preset", "fig2", "--seeds", "0"], "--seeds 0");
+    fails_with(&["sweep", "--preset", "fig7"], "fig1, fig2 and fig4");
 }
 
 #[test]
@@ -135,15 +146,34 @@ fn a_run_writes_every_output_and_keeps_finished_runs() {
     let mut lines = examples.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "index,label_orig,label_train,corrupt,learnt_first,learnt_last"
+        "index,label_orig,label_train,corrupt,selected,learnt_first,learnt_last"
     );
-    assert_eq!(lines.count(), 1000);
+    // corrupt = label changed (the default): never without selected, and equal to
+    // label_orig != label_train
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1000);
+    for r in &rows {
+        assert_eq!(
+            r[3] == "1",
+            r[1] != r[2],
+            "corrupt is the changed mask: {r:?}"
+        );
+        assert!(
+            r[3] == "0" || r[4] == "1",
+            "changed implies selected: {r:?}"
+        );
+    }
+    assert!(
+        rows.iter().any(|r| r[4] == "1" && r[3] == "0"),
+        "some selected labels stay put at 50% noise"
+    );
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
     for key in [
         "seed = 1",
         "rule = \"winsor:4\"",
         "adapter = ",
         "winsor_version = ",
+        "corrupt = \"changed\"",
     ] {
         assert!(config.contains(key), "config.toml lacks {key}:\n{config}");
     }
@@ -363,13 +393,20 @@ fn coherence_run_writes_its_table() {
         assert!(img.width() >= 400 && img.height() >= 300, "{png} size");
     }
     let claims = std::fs::read_to_string(rep.join("claims.md")).unwrap();
-    assert!(claims.contains("- 25% noise ("), "{claims}");
+    let claim = "- 25% noise: f_p starts above f_c, they cross, and no null world crosses: ";
     assert!(
-        claims.contains("f_p starts above f_c: **PASS**")
-            || claims.contains("f_p starts above f_c: **FAIL**"),
+        claims.contains(&format!("{claim}**PASS** on all 1 seed"))
+            || claims.contains(&format!("{claim}**FAIL**")),
         "{claims}"
     );
-    assert!(claims.contains("50% noise: not testable"), "{claims}");
+    assert!(claims.contains("  - seed 0: "), "{claims}");
+    assert!(
+        claims.contains(
+            "50% noise: f_p starts above f_c, they cross, and no null world crosses: not testable"
+        ),
+        "{claims}"
+    );
+    assert!(claims.contains("corrupt = label changed"), "{claims}");
     fails_with(
         &["report", d.path().join("nothing").to_str().unwrap()],
         "nothing",
@@ -615,17 +652,17 @@ fn concurrent_sweep_writes_the_same_runs_as_one_at_a_time() {
 fn sharded_sweep_report_merges_runs_and_checks_claims() {
     let (tmp, plan) = sweep_plan(
         "arch = \"1x16\"\nsteps = 40\nlog-grid = \"every:20\"",
-        "noise = [0, 50]\nrule = [\"mean\", \"winsor:2\"]",
+        "noise = [0, 50]\nrule = [\"mean\", \"winsor:2\"]\nseed = [0, 1]",
     );
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for (dir, shard) in [(&a, "0/2"), (&b, "1/2")] {
         let o = sweep(&plan, dir, &["--shard", shard]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    // cells 0 and 2 in a, 1 and 3 in b
-    assert!(a.join("noise0-rulemean/summary.json").exists());
-    assert!(b.join("noise0-rulewinsor2/summary.json").exists());
-    assert!(!a.join("noise0-rulewinsor2").exists());
+    // even cells in a, odd ones in b (the seed varies fastest)
+    assert!(a.join("noise0-rulemean-seed0/summary.json").exists());
+    assert!(b.join("noise0-rulemean-seed1/summary.json").exists());
+    assert!(!a.join("noise0-rulemean-seed1").exists());
 
     let rep = tmp.path().join("report");
     let o = winsor(&[
@@ -650,8 +687,8 @@ fn sharded_sweep_report_merges_runs_and_checks_claims() {
     ] {
         assert!(header.contains(&col), "runs.csv lacks {col}: {header:?}");
     }
-    // 4 runs x steps 0, 20, 40
-    assert_eq!(lines.count(), 12, "{csv}");
+    // 8 runs (every seed kept) x steps 0, 20, 40
+    assert_eq!(lines.count(), 24, "{csv}");
     for png in ["fig1.png", "fig4.png"] {
         let bytes = std::fs::read(rep.join(png)).unwrap();
         let img = image::load_from_memory(&bytes).unwrap();
@@ -662,14 +699,19 @@ fn sharded_sweep_report_merges_runs_and_checks_claims() {
     assert_eq!((img.width(), img.height()), (10 * 84, 5 * 84));
     let claims = std::fs::read_to_string(rep.join("claims.md")).unwrap();
     for needle in [
+        "corrupt = label changed",
         "## Experiment 1",
-        "- 100% train accuracy for all: **",
-        "- test accuracy falls with noise: **",
-        "- pristine examples are learned much faster than corrupt ones: **",
+        "- 100% train accuracy for all noise levels",
+        "- test accuracy falls with noise: ",
+        "- pristine examples are learned much faster than corrupt ones",
+        "## Experiment 2",
         "## Experiment 3",
         "- for c > 0 train accuracy stays at or below the proper accuracy",
-        "- overfit grows more slowly as c grows: **",
-        "- large c also makes fitting harder: **",
+        "- overfit grows more slowly as c grows",
+        "- large c also makes fitting harder",
+        "  - seed 0: ",
+        "  - seed 1: ",
+        " 2 seeds",
     ] {
         assert!(
             claims.contains(needle),

@@ -84,6 +84,14 @@ fn explicit_gradients(net: &Net64, data: &DataSet, labels: &[u8]) -> Vec<Vec<Vec
 
 #[test]
 fn per_example_dots_and_norms_match_explicit_gradients() {
+    // chunks of 16 rows: 61 examples in 4 chunks, the last one short; and one chunk of 64,
+    // where the second pass reuses the first pass's activations and errors
+    for eval_chunk in [16, 64] {
+        dots_and_norms_match(eval_chunk);
+    }
+}
+
+fn dots_and_norms_match(eval_chunk: usize) {
     let (g, k) = gpu();
     let full = winsor::data::builtin_mnist().unwrap();
     let data = DataSet {
@@ -105,8 +113,7 @@ fn per_example_dots_and_norms_match_explicit_gradients() {
             batch: 10,
             select: Select::Auto,
             lr: 0.1,
-            // chunks of 16 rows: 61 examples in 4 chunks, the last one short
-            eval_chunk: 16,
+            eval_chunk,
             steps_per_submit: 4,
             coherence: true,
         },
@@ -160,7 +167,7 @@ fn per_example_dots_and_norms_match_explicit_gradients() {
             minibatches: 2,
             ..Default::default()
         },
-        &noise.selected,
+        &noise.changed,
         &widths,
         10,
         4,
@@ -175,7 +182,7 @@ fn per_example_dots_and_norms_match_explicit_gradients() {
         .collect();
     let gg = norm_total * norm_total;
     let f_p: f64 = (0..ge.len())
-        .filter(|&e| !noise.selected[e])
+        .filter(|&e| !noise.changed[e])
         .map(|e| all[e])
         .sum::<f64>()
         / gg;
@@ -210,4 +217,122 @@ fn per_example_dots_and_norms_match_explicit_gradients() {
     assert!((0.1..=1.0).contains(&a_mb), "alpha over minibatches {a_mb}");
     // the sampled estimate over every example and a few weights still splits 1 into two
     assert!((col("f_p_sampled") + col("f_c_sampled") - 1.0).abs() < 1e-9);
+}
+
+/// `winsor train --coherence` splits f_p/f_c by the run's `--corrupt` definition: with the
+/// default (label changed) the selected examples that kept their label count as pristine.
+/// The step-0 row of coherence.csv is recomputed here from the trainer's per-example values
+/// and each mask, and the two definitions must give different f_p on this set.
+#[test]
+fn train_coherence_uses_the_changed_mask() {
+    use winsor::data::Corrupt;
+    use winsor::train::{run, LogGrid, RunOptions, TrainConfig};
+    let (g, k) = gpu();
+    let full = winsor::data::builtin_mnist().unwrap();
+    let data = DataSet {
+        source: "mnist head".into(),
+        train: full.train.head(200),
+        test: full.test.head(20),
+    };
+    let noise = LabelNoise::new(&data.train.labels, 0.5, 3);
+    let kept = (0..200)
+        .filter(|&e| noise.selected[e] && !noise.changed[e])
+        .count();
+    assert!(kept > 0, "some selected labels stay put at this seed");
+    let widths = [784, 16, 10];
+    let init = Params::init(&widths, Init::Code, 3);
+    let trainer = GpuTrainer::new(
+        g,
+        k,
+        &data,
+        &noise.labels,
+        &init,
+        Rule::Mean,
+        TrainerSpec {
+            batch: 20,
+            select: Select::Auto,
+            lr: 0.1,
+            eval_chunk: 64,
+            steps_per_submit: 4,
+            coherence: true,
+        },
+    )
+    .unwrap();
+    let per = trainer.coherence().unwrap();
+    let s: Vec<f64> = (0..200)
+        .map(|e| per.dot.iter().map(|d| d[e] as f64).sum())
+        .collect();
+    let gg: f64 = s.iter().sum();
+    let f_p = |mask: &[bool]| (0..200).filter(|&e| !mask[e]).map(|e| s[e]).sum::<f64>() / gg;
+    let (want_changed, want_selected) = (f_p(&noise.changed), f_p(&noise.selected));
+    assert!(
+        (want_changed - want_selected).abs() > 1e-3,
+        "the two definitions should differ here: {want_changed} vs {want_selected}"
+    );
+    for (corrupt, want) in [
+        (Corrupt::Changed, want_changed),
+        (Corrupt::Selected, want_selected),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig {
+            arch: "784,16,10".parse().unwrap(),
+            noise: 50.0,
+            batch: 20,
+            steps: 1,
+            seed: 3,
+            log_grid: LogGrid::Every(1),
+            eval_chunk: 64,
+            corrupt,
+            coherence: Some(CoherenceConfig {
+                first: 0,
+                null_worlds: 1,
+                sample_examples: 20,
+                sample_weights: 5,
+                minibatches: 1,
+            }),
+            ..TrainConfig::default()
+        };
+        run(
+            g,
+            k,
+            &data,
+            &cfg,
+            &RunOptions {
+                out: dir.path().to_path_buf(),
+                force: false,
+                progress: false,
+                parent: None,
+            },
+        )
+        .unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("coherence.csv")).unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row0: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let at = header.iter().position(|h| *h == "f_p").unwrap();
+        let got: f64 = row0[at].parse().unwrap();
+        assert!(
+            (got - want).abs() < 1e-9,
+            "--corrupt {corrupt}: f_p at step 0 is {got}, the {corrupt} mask gives {want}"
+        );
+        let config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(
+            config.contains(&format!("corrupt = \"{corrupt}\"")),
+            "config.toml records the definition: {config}"
+        );
+        // examples.csv: `corrupt` follows the definition, `selected` is the selection mask
+        let ex = std::fs::read_to_string(dir.path().join("examples.csv")).unwrap();
+        let mut rows = ex.lines();
+        let h: Vec<&str> = rows.next().unwrap().split(',').collect();
+        let (ci, si) = (
+            h.iter().position(|x| *x == "corrupt").unwrap(),
+            h.iter().position(|x| *x == "selected").unwrap(),
+        );
+        for (e, line) in rows.enumerate() {
+            let r: Vec<&str> = line.split(',').collect();
+            let mask = noise.corrupt(corrupt);
+            assert_eq!(r[ci], if mask[e] { "1" } else { "0" }, "example {e}");
+            assert_eq!(r[si], if noise.selected[e] { "1" } else { "0" });
+        }
+    }
 }

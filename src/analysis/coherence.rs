@@ -335,6 +335,35 @@ fn per_example_errors(
     (ds, acts)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A null world permutes the designation, so it has exactly as many corrupt examples
+    /// as the real one (|C| and |P| are the real counts in every world).
+    #[test]
+    fn null_worlds_keep_the_corrupt_count() {
+        let corrupt: Vec<bool> = (0..103).map(|e| e % 7 == 2 || e % 11 == 0).collect();
+        let c = Coherence::new(
+            CoherenceConfig {
+                null_worlds: 5,
+                ..Default::default()
+            },
+            &corrupt,
+            &[784, 8, 10],
+            10,
+            1,
+        );
+        let count = |w: &[bool]| w.iter().filter(|&&x| x).count();
+        assert_eq!(c.worlds.len(), 6);
+        assert_eq!(c.worlds[0], corrupt);
+        for w in &c.worlds[1..] {
+            assert_eq!(count(w), count(&corrupt));
+            assert_ne!(w, &corrupt, "a null world is a different designation");
+        }
+    }
+}
+
 /// mean, first quartile, median, third quartile (numpy "linear" percentiles); NaN if empty.
 fn summary(v: &mut [f64]) -> [f64; 4] {
     if v.is_empty() {

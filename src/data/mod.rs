@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-pub use noise::LabelNoise;
+pub use noise::{Corrupt, LabelNoise};
 pub use order::BatchOrder;
 
 /// Number of classes of every MNIST-format set (MNIST, Fashion-MNIST, KMNIST).
@@ -64,19 +64,43 @@ impl DataSet {
     /// The set with only its first `n` training examples (`--train-subset`; None: all of
     /// them). More than the set holds is an error rather than a silent "all".
     pub fn train_subset(&self, n: Option<usize>) -> anyhow::Result<std::borrow::Cow<'_, Self>> {
+        self.subsets(n, None)
+    }
+
+    /// The set with only its first `train` training and first `test` test examples
+    /// (`--train-subset`, `--test-subset`; None: all). More than a split holds is an error
+    /// rather than a silent "all".
+    pub fn subsets(
+        &self,
+        train: Option<usize>,
+        test: Option<usize>,
+    ) -> anyhow::Result<std::borrow::Cow<'_, Self>> {
         use std::borrow::Cow;
-        match n {
-            Some(n) if n < self.train.n => Ok(Cow::Owned(DataSet {
-                source: format!("{} (first {n} training examples)", self.source),
-                train: self.train.head(n),
-                test: self.test.clone(),
-            })),
-            Some(n) if n > self.train.n => anyhow::bail!(
-                "--train-subset {n}: the training set has only {} examples",
-                self.train.n
-            ),
-            _ => Ok(Cow::Borrowed(self)),
+        for (flag, split, n, have) in [
+            ("--train-subset", "training", train, self.train.n),
+            ("--test-subset", "test", test, self.test.n),
+        ] {
+            if let Some(n) = n.filter(|&n| n > have) {
+                anyhow::bail!("{flag} {n}: the {split} set has only {have} examples");
+            }
         }
+        let train = train.filter(|&n| n < self.train.n);
+        let test = test.filter(|&n| n < self.test.n);
+        if train.is_none() && test.is_none() {
+            return Ok(Cow::Borrowed(self));
+        }
+        let mut parts = Vec::new();
+        if let Some(n) = train {
+            parts.push(format!("first {n} training examples"));
+        }
+        if let Some(n) = test {
+            parts.push(format!("first {n} test examples"));
+        }
+        Ok(Cow::Owned(DataSet {
+            source: format!("{} ({})", self.source, parts.join(", ")),
+            train: train.map_or_else(|| self.train.clone(), |n| self.train.head(n)),
+            test: test.map_or_else(|| self.test.clone(), |n| self.test.head(n)),
+        }))
     }
 }
 

@@ -6,12 +6,36 @@ use plotters::prelude::*;
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
-/// One curve: its legend name, its colour index and its points.
+/// One curve: its legend name, its colour index and its points, with an optional band
+/// (x, low, high) drawn as a translucent area behind it: the spread between seeds.
 pub struct Series {
     pub name: String,
     pub color: usize,
     pub dashed: bool,
     pub points: Vec<(f64, f64)>,
+    pub band: Vec<(f64, f64, f64)>,
+}
+
+impl Series {
+    pub fn line(name: impl Into<String>, color: usize, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.into(),
+            color,
+            dashed: false,
+            points,
+            band: Vec::new(),
+        }
+    }
+}
+
+/// Where a panel's legend goes: a corner the curves leave empty.
+#[derive(Clone, Copy)]
+pub enum Legend {
+    UpperLeft,
+    UpperRight,
+    LowerLeft,
+    LowerRight,
+    MiddleRight,
 }
 
 /// One chart of a grid.
@@ -23,6 +47,7 @@ pub struct Panel {
     pub log_x: bool,
     /// Fixed y range (so that panels compare at a glance); None: fitted to the data.
     pub y_range: Option<(f64, f64)>,
+    pub legend: Legend,
     pub series: Vec<Series>,
 }
 
@@ -81,7 +106,12 @@ where
     let pts: Vec<(f64, f64)> = p
         .series
         .iter()
-        .flat_map(|s| s.points.iter().copied())
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .copied()
+                .chain(s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]))
+        })
         .filter(keep)
         .map(|(x, y)| (tx(x), y))
         .collect();
@@ -132,6 +162,27 @@ where
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(e)?;
+    // the bands first, so that every line is drawn over them
+    for s in &p.series {
+        let c = PALETTE[s.color % PALETTE.len()];
+        let band: Vec<(f64, f64, f64)> = s
+            .band
+            .iter()
+            .copied()
+            .filter(|&(x, lo, hi)| lo.is_finite() && hi.is_finite() && (!p.log_x || x > 0.0))
+            .map(|(x, lo, hi)| (tx(x), lo, hi))
+            .collect();
+        if band.len() >= 2 {
+            let outline: Vec<(f64, f64)> = band
+                .iter()
+                .map(|&(x, _, hi)| (x, hi))
+                .chain(band.iter().rev().map(|&(x, lo, _)| (x, lo)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.18).filled())))
+                .map_err(e)?;
+        }
+    }
     for s in &p.series {
         let c = PALETTE[s.color % PALETTE.len()];
         let pts: Vec<(f64, f64)> = s
@@ -152,12 +203,20 @@ where
             .label(s.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
     }
+    let position = match p.legend {
+        Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+        Legend::UpperRight => SeriesLabelPosition::UpperRight,
+        Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+        Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        Legend::MiddleRight => SeriesLabelPosition::MiddleRight,
+    };
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
+        // translucent, so that a curve under the legend still shows
+        .background_style(WHITE.mix(0.6))
+        .border_style(BLACK.mix(0.5))
         .label_font(("sans-serif", 12))
-        .position(SeriesLabelPosition::MiddleRight)
+        .position(position)
         .draw()
         .map_err(e)?;
     Ok(())

@@ -174,41 +174,85 @@ impl Plan {
         Ok(Plan { name, base, grid })
     }
 
-    /// The built-in plans: `fig1` (1x2048, plain SGD, five noise levels) and `fig4` (3x256,
-    /// five noise levels x winsor:C for C in 0, 1, 2, 4, 8), at `full` scale (the paper's) or
-    /// `quick` (the same grid, fewer steps on a training subset; see the README).
-    pub fn preset(name: &str, scale: &str) -> Result<Plan> {
+    /// The built-in plans, at `full` scale (the paper's) or `quick` (the same grid on
+    /// training and test subsets, chosen by measurement: BENCHMARKS.md, "Quick protocols"):
+    /// - `fig1`: 1x2048, plain SGD, five noise levels (Experiment 1);
+    /// - `fig2`: 1x2048, plain SGD, noise 25/50/75 with `--coherence` (Experiment 2, Figures 2
+    ///   and 3);
+    /// - `fig4`: 3x256, five noise levels x winsor:C for C in 0, 1, 2, 4, 8 (Experiment 3).
+    ///
+    /// `seeds` (default 2 at quick scale, 3 at full) adds a `seed` grid dimension, varying
+    /// fastest, so that concurrent runs absorb it and the report can show the spread.
+    pub fn preset(name: &str, scale: &str, seeds: Option<u64>) -> Result<Plan> {
         let s = |v: &str| Value::Str(v.into());
+        let int = Value::Int;
         let ints = |v: &[i64]| v.iter().map(|&x| Value::Int(x)).collect::<Vec<_>>();
-        let noise = ("noise".to_string(), ints(&[0, 25, 50, 75, 100]));
-        let (mut base, grid) = match name {
+        let noise = |v: &[i64]| ("noise".to_string(), ints(v));
+        let all_noise = [0, 25, 50, 75, 100];
+        let quick = match scale {
+            "quick" => true,
+            "full" => false,
+            other => bail!("--scale {other}: the scales are quick and full"),
+        };
+        let seeds = seeds.unwrap_or(if quick { 2 } else { 3 });
+        if seeds == 0 {
+            bail!("--seeds 0: give at least one seed");
+        }
+        let (mut base, mut grid): (Vec<(String, Value)>, _) = match name {
             "fig1" => (
                 vec![("arch".into(), s("1x2048")), ("rule".into(), s("mean"))],
-                vec![noise],
+                vec![noise(&all_noise)],
+            ),
+            "fig2" => (
+                vec![
+                    ("arch".into(), s("1x2048")),
+                    ("rule".into(), s("mean")),
+                    ("coherence".into(), Value::Bool(true)),
+                ],
+                vec![noise(&[25, 50, 75])],
             ),
             "fig4" => (
                 vec![("arch".into(), s("3x256"))],
-                vec![noise, ("winsor".to_string(), ints(&[0, 1, 2, 4, 8]))],
+                vec![
+                    noise(&all_noise),
+                    ("winsor".to_string(), ints(&[0, 1, 2, 4, 8])),
+                ],
             ),
-            other => bail!("--preset {other}: the presets are fig1 and fig4"),
+            other => bail!("--preset {other}: the presets are fig1, fig2 and fig4"),
         };
-        match (name, scale) {
-            ("fig1", "full") => base.push(("steps".into(), Value::Int(100_000))),
-            ("fig4", "full") => base.push(("steps".into(), Value::Int(60_000))),
-            // 100 epochs of a 2000-example subset; the paper's log grid up to 2000
-            ("fig1", "quick") => base.extend([
-                ("steps".into(), Value::Int(2000)),
-                ("train-subset".into(), Value::Int(2000)),
-            ]),
-            // 16 epochs of a 5000-example subset, evaluated every 200 steps: 25 runs in about
-            // 13 minutes on 2 cores with lavapipe (BENCHMARKS.md)
-            ("fig4", "quick") => base.extend([
-                ("steps".into(), Value::Int(800)),
-                ("train-subset".into(), Value::Int(5000)),
-                ("log-grid".into(), s("every:200")),
-            ]),
-            (_, other) => bail!("--scale {other}: the scales are quick and full"),
+        let mut set = |k: &str, v: Value| base.push((k.to_string(), v));
+        match (name, quick) {
+            ("fig1", false) => set("steps", int(100_000)),
+            // the paper's log grid; coherence at every logged step and every step to 10
+            ("fig2", false) => set("steps", int(2000)),
+            ("fig4", false) => set("steps", int(60_000)),
+            // 100 epochs of a 1000-example subset: every noise level memorises; the paper's
+            // log grid gives 29 points
+            ("fig1", true) => {
+                set("steps", int(1000));
+                set("train-subset", int(1000));
+                set("test-subset", int(2000));
+            }
+            // 30 epochs of a 1000-example subset; 22 measurements on the paper's grid
+            ("fig2", true) => {
+                set("steps", int(300));
+                set("train-subset", int(1000));
+                set("test-subset", int(1000));
+            }
+            // 60 epochs of a 1000-example subset, evaluated every 50 steps (13 points): plain
+            // SGD memorises every noise level by step 500 (BENCHMARKS.md, "Quick protocols")
+            ("fig4", true) => {
+                set("steps", int(600));
+                set("train-subset", int(1000));
+                set("test-subset", int(2000));
+                set("log-grid", s("every:50"));
+            }
+            _ => unreachable!("names and scales are checked above"),
         }
+        grid.push((
+            "seed".to_string(),
+            (0..seeds as i64).map(Value::Int).collect(),
+        ));
         Ok(Plan {
             name: format!("{name}-{scale}"),
             base,
@@ -409,10 +453,21 @@ mod tests {
 
     #[test]
     fn presets() {
-        assert_eq!(Plan::preset("fig4", "full").unwrap().cells().len(), 25);
-        assert_eq!(Plan::preset("fig1", "quick").unwrap().cells().len(), 5);
-        assert!(Plan::preset("fig9", "full").is_err());
-        assert!(Plan::preset("fig1", "huge").is_err());
+        // seeds: 3 at full scale, 2 at quick, or as asked; the seed varies fastest
+        assert_eq!(
+            Plan::preset("fig4", "full", None).unwrap().cells().len(),
+            75
+        );
+        let quick = Plan::preset("fig1", "quick", None).unwrap().cells();
+        assert_eq!(quick.len(), 10);
+        assert_eq!(quick[0].name, "noise0-seed0");
+        assert_eq!(quick[1].name, "noise0-seed1");
+        let fig2 = Plan::preset("fig2", "quick", Some(1)).unwrap().cells();
+        assert_eq!(fig2.len(), 3);
+        assert!(fig2[0].args().contains(&"--coherence".to_string()));
+        assert!(Plan::preset("fig4", "quick", Some(0)).is_err());
+        assert!(Plan::preset("fig9", "full", None).is_err());
+        assert!(Plan::preset("fig1", "huge", None).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::grid::LogGrid;
 use crate::analysis::coherence::CoherenceConfig;
+use crate::data::Corrupt;
 use crate::model::{Arch, Init};
 use crate::rule::{Rule, Select};
 
@@ -26,8 +27,12 @@ pub struct TrainConfig {
     pub eval_chunk: usize,
     /// `--coherence`: what to measure, if anything.
     pub coherence: Option<CoherenceConfig>,
-    /// Train on the first N training examples only (the test set stays whole).
+    /// Train on the first N training examples only.
     pub train_subset: Option<usize>,
+    /// Evaluate test accuracy and loss on the first N test examples only.
+    pub test_subset: Option<usize>,
+    /// Which examples count as corrupt in the metrics and coherence statistics.
+    pub corrupt: Corrupt,
 }
 
 impl Default for TrainConfig {
@@ -46,6 +51,8 @@ impl Default for TrainConfig {
             eval_chunk: 10000,
             coherence: None,
             train_subset: None,
+            test_subset: None,
+            corrupt: Corrupt::Changed,
         }
     }
 }
@@ -59,7 +66,7 @@ impl TrainConfig {
             return None;
         }
         Some(format!(
-            "{} {:?} {} {} {} {} {} {} {:?}",
+            "{} {:?} {} {} {} {} {} {} {:?} {:?}",
             self.arch.spec,
             self.init,
             self.select,
@@ -68,7 +75,8 @@ impl TrainConfig {
             self.steps,
             self.log_grid,
             self.eval_chunk,
-            self.train_subset
+            self.train_subset,
+            self.test_subset
         ))
     }
 
@@ -91,6 +99,9 @@ impl TrainConfig {
         }
         if self.train_subset == Some(0) {
             bail!("--train-subset 0: train on at least one example");
+        }
+        if self.test_subset == Some(0) {
+            bail!("--test-subset 0: evaluate on at least one test example");
         }
         if self.eval_chunk == 0 {
             bail!("eval chunk 0: must be at least 1");
@@ -134,6 +145,10 @@ pub struct SavedConfig {
     pub log_grid: String,
     pub eval_chunk: usize,
     pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    /// Which examples the metrics call corrupt: "changed" (label changed, the paper's
+    /// definition) or "selected" (selected for the permutation).
+    pub corrupt: Corrupt,
     /// `--coherence` settings (absent without the flag).
     pub coherence: Option<SavedCoherence>,
     pub data: String,

@@ -3,7 +3,10 @@
 use serde::Serialize;
 
 pub const METRICS_HEADER: &str = "step,train_acc,train_loss,test_acc,test_loss,batch_acc,batch_loss,pristine_acc,corrupt_acc,overfit";
-pub const EXAMPLES_HEADER: &str = "index,label_orig,label_train,corrupt,learnt_first,learnt_last";
+/// `corrupt` follows the run's `--corrupt` definition (default: label changed); `selected`
+/// is the label-noise selection mask, whichever definition the run used.
+pub const EXAMPLES_HEADER: &str =
+    "index,label_orig,label_train,corrupt,selected,learnt_first,learnt_last";
 
 /// One logged step. Options are written as empty fields.
 #[derive(Debug, Clone, Serialize)]
@@ -17,9 +20,10 @@ pub struct Row {
     /// update). None at step 0, where no minibatch has been used yet.
     pub batch_acc: Option<f64>,
     pub batch_loss: Option<f64>,
-    /// Accuracy on the training examples not selected for corruption (None if there are none).
+    /// Accuracy on the pristine training examples (by the run's `--corrupt` definition;
+    /// None if there are none).
     pub pristine_acc: Option<f64>,
-    /// Accuracy (against their noisy labels) on the selected examples (None if there are none).
+    /// Accuracy (against their noisy labels) on the corrupt examples (None if there are none).
     pub corrupt_acc: Option<f64>,
     /// a_train - [n/10 + (1 - n) a_test], the paper's Figure 4 measure.
     pub overfit: f64,
@@ -100,16 +104,17 @@ impl Learnt {
         }
     }
 
-    pub fn csv(&self, orig: &[u8], train: &[u8], selected: &[bool]) -> String {
+    pub fn csv(&self, orig: &[u8], train: &[u8], corrupt: &[bool], selected: &[bool]) -> String {
         let mut s = String::with_capacity(orig.len() * 24);
         s.push_str(EXAMPLES_HEADER);
         s.push('\n');
         let o = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
         for i in 0..orig.len() {
             s.push_str(&format!(
-                "{i},{},{},{},{},{}\n",
+                "{i},{},{},{},{},{},{}\n",
                 orig[i],
                 train[i],
+                corrupt[i] as u8,
                 selected[i] as u8,
                 o(self.first[i]),
                 o(self.last[i])
@@ -150,10 +155,16 @@ mod tests {
         l.update(20, &[1, 1, 0]);
         assert_eq!(l.first, vec![Some(10), Some(0), None]);
         assert_eq!(l.last, vec![Some(10), Some(20), None]);
-        let csv = l.csv(&[1, 2, 3], &[1, 5, 3], &[false, true, false]);
+        // example 2 was selected but kept its label: pristine under "changed"
+        let csv = l.csv(
+            &[1, 2, 3],
+            &[1, 5, 3],
+            &[false, true, false],
+            &[false, true, true],
+        );
         assert_eq!(
             csv,
-            format!("{EXAMPLES_HEADER}\n0,1,1,0,10,10\n1,2,5,1,0,20\n2,3,3,0,,\n")
+            format!("{EXAMPLES_HEADER}\n0,1,1,0,0,10,10\n1,2,5,1,1,0,20\n2,3,3,0,1,,\n")
         );
     }
 

@@ -62,7 +62,7 @@ fn row(
     ev: &Evaluation,
     batch: Option<(f32, u32)>,
     batch_size: usize,
-    selected: &[bool],
+    corrupt: &[bool],
     noise: f64,
 ) -> Row {
     let acc = |c: &[u32]| c.iter().map(|&x| x as f64).sum::<f64>() / c.len().max(1) as f64;
@@ -77,8 +77,8 @@ fn row(
         test_loss: metrics::mean_f32(&ev.test_loss),
         batch_acc: batch.map(|(_, c)| c as f64 / batch_size as f64),
         batch_loss: batch.map(|(l, _)| l as f64),
-        pristine_acc: metrics::masked_acc(&ev.train_correct, selected, false),
-        corrupt_acc: metrics::masked_acc(&ev.train_correct, selected, true),
+        pristine_acc: metrics::masked_acc(&ev.train_correct, corrupt, false),
+        corrupt_acc: metrics::masked_acc(&ev.train_correct, corrupt, true),
         overfit: train_acc - (n / CLASSES as f64 + (1.0 - n) * test_acc),
     }
 }
@@ -149,7 +149,7 @@ pub fn run_many(
     for c in cfgs {
         c.validate()?;
     }
-    let data = &*data.train_subset(cfg.train_subset)?;
+    let data = &*data.subsets(cfg.train_subset, cfg.test_subset)?;
     for c in cfgs {
         c.validate_for(data.train.n)?;
     }
@@ -174,6 +174,8 @@ pub fn run_many(
             log_grid: c.log_grid.to_string(),
             eval_chunk: c.eval_chunk,
             train_subset: c.train_subset,
+            test_subset: c.test_subset,
+            corrupt: c.corrupt,
             coherence: c.coherence.as_ref().map(config::SavedCoherence::from),
             data: data.source.clone(),
             n_train: data.train.n,
@@ -189,7 +191,7 @@ pub fn run_many(
         let coherence = c
             .coherence
             .clone()
-            .map(|k| Coherence::new(k, &noise.selected, &widths, c.batch, c.seed));
+            .map(|k| Coherence::new(k, noise.corrupt(c.corrupt), &widths, c.batch, c.seed));
         runs.push(Active {
             cfg: c,
             out: out.clone(),
@@ -357,7 +359,8 @@ pub fn run_many(
                 continue;
             }
             let c = r.cfg;
-            let row = row(step, ev, r.last_batch, c.batch, &r.noise.selected, c.noise);
+            let corrupt = r.noise.corrupt(c.corrupt);
+            let row = row(step, ev, r.last_batch, c.batch, corrupt, c.noise);
             if !row.train_loss.is_finite() {
                 r.failed = Some(anyhow::anyhow!(
                     "training diverged at step {step}: after that update the training-set loss is {}; lower --lr (now {})",
@@ -407,7 +410,12 @@ pub fn run_many(
         write_atomic(
             &r.out.join("examples.csv"),
             r.learnt
-                .csv(&data.train.labels, &r.noise.labels, &r.noise.selected)
+                .csv(
+                    &data.train.labels,
+                    &r.noise.labels,
+                    r.noise.corrupt(r.cfg.corrupt),
+                    &r.noise.selected,
+                )
                 .as_bytes(),
         )?;
         let summary = Summary {
