@@ -51,12 +51,12 @@ struct SweepArgs {
     /// 4, 8).
     #[arg(long, conflicts_with = "plan")]
     preset: Option<String>,
-    /// With --preset: full (the paper's steps) or quick (fewer steps on training and test
-    /// subsets, chosen by measurement; see BENCHMARKS.md).
+    /// With --preset: full (the paper's steps), medium or quick (fewer steps on training and
+    /// test subsets, chosen by measurement; see BENCHMARKS.md).
     #[arg(long, default_value = "full", requires = "preset")]
     scale: String,
-    /// With --preset: seeds per cell, 0..N, a grid dimension (default 2 at quick scale, 3
-    /// at full).
+    /// With --preset: seeds per cell, 0..N, a grid dimension (default 2 at quick and medium
+    /// scale, 3 at full).
     #[arg(long, value_name = "N", requires = "preset")]
     seeds: Option<u64>,
     /// The sweep's folder; each run goes into a subfolder named from its grid values.

@@ -395,7 +395,7 @@ fn coherence_run_writes_its_table() {
     let claims = std::fs::read_to_string(rep.join("claims.md")).unwrap();
     let claim = "- 25% noise: f_p starts above f_c, they cross, and no null world crosses: ";
     assert!(
-        claims.contains(&format!("{claim}**PASS** on all 1 seed"))
+        claims.contains(&format!("{claim}**PASS** (one seed)"))
             || claims.contains(&format!("{claim}**FAIL**")),
         "{claims}"
     );

@@ -335,6 +335,21 @@ fn per_example_errors(
     (ds, acts)
 }
 
+/// mean, first quartile, median, third quartile (numpy "linear" percentiles); NaN if empty.
+fn summary(v: &mut [f64]) -> [f64; 4] {
+    if v.is_empty() {
+        return [f64::NAN; 4];
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let q = |f: f64| {
+        let x = f * (v.len() - 1) as f64;
+        let (i, t) = (x.floor() as usize, x - x.floor());
+        v[i] + t * (v[(i + 1).min(v.len() - 1)] - v[i])
+    };
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    [mean, q(0.25), q(0.5), q(0.75)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,19 +377,4 @@ mod tests {
             assert_ne!(w, &corrupt, "a null world is a different designation");
         }
     }
-}
-
-/// mean, first quartile, median, third quartile (numpy "linear" percentiles); NaN if empty.
-fn summary(v: &mut [f64]) -> [f64; 4] {
-    if v.is_empty() {
-        return [f64::NAN; 4];
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let q = |f: f64| {
-        let x = f * (v.len() - 1) as f64;
-        let (i, t) = (x.floor() as usize, x - x.floor());
-        v[i] + t * (v[(i + 1).min(v.len() - 1)] - v[i])
-    };
-    let mean = v.iter().sum::<f64>() / v.len() as f64;
-    [mean, q(0.25), q(0.5), q(0.75)]
 }

@@ -43,14 +43,20 @@ pub fn inputs(pixels: &[u8]) -> Vec<f64> {
 }
 
 /// z = a W^T + b for `rows` rows of `a`, then ReLU if `relu`.
+///
+/// Zero inputs are skipped: adding w * 0 changes no finite sum, and MNIST's first layer is
+/// about 80% zeros, so the coherence estimates that call this on hundreds of examples per
+/// measurement run several times faster.
 pub fn dense(layer: &Layer64, a: &[f64], rows: usize, relu: bool) -> Vec<f64> {
     let (fi, fo) = (layer.fan_in, layer.fan_out);
     let mut z = vec![0.0; rows * fo];
     for r in 0..rows {
+        let row = &a[r * fi..(r + 1) * fi];
+        let nonzero: Vec<usize> = (0..fi).filter(|&k| row[k] != 0.0).collect();
         for j in 0..fo {
             let mut s = layer.b[j];
-            for k in 0..fi {
-                s += layer.w[j * fi + k] * a[r * fi + k];
+            for &k in &nonzero {
+                s += layer.w[j * fi + k] * row[k];
             }
             z[r * fo + j] = if relu { s.max(0.0) } else { s };
         }

@@ -103,7 +103,11 @@ fn per_seed(runs: &[&Run], checks: impl Fn(&[&Run]) -> Vec<Check>) -> String {
         } else if pass + fail == 0 {
             "not testable".to_string()
         } else if pass == n {
-            format!("**PASS** on all {n} seed{}", if n == 1 { "" } else { "s" })
+            if n == 1 {
+                "**PASS** (one seed)".to_string()
+            } else {
+                format!("**PASS** on all {n} seeds")
+            }
         } else {
             let failing: Vec<String> = results
                 .iter()
@@ -168,7 +172,7 @@ fn show_step(x: f64) -> String {
 }
 
 /// Experiment 1's runs of one seed, one per noise level.
-fn one_per_level<'a>(groups: Vec<(f64, Vec<&'a Run>)>) -> Vec<&'a Run> {
+fn one_per_level(groups: Vec<(f64, Vec<&Run>)>) -> Vec<&Run> {
     groups.into_iter().map(|g| g.1[0]).collect()
 }
 
@@ -356,6 +360,10 @@ fn crossing(r: &Run, claim: String, is_claim: bool) -> Check {
         .position(|(p, c)| p.1 < c.1)
         .filter(|&i| i > 0);
     let mut detail = format!("step {s0}: f_p {p0:.4}, f_c {c0:.4}; ");
+    if let Some(e) = read_learnt(r) {
+        let pristine = e.iter().filter(|x| !x.corrupt).count() as f64 / e.len().max(1) as f64;
+        let _ = write!(detail, "pristine share |P|/N {pristine:.3}; ");
+    }
     match cross {
         Some(i) => {
             let _ = write!(
@@ -390,9 +398,11 @@ fn crossing(r: &Run, claim: String, is_claim: bool) -> Check {
         let (lo, hi) = np
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x.1), b.max(x.1)));
+        // a null world's f_p scatters around the pristine share |P|/N; its mean says where
+        let mean = np.iter().map(|x| x.1).sum::<f64>() / np.len().max(1) as f64;
         let _ = write!(
             detail,
-            "; null world {k} f_p in [{lo:.4}, {hi:.4}]{}",
+            "; null world {k} f_p in [{lo:.4}, {hi:.4}], mean {mean:.4}{}",
             if steady { "" } else { " (crosses)" }
         );
     }

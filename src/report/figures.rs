@@ -30,9 +30,12 @@ pub fn groups<'a>(
     out
 }
 
+/// A curve's points (x, y) and its band (x, low, high).
+pub type Curve = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+
 /// The mean over seeds of one curve per seed, with the (x, min, max) band, at the x values
 /// every seed has (runs of one setting share their log grid).
-pub fn spread(per_seed: &[Vec<(f64, f64)>]) -> (Vec<(f64, f64)>, Vec<(f64, f64, f64)>) {
+pub fn spread(per_seed: &[Vec<(f64, f64)>]) -> Curve {
     let Some(first) = per_seed.first() else {
         return (Vec::new(), Vec::new());
     };
@@ -171,7 +174,8 @@ pub fn fig1(runs: &[&Run], out: &Path) -> Result<Option<PathBuf>> {
             "train_acc",
             "accuracy",
             Some((0.0, 1.0)),
-            Legend::UpperLeft,
+            // every curve ends near 1: the lower right is free
+            Legend::LowerRight,
         ),
         (
             "(b) test accuracy",
@@ -235,7 +239,7 @@ pub fn fig1(runs: &[&Run], out: &Path) -> Result<Option<PathBuf>> {
         y_label: "fraction learnt".into(),
         log_x: true,
         y_range: Some((0.0, 1.0)),
-        legend: Legend::UpperLeft,
+        legend: Legend::LowerRight,
         series: learnt,
     });
     let path = out.join("fig1.png");
@@ -316,6 +320,22 @@ pub fn fig4(runs: &[&Run], out: &Path) -> Result<Option<PathBuf>> {
                     .collect()
                 })
                 .unwrap_or_default();
+            let mut series: Vec<Series> = series;
+            // the paper's bound for c > 0: the proper accuracy (1 - n) + n/10, dashed grey
+            let steps: Vec<f64> = series
+                .first()
+                .map(|s| s.points.iter().map(|p| p.0).filter(|&x| x > 0.0).collect())
+                .unwrap_or_default();
+            if let (Some(&first), Some(&last)) = (steps.first(), steps.last()) {
+                let proper = (1.0 - n / 100.0) + n / 1000.0;
+                series.push(Series {
+                    name: "proper acc".into(),
+                    color: 5,
+                    dashed: true,
+                    points: vec![(first, proper), (last, proper)],
+                    band: Vec::new(),
+                });
+            }
             panels.push(Panel {
                 title: format!(
                     "C = {c}, {n}% noise{}",
@@ -325,7 +345,8 @@ pub fn fig4(runs: &[&Run], out: &Path) -> Result<Option<PathBuf>> {
                 y_label: "fraction".into(),
                 log_x: true,
                 y_range: Some((0.0, 1.0)),
-                legend: Legend::UpperLeft,
+                // 25 small panels and no corner free in all of them: one key in the title
+                legend: Legend::InTitle,
                 series,
             });
         }
@@ -334,7 +355,7 @@ pub fn fig4(runs: &[&Run], out: &Path) -> Result<Option<PathBuf>> {
     plot::grid(
         &path,
         &format!(
-            "Figure 4: winsorized SGD on {} (rows: C; columns: label noise){}",
+            "Figure 4: winsorized SGD on {} (rows: C; columns: label noise; train acc blue, test acc red, overfit green, proper acc grey dashed){}",
             chosen[0].1[0].arch,
             seeds_note(seeds)
         ),

@@ -201,7 +201,12 @@ pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>> {
                 "Figure 3: cumulative i_p and i_c",
                 "i_p",
                 "i_c",
-                10.0,
+                // the steps measured one by one (--coherence-first), where the sums are exact
+                coh.iter()
+                    .flat_map(|g| g.1.iter())
+                    .filter_map(|r| r.config.get("coherence")?.get("first")?.as_integer())
+                    .min()
+                    .unwrap_or(10) as f64,
             ),
         ] {
             let path = out.join(file);
@@ -280,16 +285,25 @@ fn coherence_figure(
                 };
                 series.extend(banded(label, i, null, &per));
             }
+            // the curves cross, so no corner is free for a legend: the title names them
+            let names = format!("{p} blue, {c} red");
             panels.push(Panel {
                 title: if null {
-                    format!("null worlds ({worlds} curves pooled), {noise}% noise")
+                    format!("null worlds ({worlds} pooled), {noise}% noise: {names}, dashed")
                 } else {
-                    format!("real designation, {noise}% noise ({})", g[0].arch)
+                    format!("real designation, {noise}% noise: {names}")
                 },
-                x_label: "step".into(),
-                log_x: false,
+                // Figure 2 spans steps 1..thousands on a log scale (step 0, where the claim
+                // starts, is in claims.md); Figure 3's first steps are linear
+                x_label: if p == "f_p" {
+                    "step (log scale)"
+                } else {
+                    "step"
+                }
+                .into(),
+                log_x: p == "f_p",
                 y_range: None,
-                legend: Legend::MiddleRight,
+                legend: Legend::InTitle,
                 y_label: if p == "f_p" {
                     "fraction of ||g||^2"
                 } else {
@@ -307,7 +321,13 @@ fn coherence_figure(
     plot::grid(
         path,
         &format!(
-            "{title} (corrupt = label {definition}){}",
+            "{title} on {} (corrupt = {}){}",
+            groups.first().map_or("?", |g| g.1[0].arch.as_str()),
+            if definition == "changed" {
+                "label changed"
+            } else {
+                "selected for the permutation"
+            },
             if seeds > 1 {
                 format!("; mean of {seeds} seeds, band: min to max")
             } else {

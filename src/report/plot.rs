@@ -36,6 +36,8 @@ pub enum Legend {
     LowerLeft,
     LowerRight,
     MiddleRight,
+    /// No legend box: the panel's title names the curves (where no corner is free).
+    InTitle,
 }
 
 /// One chart of a grid.
@@ -80,7 +82,9 @@ pub fn grid(path: &std::path::Path, title: &str, panels: &[Panel], cols: usize) 
         let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let (top, body) = root.split_vertically(40);
-        top.titled(title, ("sans-serif", 22))
+        // the title shrinks to fit a narrow grid (about 0.55 em per character)
+        let size = (w as f64 / (0.55 * title.chars().count().max(1) as f64)).clamp(11.0, 22.0);
+        top.titled(title, ("sans-serif", size as u32))
             .map_err(|e| anyhow!("{e}"))?;
         let areas = body.split_evenly((rows, cols));
         for (panel, area) in panels.iter().zip(areas.iter()) {
@@ -203,12 +207,15 @@ where
             .label(s.name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
     }
+    if matches!(p.legend, Legend::InTitle) {
+        return Ok(());
+    }
     let position = match p.legend {
         Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
         Legend::UpperRight => SeriesLabelPosition::UpperRight,
         Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
         Legend::LowerRight => SeriesLabelPosition::LowerRight,
-        Legend::MiddleRight => SeriesLabelPosition::MiddleRight,
+        Legend::MiddleRight | Legend::InTitle => SeriesLabelPosition::MiddleRight,
     };
     chart
         .configure_series_labels()
@@ -233,6 +240,6 @@ fn short(v: f64) -> String {
         format!("{v:.0}")
     } else {
         let s = format!("{v:.3}");
-        s.trim_end_matches('0').to_string()
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
