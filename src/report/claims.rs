@@ -135,6 +135,17 @@ fn per_seed(runs: &[&Run], checks: impl Fn(&[&Run]) -> Vec<Check>) -> String {
     s
 }
 
+/// "Runs: N <what> on ARCH, seeds [..]." for a figure's groups of runs.
+fn runs_line(groups: &[(f64, Vec<&Run>)], what: &str) -> String {
+    let all: Vec<&Run> = groups.iter().flat_map(|g| g.1.iter().copied()).collect();
+    format!(
+        "Runs: {} {what} on {}, seeds {:?}.\n\n",
+        groups.len(),
+        groups[0].1[0].arch,
+        seeds(&all)
+    )
+}
+
 /// The first logged step at which column `col` reaches `frac` of its last value.
 fn step_to_reach(run: &Run, col: &str, frac: f64) -> Option<f64> {
     let s = run.metrics.as_ref()?.series(col)?;
@@ -184,18 +195,7 @@ pub fn experiment1(runs: &[&Run]) -> String {
         s.push_str("Not testable: no run with `--rule mean` (without `--coherence`).\n");
         return s;
     }
-    let _ = writeln!(
-        s,
-        "Runs: {} noise levels on {}, seeds {:?}.\n",
-        chosen.len(),
-        chosen[0].1[0].arch,
-        seeds(
-            &chosen
-                .iter()
-                .flat_map(|g| g.1.iter().copied())
-                .collect::<Vec<_>>()
-        )
-    );
+    s.push_str(&runs_line(&chosen, "noise levels"));
     s.push_str(&per_seed(runs, |mine| {
         let chosen = one_per_level(fig1_runs(mine));
         experiment1_checks(&chosen)
@@ -428,18 +428,7 @@ pub fn experiment3(runs: &[&Run]) -> String {
         s.push_str("Not testable: no `winsor:C` runs.\n");
         return s;
     }
-    let _ = writeln!(
-        s,
-        "Runs: {} settings (C x noise) on {}, seeds {:?}.\n",
-        chosen.len(),
-        chosen[0].1[0].arch,
-        seeds(
-            &chosen
-                .iter()
-                .flat_map(|g| g.1.iter().copied())
-                .collect::<Vec<_>>()
-        )
-    );
+    s.push_str(&runs_line(&chosen, "settings (C x noise)"));
     s.push_str(&per_seed(runs, |mine| {
         let chosen: Vec<&Run> = fig4_runs(mine).into_iter().map(|g| g.1[0]).collect();
         experiment3_checks(&chosen)
