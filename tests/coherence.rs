@@ -82,6 +82,48 @@ fn explicit_gradients(net: &Net64, data: &DataSet, labels: &[u8]) -> Vec<Vec<Vec
         .collect()
 }
 
+/// The first `n` training and 20 test images of the built-in MNIST.
+fn mnist_head(n: usize) -> DataSet {
+    let full = winsor::data::builtin_mnist().unwrap();
+    DataSet {
+        source: "mnist head".into(),
+        train: full.train.head(n),
+        test: full.test.head(20),
+    }
+}
+
+/// A mean-rule trainer with the coherence passes, initialised with `seed` as a run would be.
+#[allow(clippy::too_many_arguments)]
+fn coherence_trainer<'a>(
+    g: &'a winsor::gpu::Gpu,
+    k: &'a winsor::gpu::Kernels,
+    data: &DataSet,
+    noise: &LabelNoise,
+    widths: &[usize],
+    seed: u64,
+    batch: usize,
+    eval_chunk: usize,
+) -> GpuTrainer<'a> {
+    let init = Params::init(widths, Init::Code, seed);
+    GpuTrainer::new(
+        g,
+        k,
+        data,
+        &noise.labels,
+        &init,
+        Rule::Mean,
+        TrainerSpec {
+            batch,
+            select: Select::Auto,
+            lr: 0.1,
+            eval_chunk,
+            steps_per_submit: 4,
+            coherence: true,
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn per_example_dots_and_norms_match_explicit_gradients() {
     // chunks of 16 rows: 61 examples in 4 chunks, the last one short; and one chunk of 64,
@@ -93,32 +135,10 @@ fn per_example_dots_and_norms_match_explicit_gradients() {
 
 fn dots_and_norms_match(eval_chunk: usize) {
     let (g, k) = gpu();
-    let full = winsor::data::builtin_mnist().unwrap();
-    let data = DataSet {
-        source: "mnist head".into(),
-        train: full.train.head(61),
-        test: full.test.head(20),
-    };
+    let data = mnist_head(61);
     let noise = LabelNoise::new(&data.train.labels, 0.5, 4);
     let widths = [784, 13, 7, 10];
-    let init = Params::init(&widths, Init::Code, 4);
-    let trainer = GpuTrainer::new(
-        g,
-        k,
-        &data,
-        &noise.labels,
-        &init,
-        Rule::Mean,
-        TrainerSpec {
-            batch: 10,
-            select: Select::Auto,
-            lr: 0.1,
-            eval_chunk,
-            steps_per_submit: 4,
-            coherence: true,
-        },
-    )
-    .unwrap();
+    let trainer = coherence_trainer(g, k, &data, &noise, &widths, 4, 10, eval_chunk);
     // a few steps first, so that the weights are not the initial ones
     let batches: Vec<Vec<u32>> = (0..3).map(|s| (s * 10..s * 10 + 10).collect()).collect();
     trainer.train(&batches).unwrap();
@@ -228,36 +248,13 @@ fn train_coherence_uses_the_changed_mask() {
     use winsor::data::Corrupt;
     use winsor::train::{run, LogGrid, RunOptions, TrainConfig};
     let (g, k) = gpu();
-    let full = winsor::data::builtin_mnist().unwrap();
-    let data = DataSet {
-        source: "mnist head".into(),
-        train: full.train.head(200),
-        test: full.test.head(20),
-    };
+    let data = mnist_head(200);
     let noise = LabelNoise::new(&data.train.labels, 0.5, 3);
     let kept = (0..200)
         .filter(|&e| noise.selected[e] && !noise.changed[e])
         .count();
     assert!(kept > 0, "some selected labels stay put at this seed");
-    let widths = [784, 16, 10];
-    let init = Params::init(&widths, Init::Code, 3);
-    let trainer = GpuTrainer::new(
-        g,
-        k,
-        &data,
-        &noise.labels,
-        &init,
-        Rule::Mean,
-        TrainerSpec {
-            batch: 20,
-            select: Select::Auto,
-            lr: 0.1,
-            eval_chunk: 64,
-            steps_per_submit: 4,
-            coherence: true,
-        },
-    )
-    .unwrap();
+    let trainer = coherence_trainer(g, k, &data, &noise, &[784, 16, 10], 3, 20, 64);
     let per = trainer.coherence().unwrap();
     let s: Vec<f64> = (0..200)
         .map(|e| per.dot.iter().map(|d| d[e] as f64).sum())
