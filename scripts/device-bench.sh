@@ -12,8 +12,9 @@
 # `run` also works on a machine without a GPU (lavapipe), with WINSOR_QUICK=1 for small
 # windows, to check the script before spending device time. Every step is cut off by
 # `timeout`, and the cuts add up to 520 s, inside the call's 590: suite 150 (its JSON is
-# rewritten after every case, so a cut keeps the finished cases), profile 40, PyTorch 80,
-# fig4 150, fig1 100. Start-up is not counted in the call's limit.
+# rewritten after every case, so a cut keeps the finished cases), profile 40, the two kernel
+# plans against each other 40, PyTorch 80, fig4 110, fig1 100. Start-up is not counted in
+# the call's limit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,6 +68,11 @@ run() {
     timeout "$(budget 150)" "$bin" bench --suite $windows --json "$out/suite.json"
     echo "== winsor profile (3x256 winsor:8)"
     timeout "$(budget 40)" "$bin" profile --rule winsor:8 --steps "$steps" --trace "$out/trace-winsor8.json"
+    echo "== kernel plans on this device, in one run: --kernels gpu against --kernels cpu"
+    for plan in gpu cpu; do
+        # shellcheck disable=SC2086
+        timeout "$(budget 20)" "$bin" bench --kernels "$plan" --rule mean winsor:1 winsor:8 $windows
+    done
     echo "== PyTorch peer"
     device=cpu
     python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && device=cuda
@@ -76,7 +82,7 @@ run() {
     echo "== presets at full scale, each cut off (the sweep keeps finished runs)"
     for preset in fig4 fig1; do
         start=$(date +%s)
-        limit=$(budget 150)
+        limit=$(budget 110)
         [ "$preset" = fig1 ] && limit=$(budget 100)
         timeout "$limit" "$bin" sweep --preset "$preset" --out "/tmp/device-$preset" >/dev/null 2>"$out/sweep-$preset.log"
         rc=$?

@@ -10,13 +10,6 @@ struct Params {
     _pad2: u32,
 }
 
-struct Step {
-    slot: u32,
-    index_base: u32,
-    t: u32,
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<storage, read> loss: array<f32>;
 @group(0) @binding(1) var<storage, read> correct: array<u32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<u32>;

@@ -13,13 +13,6 @@ struct Params {
     mode: u32,
 }
 
-struct Step {
-    slot: u32,
-    index_base: u32,
-    t: u32,
-    _pad: u32,
-}
-
 @group(0) @binding(0) var<storage, read> pixels: array<u32>;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;
 @group(0) @binding(2) var<storage, read> indices: array<u32>;

@@ -20,10 +20,9 @@
 // as a masked store on every lane, never as a jump, so early rejection and zero skipping cost
 // more than they save there; straight-line code over named variables is what it runs fast
 // (BENCHMARKS.md). The generator fills in the three marked places below, and prepends the
-// constants KL, KH, R, FINISH (0 clipped mean: mean, winsor:C; 1 trimmed mean: trim:C;
-// 2 (lo + hi) / 2: median; 3 scale * sign(sum): sign-sum), MAP_SIGN (1: each value is
-// replaced by its sign first: sum-sign) and VEC_A (1 when fan_in is a multiple of 4, so `a`
-// can be read as vec4). Each component's arithmetic is that of a scalar version, in order.
+// constants KL, KH, R, MAP_SIGN (1: each value is replaced by its sign first: sum-sign),
+// VEC_A (1 when fan_in is a multiple of 4, so `a` can be read as vec4) and VEC_D; the
+// finish (FINISH, select_finish.wgsl) is a pipeline constant. Each component's arithmetic is that of a scalar version, in order.
 
 struct Params {
     rows: u32,

@@ -15,7 +15,7 @@
 //
 // Sums run over the listed examples in ascending order: the skipped values are +-0, which
 // leave a running sum that starts at +0 unchanged, so the result is the one of
-// select_partial.wgsl. The host generates the marked places and prepends KL, KH, R, FINISH,
+// select_partial.wgsl. The host generates the marked places and prepends KL, KH, R,
 // MAP_SIGN, VEC_A (1: fan_in and R multiples of 4, `a` read as vec4) and VEC_D (1: fan_out
 // a multiple of 4, `d` read as vec4); see select_partial.wgsl.
 

@@ -1,8 +1,9 @@
 // Sort-path robust aggregation of one dense layer (winsor:C, trim:C, median; mean as C = 0).
 //
-// The host prepends three constants: P (the minibatch padded to a power of two), T
-// (coordinates per workgroup) and FINISH (as in select_partial.wgsl: 0 clipped mean,
-// 1 trimmed mean, 2 midpoint of the two order statistics).
+// The host prepends two constants that size the workgroup tile: P (the minibatch padded to
+// a power of two) and T (coordinates per workgroup). FINISH is a pipeline constant (as in
+// select_finish.wgsl: 0 clipped mean, 1 trimmed mean, 2 midpoint of the two order
+// statistics).
 //
 // A workgroup takes T neighbouring coordinates (j, k0..k0+T-1) of one output unit j; the
 // coordinate k == fan_in is the bias (its "input" is 1). Its per-example values
@@ -133,6 +134,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // 1: g holds the layer's parameters and the SGD step w - lr * s is applied to them;
 // 0: the update s itself is stored in g.
 override UPDATE: u32 = 0u;
+override FINISH: u32 = 0u;
 
 fn store(j: u32, k: u32, s: f32) {
     var i: u32;

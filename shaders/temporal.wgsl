@@ -15,13 +15,6 @@ struct Params {
     _pad1: u32,
 }
 
-struct Step {
-    slot: u32,
-    index_base: u32,
-    t: u32,
-    _pad: u32,
-}
-
 override MODE: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read_write> g: array<f32>;

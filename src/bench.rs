@@ -241,6 +241,7 @@ pub fn today() -> String {
 #[allow(clippy::too_many_arguments)]
 pub fn aggregation(
     gpu: &Gpu,
+    plan: &crate::gpu::KernelPlan,
     data: &DataSet,
     rule: &Rule,
     select: Select,
@@ -273,7 +274,7 @@ pub fn aggregation(
             }
         })
         .collect();
-    let kernel = Selection::new(gpu, rule, rows, select)?;
+    let kernel = Selection::new(gpu, plan, rule, rows, select)?;
     let db = gpu.storage_init("d", bytemuck::cast_slice(&d));
     let ab = gpu.storage_init("a", bytemuck::cast_slice(&a));
     let gb = gpu.storage("g", (fan_out * (fan_in + 1) * 4) as u64);

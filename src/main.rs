@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use winsor::gpu::{describe_adapters, Gpu, Kernels};
+use winsor::gpu::plan::{MatmulPlan, MatmulVariant, Units};
+use winsor::gpu::{describe_adapters, Gpu, KernelChoice, KernelPlan, Kernels};
 use winsor::model::{Arch, Init};
 use winsor::rule::{Rule, Select};
 use winsor::train::{LogGrid, RunOptions, TrainConfig};
@@ -137,6 +138,81 @@ struct DeviceArgs {
     /// real GPU, else any adapter (lavapipe on a CPU-only machine).
     #[arg(long)]
     adapter: Option<String>,
+    #[command(flatten)]
+    kernels: KernelArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+/// The kernel plan (README, "Kernel plans"): a preset, then any finer overrides. The
+/// resolved plan goes into config.toml and summary.json.
+#[derive(Args)]
+struct KernelArgs {
+    /// Kernel plan: auto (cpu on a CPU driver such as lavapipe, gpu otherwise), cpu (tuned
+    /// on lavapipe) or gpu (tiled products, dense inputs, sorting network beyond k = 16).
+    #[arg(long, value_enum, default_value = "auto")]
+    kernels: KernelChoice,
+    /// Override the plan: the matrix-product kernel of every product.
+    #[arg(long, value_enum)]
+    matmul: Option<MatmulVariant>,
+    /// Override the plan: skip the first layer's zero pixels in its product and selection.
+    #[arg(long, value_enum)]
+    sparse_inputs: Option<Switch>,
+    /// Override the plan: apply SGD inside the per-example rules' selection kernel.
+    #[arg(long, value_enum)]
+    fused_sgd: Option<Switch>,
+    /// Override the plan: sum the mean and temporal rules' gradient with the streaming
+    /// selection kernel instead of the matrix product.
+    #[arg(long, value_enum)]
+    mean_through_select: Option<Switch>,
+    /// Override the plan: output units per invocation of the partial selection (1..=16).
+    #[arg(long, value_name = "N")]
+    partial_units: Option<usize>,
+    /// Override the plan: inputs per invocation of the column partial selection (1..=16).
+    #[arg(long, value_name = "N")]
+    cols_units: Option<usize>,
+}
+
+impl KernelArgs {
+    /// The plan for `gpu`: the preset, then the overrides.
+    fn plan(&self, gpu: &Gpu) -> Result<KernelPlan> {
+        let mut plan = KernelPlan::resolve(self.kernels, gpu);
+        let on = |s: Switch| matches!(s, Switch::On);
+        if let Some(v) = self.matmul {
+            plan.matmul = MatmulPlan::all(v);
+        }
+        if let Some(s) = self.sparse_inputs {
+            plan.sparse_inputs = on(s);
+        }
+        if let Some(s) = self.fused_sgd {
+            plan.fused_sgd = on(s);
+        }
+        if let Some(s) = self.mean_through_select {
+            plan.mean_through_select = on(s);
+        }
+        if let Some(n) = self.partial_units {
+            plan.partial_units = Units::Fixed(n);
+        }
+        if let Some(n) = self.cols_units {
+            plan.cols_units = Units::Fixed(n);
+        }
+        plan.validate()?;
+        Ok(plan)
+    }
+}
+
+impl DeviceArgs {
+    /// The adapter, and the kernels of the plan asked for.
+    fn open(&self) -> Result<(Gpu, Kernels)> {
+        let gpu = Gpu::new(self.adapter.as_deref())?;
+        let plan = self.kernels.plan(&gpu)?;
+        let kernels = Kernels::new(&gpu, plan)?;
+        Ok((gpu, kernels))
+    }
 }
 
 #[derive(Args)]
@@ -338,8 +414,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let (n_train, n_test) = (subset.train.n, subset.test.n);
     drop(subset);
     cfg.validate_for(n_train)?;
-    let gpu = Gpu::new(a.device.adapter.as_deref())?;
-    let kernels = Kernels::new(&gpu)?;
+    let (gpu, kernels) = a.device.open()?;
     eprintln!(
         "winsor {}: {} on {} ({} train / {} test), {} rule {} noise {}% lr {} batch {} steps {} seed {} -> {}",
         env!("CARGO_PKG_VERSION"),
@@ -420,8 +495,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let gpu = Gpu::new(a.device.adapter.as_deref())?;
-    let kernels = Kernels::new(&gpu)?;
+    let (gpu, kernels) = a.device.open()?;
     let load = |path: Option<&std::path::Path>| winsor::data::load(path);
     let concurrent = a.concurrent.map(|r| r as usize);
     let o = winsor::sweep::run(
@@ -451,8 +525,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
 
 fn bench(a: BenchArgs) -> Result<()> {
     let data = winsor::data::load(a.data.as_deref())?;
-    let gpu = Gpu::new(a.device.adapter.as_deref())?;
-    let kernels = Kernels::new(&gpu)?;
+    let (gpu, kernels) = a.device.open()?;
     println!(
         "# winsor bench: {} batch {} on {}, median of {} windows of {} steps after {} warm-up steps",
         if a.suite { "the suite" } else { &a.arch.spec },
@@ -462,8 +535,9 @@ fn bench(a: BenchArgs) -> Result<()> {
         a.window,
         a.warmup
     );
+    println!("# {}", kernels.plan.describe());
     if a.aggregation {
-        return bench_aggregation(&a, &gpu, &data);
+        return bench_aggregation(&a, &gpu, &kernels.plan, &data);
     }
     if a.suite {
         return bench_suite(&a, &gpu, &kernels, &data);
@@ -583,7 +657,12 @@ fn bench_suite(
     Ok(())
 }
 
-fn bench_aggregation(a: &BenchArgs, gpu: &Gpu, data: &winsor::data::DataSet) -> Result<()> {
+fn bench_aggregation(
+    a: &BenchArgs,
+    gpu: &Gpu,
+    plan: &KernelPlan,
+    data: &winsor::data::DataSet,
+) -> Result<()> {
     let widths = a.arch.widths(data.input_dim(), winsor::data::CLASSES)?;
     println!(
         "# selection kernel alone: layer {}x{} ({} coordinates), batch {}, {} dispatches per window, median of {} windows",
@@ -604,7 +683,7 @@ fn bench_aggregation(a: &BenchArgs, gpu: &Gpu, data: &winsor::data::DataSet) -> 
         let rate = |select, sparse, wanted: bool| {
             wanted.then(|| {
                 winsor::bench::aggregation(
-                    gpu, data, rule, select, a.batch, widths[1], sparse, a.reps, a.windows,
+                    gpu, plan, data, rule, select, a.batch, widths[1], sparse, a.reps, a.windows,
                 )
                 .map(|(r, _)| r)
             })
@@ -659,8 +738,7 @@ fn main() -> ExitCode {
             t.steps = Some(steps);
             let cfg = train_config(&t)?;
             let data = winsor::data::load(t.data.as_deref())?;
-            let gpu = Gpu::new(t.device.adapter.as_deref())?;
-            let kernels = Kernels::new(&gpu)?;
+            let (gpu, kernels) = t.device.open()?;
             winsor::profile::run(
                 &gpu,
                 &kernels,

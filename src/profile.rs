@@ -152,6 +152,7 @@ pub fn run(
         "# winsor profile: {} rule {} batch {} on {device}, {steps} steps after {warmup} warm-up steps",
         cfg.arch.spec, cfg.rule, cfg.batch
     );
+    println!("{}", kernels.plan.describe());
     // whole-step wall time, the steps submitted as in training
     let timed = batches(steps);
     let t = Instant::now();

@@ -74,7 +74,8 @@ pub enum Select {
     Sort,
     /// The partial selection network: keeps the k+1 extremes per side; fast for small k.
     Partial,
-    /// Partial for small clip counts, sort otherwise (see `Select::resolve`).
+    /// Partial for small clip counts, sort otherwise: the kernel plan decides
+    /// (`KernelPlan::select_path`).
     #[default]
     Auto,
 }
@@ -98,32 +99,6 @@ impl std::fmt::Display for Select {
             Select::Partial => "partial",
             Select::Auto => "auto",
         })
-    }
-}
-
-/// Largest clip count per side for which `auto` picks the partial path on a GPU: beyond it
-/// the partial path's cost (which grows with k) is expected to pass the sort path's (which
-/// does not). Not yet measured on a GPU (BENCHMARKS.md).
-pub const AUTO_PARTIAL_MAX_K_GPU: usize = 16;
-
-/// The same on a CPU driver (lavapipe): the partial path was faster at every clip count it
-/// supports (BENCHMARKS.md: 4x for the median at B = 100, 140x for winsor:1), since
-/// workgroup-memory sorting there costs a per-lane memory access per compare-exchange.
-pub const AUTO_PARTIAL_MAX_K_CPU: usize = 127;
-
-impl Select {
-    /// The concrete path for clip counts (k_lo, k_hi) on a CPU driver (`cpu`) or a GPU.
-    pub fn resolve(self, k_lo: usize, k_hi: usize, cpu: bool) -> Select {
-        let max = if cpu {
-            AUTO_PARTIAL_MAX_K_CPU
-        } else {
-            AUTO_PARTIAL_MAX_K_GPU
-        };
-        match self {
-            Select::Auto if k_lo.max(k_hi) <= max => Select::Partial,
-            Select::Auto => Select::Sort,
-            s => s,
-        }
     }
 }
 
@@ -336,16 +311,6 @@ mod tests {
             assert_eq!(Temporal::Rm3.combine(x), m, "{x:?}");
         }
         assert_eq!(Temporal::Ra3.combine([1.0, 2.0, 6.0]), 3.0);
-    }
-
-    #[test]
-    fn select_resolves_by_clip_count() {
-        assert_eq!(Select::Auto.resolve(1, 1, false), Select::Partial);
-        assert_eq!(Select::Auto.resolve(49, 49, false), Select::Sort);
-        assert_eq!(Select::Auto.resolve(49, 49, true), Select::Partial);
-        assert_eq!(Select::Auto.resolve(128, 128, true), Select::Sort);
-        assert_eq!(Select::Sort.resolve(1, 1, true), Select::Sort);
-        assert_eq!(Select::Partial.resolve(49, 49, false), Select::Partial);
     }
 
     #[test]

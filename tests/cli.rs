@@ -174,12 +174,15 @@ fn a_run_writes_every_output_and_keeps_finished_runs() {
         "adapter = ",
         "winsor_version = ",
         "corrupt = \"changed\"",
+        // the resolved plan (lavapipe's), never "auto"
+        "[kernels]\npreset = \"cpu\"",
     ] {
         assert!(config.contains(key), "config.toml lacks {key}:\n{config}");
     }
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert!(summary["steps_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["kernels"]["preset"], "cpu", "{summary}");
     let st = std::fs::read(out.join("weights.safetensors")).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&st).unwrap();
     assert_eq!(
@@ -197,6 +200,12 @@ fn a_run_writes_every_output_and_keeps_finished_runs() {
 
 #[test]
 fn full_batch_gradient_descent() {
+    for plan in ["cpu", "gpu"] {
+        full_batch_under(plan);
+    }
+}
+
+fn full_batch_under(plan: &str) {
     // --batch 60000 with mean: one minibatch is the whole training set
     let d = tempfile::tempdir().unwrap();
     let r = winsor(&[
@@ -209,6 +218,8 @@ fn full_batch_gradient_descent() {
         "2",
         "--log-grid",
         "every:1",
+        "--kernels",
+        plan,
         "--out",
         d.path().to_str().unwrap(),
     ]);
@@ -233,11 +244,11 @@ fn full_batch_gradient_descent() {
         .collect();
     assert!(
         (rows[0][6] - first[2]).abs() < 1e-4,
-        "{} vs {}",
+        "{plan} plan: {} vs {}",
         rows[0][6],
         first[2]
     );
-    assert!(rows[1][2] < first[2], "loss decreases");
+    assert!(rows[1][2] < first[2], "{plan} plan: loss decreases");
 }
 
 #[test]
@@ -266,6 +277,17 @@ fn divergence_names_the_step() {
 fn every_rule_trains_from_the_command_line() {
     let d = tempfile::tempdir().unwrap();
     small_data(d.path());
+    for plan in ["cpu", "gpu"] {
+        every_rule_under(d.path(), plan);
+    }
+    fails_with(
+        &["train", "--select", "fast"],
+        "expected sort, partial or auto",
+    );
+    fails_with(&["train", "--rule", "sign-sum:0"], "positive number");
+}
+
+fn every_rule_under(d: &Path, plan: &str) {
     for (rule, select) in [
         ("mean", "auto"),
         ("winsor:2", "partial"),
@@ -278,11 +300,11 @@ fn every_rule_trains_from_the_command_line() {
         ("m3", "auto"),
         ("ra3", "auto"),
     ] {
-        let out = d.path().join(format!("{rule}-{select}"));
+        let out = d.join(format!("{rule}-{select}-{plan}"));
         let r = winsor(&[
             "train",
             "--data",
-            d.path().to_str().unwrap(),
+            d.to_str().unwrap(),
             "--arch",
             "784,16,10",
             "--rule",
@@ -293,18 +315,24 @@ fn every_rule_trains_from_the_command_line() {
             "30",
             "--log-grid",
             "every:30",
+            "--kernels",
+            plan,
             "--out",
             out.to_str().unwrap(),
         ]);
         assert!(
             r.status.success(),
-            "{rule}: {}",
+            "{rule} ({plan} plan): {}",
             String::from_utf8_lossy(&r.stderr)
         );
         let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
         assert!(config.contains(&format!("rule = \"{rule}\"")), "{config}");
         assert!(
             config.contains(&format!("select = \"{select}\"")),
+            "{config}"
+        );
+        assert!(
+            config.contains(&format!("[kernels]\npreset = \"{plan}\"")),
             "{config}"
         );
         // the loss at step 30 is below the loss at step 0: every rule learns something
@@ -314,13 +342,69 @@ fn every_rule_trains_from_the_command_line() {
             .skip(1)
             .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
             .collect();
-        assert!(loss[1] < loss[0], "{rule}: train loss {loss:?}");
+        assert!(
+            loss[1] < loss[0],
+            "{rule} ({plan} plan): train loss {loss:?}"
+        );
     }
+}
+
+/// `--kernels` picks a preset and the finer flags override it; config.toml records the
+/// result, and bad values are errors that name the flag.
+#[test]
+fn kernel_plan_flags_are_recorded_and_checked() {
+    let d = tempfile::tempdir().unwrap();
+    small_data(d.path());
+    let out = d.path().join("run");
+    let r = winsor(&[
+        "train",
+        "--data",
+        d.path().to_str().unwrap(),
+        "--arch",
+        "784,16,10",
+        "--winsor",
+        "4",
+        "--steps",
+        "10",
+        "--log-grid",
+        "every:10",
+        "--kernels",
+        "gpu",
+        "--matmul",
+        "cpu",
+        "--sparse-inputs",
+        "on",
+        "--fused-sgd",
+        "off",
+        "--partial-units",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    for key in [
+        "preset = \"gpu\"",
+        "sparse_inputs = true",
+        "fused_sgd = false",
+        "partial_max_k = 16",
+        "[kernels.matmul]\nforward = \"cpu\"\nbackward = \"cpu\"\ngrad = \"cpu\"",
+        "[kernels.partial_units]\nfixed = 4",
+    ] {
+        assert!(config.contains(key), "config.toml lacks {key}:\n{config}");
+    }
+    fails_with(&["train", "--kernels", "fast"], "--kernels");
     fails_with(
-        &["train", "--select", "fast"],
-        "expected sort, partial or auto",
+        &["train", "--partial-units", "0", "--steps", "1"],
+        "--partial-units 0",
     );
-    fails_with(&["train", "--rule", "sign-sum:0"], "positive number");
+    fails_with(&["train", "--sparse-inputs", "maybe"], "--sparse-inputs");
+    // a sweep's runs share their dispatches, so the plan is the sweep's, not a cell's
+    let (_tmp, plan) = sweep_plan("steps = 10", "kernels = [\"cpu\", \"gpu\"]");
+    let o = sweep(&plan, &d.path().join("sweep"), &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("pass --kernels to `winsor sweep`"), "{err}");
 }
 
 #[test]

@@ -12,48 +12,11 @@ mod common;
 use common::*;
 use winsor::analysis::coherence::{Coherence, CoherenceConfig};
 use winsor::data::{DataSet, LabelNoise};
-use winsor::gpu::run;
 use winsor::gpu::trainer::TrainerSpec;
 use winsor::gpu::GpuTrainer;
 use winsor::model::{Init, Params};
 use winsor::reference::{self, Net64};
 use winsor::rule::{Rule, Select};
-
-#[test]
-fn row_dot_matches_reference() {
-    let (g, k) = gpu();
-    let mut r = rng(21);
-    for (rows, width, base) in [(37, 13, 0), (70, 257, 5), (1, 1, 3)] {
-        let x = uniform(&mut r, rows * width, 2.0);
-        let y = uniform(&mut r, rows * width, 1e3);
-        let xb = g.storage_init("x", bytemuck::cast_slice(&x));
-        let yb = g.storage_init("y", bytemuck::cast_slice(&y));
-        let out = g.storage("out", ((rows + base) * 4) as u64);
-        for (a, b, yv) in [(&xb, &yb, &y), (&xb, &xb, &x)] {
-            let d = k
-                .row_dot
-                .bind(g, a, b, &out, rows as u32, width as u32, base as u32);
-            run(g, &[&d]).unwrap();
-            let got = g.read_f32(&out, base as u64, rows).unwrap();
-            let want: Vec<f64> = (0..rows)
-                .map(|i| {
-                    (0..width)
-                        .map(|j| x[i * width + j] as f64 * yv[i * width + j] as f64)
-                        .sum()
-                })
-                .collect();
-            let tol: Vec<f64> = (0..rows)
-                .map(|i| {
-                    let s: f64 = (0..width)
-                        .map(|j| (x[i * width + j] as f64 * yv[i * width + j] as f64).abs())
-                        .sum();
-                    (width + 2) as f64 * U * s
-                })
-                .collect();
-            assert_close(&format!("row_dot {rows}x{width}"), &got, &want, &tol);
-        }
-    }
-}
 
 /// Every example's explicit gradient per layer (weights then biases), with the reference.
 fn explicit_gradients(net: &Net64, data: &DataSet, labels: &[u8]) -> Vec<Vec<Vec<f64>>> {
@@ -128,13 +91,16 @@ fn coherence_trainer<'a>(
 fn per_example_dots_and_norms_match_explicit_gradients() {
     // chunks of 16 rows: 61 examples in 4 chunks, the last one short; and one chunk of 64,
     // where the second pass reuses the first pass's activations and errors
-    for eval_chunk in [16, 64] {
-        dots_and_norms_match(eval_chunk);
+    for k in plans() {
+        for eval_chunk in [16, 64] {
+            dots_and_norms_match(k, eval_chunk);
+        }
     }
 }
 
-fn dots_and_norms_match(eval_chunk: usize) {
-    let (g, k) = gpu();
+fn dots_and_norms_match(k: &winsor::gpu::Kernels, eval_chunk: usize) {
+    let (g, _) = gpu();
+    let plan = plan_name(k);
     let data = mnist_head(61);
     let noise = LabelNoise::new(&data.train.labels, 0.5, 4);
     let widths = [784, 13, 7, 10];
@@ -168,12 +134,12 @@ fn dots_and_norms_match(eval_chunk: usize) {
             let got = per.dot[l][e] as f64;
             assert!(
                 (got - want).abs() <= 1e-4 * sq.sqrt() * norm_total + 1e-12,
-                "example {e} layer {l}: g_e.G gpu {got} vs reference {want}"
+                "{plan}, chunk {eval_chunk}, example {e} layer {l}: g_e.G gpu {got} vs reference {want}"
             );
             let got_sq = per.d_sq[l][e] as f64 * (per.a_sq[l][e] as f64 + 1.0);
             assert!(
                 (got_sq - sq).abs() <= 1e-4 * sq + 1e-20,
-                "example {e} layer {l}: |g_e|^2 gpu {got_sq} vs reference {sq}"
+                "{plan}, chunk {eval_chunk}, example {e} layer {l}: |g_e|^2 gpu {got_sq} vs reference {sq}"
             );
         }
     }
@@ -245,9 +211,15 @@ fn dots_and_norms_match(eval_chunk: usize) {
 /// and each mask, and the two definitions must give different f_p on this set.
 #[test]
 fn train_coherence_uses_the_changed_mask() {
+    for k in plans() {
+        coherence_mask_under(k);
+    }
+}
+
+fn coherence_mask_under(k: &winsor::gpu::Kernels) {
     use winsor::data::Corrupt;
     use winsor::train::{run, LogGrid, RunOptions, TrainConfig};
-    let (g, k) = gpu();
+    let (g, _) = gpu();
     let data = mnist_head(200);
     let noise = LabelNoise::new(&data.train.labels, 0.5, 3);
     let kept = (0..200)

@@ -1,5 +1,7 @@
 //! End to end: GPU training steps against the f64 reference from the same initialisation
-//! with the same minibatches, and bit-identical repeat runs.
+//! with the same minibatches, and bit-identical repeat runs, each under both kernel plans
+//! (the cpu plan lavapipe picks and the gpu plan GPUs pick: tiled products, dense inputs,
+//! the sorting network beyond k = 16, the mean through d^T a).
 //!
 //! Tolerance: after 20 steps every parameter is within 2e-5 of the reference (parameters are
 //! ~0.1 in size; f32 rounding of the forward, backward and update contributes ~1e-7 per step),
@@ -7,7 +9,7 @@
 
 mod common;
 
-use common::gpu;
+use common::{gpu, plan_name, plans};
 use winsor::data::{BatchOrder, DataSet, LabelNoise};
 use winsor::gpu::trainer::TrainerSpec;
 use winsor::gpu::GpuTrainer;
@@ -29,7 +31,20 @@ fn gpu_vs_reference(rule: Rule, steps: usize, eval_chunk: usize) {
 }
 
 fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: usize) {
-    let (g, k) = gpu();
+    for k in plans() {
+        plan_vs_reference(k, rule, select, steps, eval_chunk);
+    }
+}
+
+fn plan_vs_reference(
+    k: &winsor::gpu::Kernels,
+    rule: Rule,
+    select: Select,
+    steps: usize,
+    eval_chunk: usize,
+) {
+    let (g, _) = gpu();
+    let what = format!("{rule} ({})", plan_name(k));
     let (batch, seed) = (37usize, 3u64);
     let data = small_mnist(37 * 7, 101);
     let noise = LabelNoise::new(&data.train.labels, 0.25, seed);
@@ -79,11 +94,11 @@ fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: u
         let (gl, gc) = gpu_stats[s];
         assert!(
             (gl as f64 - st.loss).abs() <= 1e-5 * st.loss,
-            "{rule} step {}: loss gpu {gl} vs reference {}",
+            "{what} step {}: loss gpu {gl} vs reference {}",
             s + 1,
             st.loss
         );
-        assert_eq!(gc as usize, st.correct, "{rule} step {}: correct", s + 1);
+        assert_eq!(gc as usize, st.correct, "{what} step {}: correct", s + 1);
     }
 
     let got = trainer.params().unwrap();
@@ -93,7 +108,7 @@ fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: u
             worst = worst.max((*a as f64 - b).abs());
         }
     }
-    assert!(worst <= 2e-5, "{rule}: parameters differ by {worst:e}");
+    assert!(worst <= 2e-5, "{what}: parameters differ by {worst:e}");
     // and the parameters really moved (the test would be empty otherwise)
     // (the median leaves most first-layer weights alone: most of their per-example
     // gradients are exactly zero, so the median is too)
@@ -103,14 +118,17 @@ fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: u
         .zip(&init.layers)
         .map(|(g, i)| g.w.iter().zip(&i.w).filter(|(a, b)| a != b).count())
         .sum();
-    assert!(moved > 100, "{rule}: only {moved} weights changed");
+    assert!(moved > 100, "{what}: only {moved} weights changed");
 
     // evaluation of the trained GPU model against the reference on both splits
     let ev = trainer.evaluate().unwrap();
     let net32 = Net64::from_params(&got);
     let (rl, rc) = reference::evaluate(&net32, &data.train.pixels, &noise.labels);
     for (i, (&g, &r)) in ev.train_loss.iter().zip(&rl).enumerate() {
-        assert!((g as f64 - r).abs() <= 1e-5 * (1.0 + r), "train loss {i}");
+        assert!(
+            (g as f64 - r).abs() <= 1e-5 * (1.0 + r),
+            "{what}: train loss {i}"
+        );
     }
     let agree = ev
         .train_correct
@@ -120,12 +138,15 @@ fn gpu_vs_reference_with(rule: Rule, select: Select, steps: usize, eval_chunk: u
         .count();
     assert!(
         agree >= data.train.n - 1,
-        "train correctness: {agree}/{}",
+        "{what}: train correctness: {agree}/{}",
         data.train.n
     );
     let (tl, _) = reference::evaluate(&net32, &data.test.pixels, &data.test.labels);
     for (i, (&g, &r)) in ev.test_loss.iter().zip(&tl).enumerate() {
-        assert!((g as f64 - r).abs() <= 1e-5 * (1.0 + r), "test loss {i}");
+        assert!(
+            (g as f64 - r).abs() <= 1e-5 * (1.0 + r),
+            "{what}: test loss {i}"
+        );
     }
 }
 
@@ -180,8 +201,14 @@ fn mean_over_row_chunks_matches_reference() {
 
 #[test]
 fn same_seed_same_bytes() {
+    for k in plans() {
+        same_bytes_under(k);
+    }
+}
+
+fn same_bytes_under(k: &winsor::gpu::Kernels) {
     use winsor::train::{run, LogGrid, RunOptions, TrainConfig};
-    let (g, k) = gpu();
+    let (g, _) = gpu();
     let data = small_mnist(500, 200);
     let cfg = TrainConfig {
         arch: "784,33,10".parse().unwrap(),
@@ -213,7 +240,11 @@ fn same_seed_same_bytes() {
     for f in ["metrics.csv", "weights.safetensors", "examples.csv"] {
         let a = std::fs::read(dirs[0].path().join(f)).unwrap();
         let b = std::fs::read(dirs[1].path().join(f)).unwrap();
-        assert!(a == b, "{f} differs between two runs with the same seed");
+        assert!(
+            a == b,
+            "{f} differs between two runs with the same seed ({})",
+            plan_name(k)
+        );
     }
     let metrics = std::fs::read_to_string(dirs[0].path().join("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().count(), 1 + 4, "header + steps 0,10,20,30");
@@ -221,7 +252,13 @@ fn same_seed_same_bytes() {
 
 #[test]
 fn impossible_trainer_configurations_are_errors() {
-    let (g, k) = gpu();
+    for k in plans() {
+        impossible_configurations_under(k);
+    }
+}
+
+fn impossible_configurations_under(k: &winsor::gpu::Kernels) {
+    let (g, _) = gpu();
     let data = small_mnist(600, 50);
     let init = Params::init(&[784, 16, 10], Init::Code, 1);
     let make_with = |rule: Rule, select: Select, batch: usize, eval_chunk: usize| {
@@ -269,6 +306,7 @@ fn impossible_trainer_configurations_are_errors() {
 fn concurrent_equals_alone(kernels: &winsor::gpu::Kernels, select: Select) {
     use winsor::gpu::trainer::RunInit;
     let (g, _) = gpu();
+    let plan = plan_name(kernels);
     let (batch, steps) = (23usize, 9usize);
     let data = small_mnist(23 * 5, 37);
     let widths = [784, 20, 12, 10];
@@ -334,37 +372,47 @@ fn concurrent_equals_alone(kernels: &winsor::gpu::Kernels, select: Select) {
             assert_eq!(
                 (l.to_bits(), c),
                 (loss.to_bits(), correct),
-                "run {i} ({rule}) step {s}"
+                "run {i} ({rule}, {plan}) step {s}"
             );
         }
         let (a, b) = (alone.params().unwrap(), together.params_of(i).unwrap());
         assert_eq!(a.layers.len(), b.layers.len());
         for (la, lb) in a.layers.iter().zip(&b.layers) {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&la.w), bits(&lb.w), "run {i} ({rule}) weights");
-            assert_eq!(bits(&la.b), bits(&lb.b), "run {i} ({rule}) biases");
+            assert_eq!(bits(&la.w), bits(&lb.w), "run {i} ({rule}, {plan}) weights");
+            assert_eq!(bits(&la.b), bits(&lb.b), "run {i} ({rule}, {plan}) biases");
         }
-        assert_ne!(a.layers[0].w, inits[i].layers[0].w, "run {i} did not train");
+        assert_ne!(
+            a.layers[0].w, inits[i].layers[0].w,
+            "run {i} did not train ({plan})"
+        );
         let ev = alone.evaluate().unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&ev.train_loss), bits(&evals[i].train_loss), "run {i}");
-        assert_eq!(bits(&ev.test_loss), bits(&evals[i].test_loss), "run {i}");
-        assert_eq!(ev.train_correct, evals[i].train_correct, "run {i}");
-        assert_eq!(ev.test_correct, evals[i].test_correct, "run {i}");
+        assert_eq!(
+            bits(&ev.train_loss),
+            bits(&evals[i].train_loss),
+            "run {i} ({plan})"
+        );
+        assert_eq!(
+            bits(&ev.test_loss),
+            bits(&evals[i].test_loss),
+            "run {i} ({plan})"
+        );
+        assert_eq!(ev.train_correct, evals[i].train_correct, "run {i} ({plan})");
+        assert_eq!(ev.test_correct, evals[i].test_correct, "run {i} ({plan})");
     }
 }
 
 #[test]
 fn concurrent_runs_equal_runs_alone() {
-    let (_, k) = gpu();
-    concurrent_equals_alone(k, Select::Auto);
+    for k in plans() {
+        concurrent_equals_alone(k, Select::Auto);
+    }
 }
 
 #[test]
-fn concurrent_runs_equal_runs_alone_on_the_gpu_kernels() {
-    // the tiled matrix product and the sorting-network selection, which GPUs use
-    let (g, _) = gpu();
-    let mut k = winsor::gpu::Kernels::new(g).unwrap();
-    k.matmul = winsor::gpu::kernels::Matmul::new(g, winsor::gpu::kernels::MatmulVariant::Tiled);
-    concurrent_equals_alone(&k, Select::Sort);
+fn concurrent_runs_equal_runs_alone_on_the_sort_path() {
+    // the gpu plan's products with the sorting-network selection for every selecting rule
+    let [_, gpu_plan] = plans();
+    concurrent_equals_alone(gpu_plan, Select::Sort);
 }

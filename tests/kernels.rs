@@ -1,19 +1,23 @@
-//! Every WGSL kernel against the f64 CPU reference, on seeded random inputs of awkward sizes
-//! (not multiples of the workgroup or tile sizes).
+//! Every WGSL kernel against its f64 CPU twin in `winsor::reference` (named in the first
+//! line of its file in src/gpu/kernels/), on seeded random inputs of awkward sizes (not
+//! multiples of the workgroup or tile sizes).
 //!
 //! Tolerances are the standard worst-case bounds for f32 arithmetic with unit roundoff
 //! u = 2^-24: a sum of n products is within (n + 2) u sum|a_k b_k| of the exact value (matmul,
-//! bias gradient, batch loss); the winsorized mean of B products is within 4 u sum_e |v_e|
-//! (product rounding plus the f32 sum; picking a neighbouring order statistic because of
-//! product rounding moves the clip value by at most one rounding too).
+//! bias gradient, batch loss, row dot products); the winsorized mean of B products is within
+//! 4 u sum_e |v_e| (product rounding plus the f32 sum; picking a neighbouring order statistic
+//! because of product rounding moves the clip value by at most one rounding too).
 
 mod common;
 
 use common::*;
-use winsor::gpu::kernels::{Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice};
+use winsor::gpu::kernels::{
+    Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice, SparseMatmul,
+};
+use winsor::gpu::plan::Units;
 use winsor::gpu::select::{Selection, PARTIAL_KMAX, SORT_PMAX};
-use winsor::gpu::{run, trainer::pack_bytes};
-use winsor::reference;
+use winsor::gpu::{run, trainer::pack_bytes, KernelPlan};
+use winsor::reference::{self, MatmulEpilogue, MatmulLayout};
 use winsor::rule::{Rule, Select};
 
 #[test]
@@ -22,6 +26,15 @@ fn gather_reads_selected_examples_and_labels() {
     for dim in [13usize, 28, 6] {
         gather_case(dim);
     }
+}
+
+/// The gathered rows against `reference::gather`: labels exactly, pixels to the division's
+/// rounding (WGSL allows 2.5 ulp for division).
+fn check_gather(what: &str, got_x: &[f32], got_labels: &[u32], want: (Vec<f64>, Vec<u32>)) {
+    let (want_x, want_labels) = want;
+    assert_eq!(got_labels, want_labels, "{what}: labels");
+    let tol: Vec<f64> = want_x.iter().map(|w| 3.0 * 2.0 * U * w.abs()).collect();
+    assert_close(&format!("{what}: pixels"), got_x, &want_x, &tol);
 }
 
 fn gather_case(dim: usize) {
@@ -52,21 +65,13 @@ fn gather_case(dim: usize) {
         dim as u32,
     );
     run(g, &[&d]).unwrap();
-    let gx = g.read_f32(&x, 0, rows * dim).unwrap();
-    let gl = g.read_u32(&rl, 0, rows).unwrap();
-    for (row, &e) in idx.iter().enumerate() {
-        assert_eq!(gl[row], labels[e as usize]);
-        for q in 0..dim {
-            let want = pixels[e as usize * dim + q] as f64 / 255.0;
-            // WGSL allows 2.5 ulp for division
-            let tol = 3.0 * 2.0 * U * want.abs();
-            let got = gx[row * dim + q] as f64;
-            assert!(
-                (got - want).abs() <= tol,
-                "dim {dim} row {row} px {q}: {got} vs {want}"
-            );
-        }
-    }
+    let examples: Vec<usize> = idx.iter().map(|&e| e as usize).collect();
+    check_gather(
+        &format!("dim {dim} indices"),
+        &g.read_f32(&x, 0, rows * dim).unwrap(),
+        &g.read_u32(&rl, 0, rows).unwrap(),
+        reference::gather(&pixels, &labels, dim, &examples),
+    );
     // evaluation mode: a contiguous range starting at `base`
     let d = k.gather.bind(
         g,
@@ -82,11 +87,47 @@ fn gather_case(dim: usize) {
         dim as u32,
     );
     run(g, &[&d]).unwrap();
-    let gl = g.read_u32(&rl, 0, 17).unwrap();
-    assert_eq!(gl, labels[9..26].to_vec());
+    let examples: Vec<usize> = (9..26).collect();
+    check_gather(
+        &format!("dim {dim} range"),
+        &g.read_f32(&x, 0, 17 * dim).unwrap(),
+        &g.read_u32(&rl, 0, 17).unwrap(),
+        reference::gather(&pixels, &labels, dim, &examples),
+    );
 }
 
-/// Runs C = op(A) op(B) on the GPU and compares with an f64 loop over the same strides.
+/// The reference's description of the kernel's operand layout.
+fn layout(p: &MatmulParams) -> MatmulLayout {
+    MatmulLayout {
+        m: p.m as usize,
+        n: p.n as usize,
+        k: p.k as usize,
+        a_off: p.a_off as usize,
+        a_rs: p.a_rs as usize,
+        a_cs: p.a_cs as usize,
+        b_off: p.b_off as usize,
+        b_rs: p.b_rs as usize,
+        b_cs: p.b_cs as usize,
+        bias_off: p.bias_off as usize,
+    }
+}
+
+fn abs64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x.abs() as f64).collect()
+}
+
+/// Where a matrix product's operands sit in their buffers, besides the transposes.
+#[derive(Clone, Copy)]
+struct Offsets {
+    a: usize,
+    b: usize,
+}
+
+const NO_OFFSETS: Offsets = Offsets { a: 0, b: 0 };
+
+/// Runs C = op(A) op(B) on the GPU and compares with `reference::matmul` over the same
+/// strides and offsets. The elements before the offsets are NaN: reading one would show.
+/// Tolerance per output: (k + 3) u (sum_q |A(i, q) B(q, j)| + |what the epilogue adds|).
 #[allow(clippy::too_many_arguments)]
 fn check_matmul(
     mm: &Matmul,
@@ -96,14 +137,17 @@ fn check_matmul(
     kk: usize,
     a_t: bool,
     b_t: bool,
+    off: Offsets,
     seed: u64,
 ) -> Vec<f32> {
     let (g, _) = gpu();
     let mut r = rng(seed);
-    let a = uniform(&mut r, m * kk, 1.0);
+    let mut a = vec![f32::NAN; off.a];
+    a.extend(uniform(&mut r, m * kk, 1.0));
     // B holds the matrix and, for bias epilogues, n biases after it
-    let mut b = uniform(&mut r, kk * n + n, 1.0);
-    b[0] = 1e30; // extreme values travel through unharmed
+    let mut b = vec![f32::NAN; off.b];
+    b.extend(uniform(&mut r, kk * n + n, 1.0));
+    b[off.b] = 1e30; // extreme values travel through unharmed
     let aux = uniform(&mut r, m * n, 1.0);
     let (a_rs, a_cs) = if a_t { (1, m) } else { (kk, 1) };
     let (b_rs, b_cs) = if b_t { (1, kk) } else { (n, 1) };
@@ -111,11 +155,13 @@ fn check_matmul(
         m: m as u32,
         n: n as u32,
         k: kk as u32,
+        a_off: off.a as u32,
         a_rs: a_rs as u32,
         a_cs: a_cs as u32,
+        b_off: off.b as u32,
         b_rs: b_rs as u32,
         b_cs: b_cs as u32,
-        bias_off: (kk * n) as u32,
+        bias_off: (off.b + kk * n) as u32,
         scale: 0.37,
         ..Default::default()
     };
@@ -136,33 +182,41 @@ fn check_matmul(
     );
     run(g, &[&d]).unwrap();
     let got = g.read_f32(&cb, 0, m * n).unwrap();
-    let mut want = vec![0.0; m * n];
-    let mut tol = vec![0.0; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            let (mut s, mut sa) = (0.0f64, 0.0f64);
-            for t in 0..kk {
-                let v = a[i * a_rs + t * a_cs] as f64 * b[t * b_rs + j * b_cs] as f64;
-                s += v;
-                sa += v.abs();
-            }
-            let bias = b[kk * n + j] as f64;
-            let (w, extra) = match epi {
-                Epilogue::BiasRelu => ((s + bias).max(0.0), bias.abs()),
-                Epilogue::Bias => (s + bias, bias.abs()),
-                Epilogue::MaskPositive => (if aux[i * n + j] > 0.0 { s } else { 0.0 }, 0.0),
-                Epilogue::Scale => (s * 0.37f32 as f64, 0.0),
-                Epilogue::ScaleAdd => (
-                    prior[i * n + j] as f64 + s * 0.37f32 as f64,
-                    prior[i * n + j].abs() as f64,
-                ),
+    let (aux64, prior64, scale) = (to64(&aux), to64(&prior), p.scale as f64);
+    let epi64 = match epi {
+        Epilogue::BiasRelu => MatmulEpilogue::BiasRelu,
+        Epilogue::Bias => MatmulEpilogue::Bias,
+        Epilogue::MaskPositive => MatmulEpilogue::MaskPositive { aux: &aux64 },
+        Epilogue::Scale => MatmulEpilogue::Scale { scale },
+        Epilogue::ScaleAdd => MatmulEpilogue::ScaleAdd {
+            prior: &prior64,
+            scale,
+        },
+    };
+    let l = layout(&p);
+    let want = reference::matmul(&to64(&a), &to64(&b), &l, epi64);
+    // sum_q |A(i, q) B(q, j)|: the same product of the magnitudes
+    let sum_abs = reference::matmul(
+        &abs64(&a),
+        &abs64(&b),
+        &l,
+        MatmulEpilogue::Scale { scale: 1.0 },
+    );
+    let tol: Vec<f64> = (0..m * n)
+        .map(|c| {
+            let extra = match epi {
+                Epilogue::BiasRelu | Epilogue::Bias => b[l.bias_off + c % n].abs() as f64,
+                Epilogue::ScaleAdd => prior[c].abs() as f64,
+                Epilogue::MaskPositive | Epilogue::Scale => 0.0,
             };
-            want[i * n + j] = w;
-            tol[i * n + j] = (kk as f64 + 3.0) * U * (sa + extra) + 1e-30;
-        }
-    }
+            (kk as f64 + 3.0) * U * (sum_abs[c] + extra) + 1e-30
+        })
+        .collect();
     assert_close(
-        &format!("matmul {:?} {epi:?} {m}x{n}x{kk}", mm.variant),
+        &format!(
+            "matmul {:?} {epi:?} {m}x{n}x{kk} offsets {} {}",
+            mm.variant, off.a, off.b
+        ),
         &got,
         &want,
         &tol,
@@ -198,12 +252,29 @@ fn matmul_forward_backprop_and_grad_layouts() {
         (Epilogue::ScaleAdd, 68, 100, 50, true, false),
         (Epilogue::Scale, 4, 4, 1, true, false),
     ];
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     for (i, &(epi, m, n, kk, at, bt)) in cases.iter().enumerate() {
-        let a = check_matmul(&tiled, epi, m, n, kk, at, bt, i as u64);
-        let b = check_matmul(&cpu, epi, m, n, kk, at, bt, i as u64);
+        let a = check_matmul(&tiled, epi, m, n, kk, at, bt, NO_OFFSETS, i as u64);
+        let b = check_matmul(&cpu, epi, m, n, kk, at, bt, NO_OFFSETS, i as u64);
         // same summation order, so the two variants agree bit for bit
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&b), "tiled vs cpu, case {i}");
+    }
+    // operands inside larger buffers (a layer's segment of the parameters): offsets that
+    // keep each of the CPU variant's vec4 layouts (multiples of 4) and offsets that do not
+    let offset_cases = [
+        (Epilogue::BiasRelu, 37, 13, 36, false, true, 4, 8),
+        (Epilogue::Bias, 37, 10, 13, false, true, 3, 5),
+        (Epilogue::MaskPositive, 37, 260, 12, false, false, 4, 4),
+        (Epilogue::MaskPositive, 37, 20, 12, false, false, 2, 1),
+        (Epilogue::Scale, 12, 260, 37, true, false, 4, 4),
+        (Epilogue::ScaleAdd, 13, 100, 37, true, false, 1, 2),
+    ];
+    for (i, &(epi, m, n, kk, at, bt, a_off, b_off)) in offset_cases.iter().enumerate() {
+        let off = Offsets { a: a_off, b: b_off };
+        let seed = 100 + i as u64;
+        let a = check_matmul(&tiled, epi, m, n, kk, at, bt, off, seed);
+        let b = check_matmul(&cpu, epi, m, n, kk, at, bt, off, seed);
+        assert_eq!(bits(&a), bits(&b), "tiled vs cpu, offset case {i}");
     }
 }
 
@@ -281,13 +352,13 @@ fn batch_stats_and_bias_grad_reduce_in_order() {
     }
     g.queue.submit([enc.finish()]);
     let s = g.read_u32(&stats, 4, 2).unwrap();
-    let want = loss.iter().map(|&x| x as f64).sum::<f64>() / rows as f64;
+    let (want, want_correct) = reference::batch_stats(&to64(&loss), &corr);
     let got = f32::from_bits(s[0]) as f64;
     assert!(
         (got - want).abs() <= (rows as f64 + 2.0) * U * want,
         "{got} vs {want}"
     );
-    assert_eq!(s[1], corr.iter().sum::<u32>());
+    assert_eq!(s[1], want_correct);
 
     let (width, off) = (13usize, 3usize);
     let dv = uniform(&mut r, rows * width, 2.0);
@@ -324,18 +395,11 @@ fn batch_stats_and_bias_grad_reduce_in_order() {
     }
     run(g, &[&first]).unwrap();
     let got = g.read_f32(&gb, off as u64, width).unwrap();
-    let want: Vec<f64> = (0..width)
-        .map(|j| (0..rows).map(|e| dv[e * width + j] as f64).sum::<f64>() / rows as f64)
-        .collect();
-    let tol: Vec<f64> = (0..width)
-        .map(|j| {
-            (rows as f64 + 3.0)
-                * U
-                * (0..rows)
-                    .map(|e| dv[e * width + j].abs() as f64)
-                    .sum::<f64>()
-                / rows as f64
-        })
+    // the kernel's scale is the f32 nearest 1 / rows
+    let want = reference::bias_grad(&to64(&dv), rows, width, scale as f64);
+    let tol: Vec<f64> = reference::bias_grad(&abs64(&dv), rows, width, 1.0 / rows as f64)
+        .iter()
+        .map(|s| (rows as f64 + 3.0) * U * s)
         .collect();
     assert_close("bias grad", &got, &want, &tol);
 }
@@ -352,9 +416,8 @@ fn sgd_update() {
     let d = k.sgd.bind(g, &wb, &gb, n as u32, 0.1);
     run(g, &[&d]).unwrap();
     let got = g.read_f32(&wb, 0, n).unwrap();
-    let want: Vec<f64> = (0..n)
-        .map(|i| w[i] as f64 - 0.1f32 as f64 * gr[i] as f64)
-        .collect();
+    let mut want = to64(&w);
+    reference::sgd(&mut want, &to64(&gr), 0.1f32 as f64);
     let tol: Vec<f64> = (0..n)
         .map(|i| 2.0 * U * (w[i].abs() + 0.1 * gr[i].abs()) as f64 * 2.0)
         .collect();
@@ -364,14 +427,18 @@ fn sgd_update() {
     assert!(tail.iter().all(|&x| x == 0.0), "{tail:?}");
 }
 
-/// Runs a selection kernel over a layer and compares every coordinate with the reference.
-/// Tolerance per coordinate, with S = sum_e |v_e| over its per-example values, on the sum
-/// before it is divided by the count the rule divides by: 4 B u S for the partial path (a
-/// running sum in example order, worst case (B - 1) u S, then the clipped-sum correction),
-/// and (log2(P) + 2) u S for the sort path (a pairwise tree over P padded values, then the
-/// scale). The sign rules are compared exactly where
-/// the sign of the sum is certain, i.e. where |sum| exceeds the sum's own rounding bound.
+/// The plan the selection tests build their kernels with where the path is given
+/// explicitly: the adapter's (both presets give the partial path the same units).
+fn adapter_plan() -> KernelPlan {
+    gpu().1.plan
+}
+
+/// Runs a selection kernel over a layer and compares every coordinate with
+/// `reference::select`: the partial path in both orientations (every example read, or only
+/// those whose inputs are not all zero: select_partial_cols.wgsl), the sort path once.
+#[allow(clippy::too_many_arguments)]
 fn check_selection(
+    plan: &KernelPlan,
     rule: Rule,
     select: Select,
     d: &[f32],
@@ -380,18 +447,25 @@ fn check_selection(
     fo: usize,
     fi: usize,
 ) {
-    // the partial path in both orientations: every example read, or only those whose
-    // inputs are not all zero (select_partial_cols.wgsl)
+    let (g, _) = gpu();
+    let kernel = Selection::new(g, plan, &rule, rows, select).unwrap();
     for sparse_inputs in [false, true] {
-        if sparse_inputs && select == Select::Sort {
+        if sparse_inputs && kernel.path() == Select::Sort {
             continue;
         }
-        check_selection_with(rule, select, sparse_inputs, d, a, rows, fo, fi);
+        check_selection_with(&kernel, rule, select, sparse_inputs, d, a, rows, fo, fi);
     }
 }
 
+/// Tolerance per coordinate, with S = sum_e |v_e| over its per-example values, on the sum
+/// before it is divided by the count the rule divides by: 4 B u S for the partial path (a
+/// running sum in example order, worst case (B - 1) u S, then the clipped-sum correction),
+/// and (log2(P) + 2) u S for the sort path (a pairwise tree over P padded values, then the
+/// scale). The sign rules are compared exactly where the sign of the sum is certain, i.e.
+/// where |sum| exceeds the sum's own rounding bound.
 #[allow(clippy::too_many_arguments)]
 fn check_selection_with(
+    kernel: &Selection,
     rule: Rule,
     select: Select,
     sparse_inputs: bool,
@@ -403,7 +477,9 @@ fn check_selection_with(
 ) {
     let (g, _) = gpu();
     let (k_lo, k_hi) = rule.clip_counts(rows);
-    let kernel = Selection::new(g, &rule, rows, select).unwrap();
+    let path = kernel.path();
+    let what =
+        format!("{rule} {select:?} ({path:?}) sparse inputs {sparse_inputs} B={rows} {fo}x{fi}");
     let db = g.storage_init("d", bytemuck::cast_slice(d));
     let ab = g.storage_init("a", bytemuck::cast_slice(a));
     let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
@@ -421,7 +497,7 @@ fn check_selection_with(
     run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
     let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
     // the same kernel applying its update as an SGD step, in place on parameters w:
-    // w - lr * update, from the stored update above, to rounding (2 u of |w| + lr |update|)
+    // reference::sgd from the stored update above, to rounding (2 u of |w| + lr |update|)
     let lr = 0.37f32;
     let w: Vec<f32> = uniform(&mut rng(fo as u64 * 31 + fi as u64), fo * (fi + 1), 1.0);
     let wb = g.storage_init("w", bytemuck::cast_slice(&w));
@@ -438,41 +514,30 @@ fn check_selection_with(
     );
     run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
     let stepped = g.read_f32(&wb, 0, fo * (fi + 1)).unwrap();
-    let (want_w, tol_w): (Vec<f64>, Vec<f64>) = w
+    let mut want_w = to64(&w);
+    reference::sgd(&mut want_w, &to64(&got), lr as f64);
+    let tol_w: Vec<f64> = w
         .iter()
         .zip(&got)
-        .map(|(&w, &s)| {
-            let (w, s, lr) = (w as f64, s as f64, lr as f64);
-            (w - lr * s, 2.0 * U * (w.abs() + lr * s.abs()) + 1e-38)
-        })
-        .unzip();
+        .map(|(&w, &s)| 2.0 * U * (w.abs() as f64 + lr as f64 * s.abs() as f64) + 1e-38)
+        .collect();
     assert_close(
-        &format!("{rule} {select:?} sparse inputs {sparse_inputs} B={rows} {fo}x{fi}, SGD applied in the kernel"),
+        &format!("{what}, SGD applied in the kernel"),
         &stepped,
         &want_w,
         &tol_w,
     );
-    let (gw, gbias) = reference::aggregate_layer(&rule, &to64(d), &to64(a), rows, fo, fi);
-    let mut want = gw;
-    want.extend(gbias);
-    let values = |c: usize| -> Vec<f64> {
-        let (j, kk, bias) = if c < fo * fi {
-            (c / fi, c % fi, false)
-        } else {
-            (c - fo * fi, 0, true)
-        };
-        (0..rows)
-            .map(|e| d[e * fo + j] as f64 * if bias { 1.0 } else { a[e * fi + kk] as f64 })
-            .collect()
-    };
+    let (d64, a64) = (to64(d), to64(a));
+    let (mut want, want_bias) = reference::select(&rule, &d64, &a64, rows, fo, fi);
+    want.extend(want_bias);
     // bound on the error of the sum, in units of u S
-    let ulps = match kernel.path() {
+    let ulps = match path {
         Select::Sort => (rows.next_power_of_two().max(2).trailing_zeros() + 2) as f64,
         _ => 4.0 * rows as f64,
     };
     let tol: Vec<f64> = (0..fo * (fi + 1))
         .map(|c| {
-            let v = values(c);
+            let v = reference::per_example_gradients(&d64, &a64, rows, fo, fi, c);
             let s: f64 = v.iter().map(|x| x.abs()).sum();
             match rule {
                 // the sign of the sum is certain where |sum| > rows u S (the running sum's
@@ -504,22 +569,18 @@ fn check_selection_with(
             }
         })
         .collect();
-    assert_close(
-        &format!("{rule} {select:?} sparse inputs {sparse_inputs} B={rows} {fo}x{fi}"),
-        &got,
-        &want,
-        &tol,
-    );
+    assert_close(&what, &got, &want, &tol);
 }
 
-/// Both paths (the sign rules have only one).
+/// Both paths (the sign rules have only one), under the adapter's plan.
 fn check_winsor(rule: Rule, d: &[f32], a: &[f32], rows: usize, fo: usize, fi: usize) {
+    let plan = adapter_plan();
     let (k_lo, k_hi) = rule.clip_counts(rows);
     if k_lo.max(k_hi) <= PARTIAL_KMAX {
-        check_selection(rule, Select::Partial, d, a, rows, fo, fi);
+        check_selection(&plan, rule, Select::Partial, d, a, rows, fo, fi);
     }
     if rows <= SORT_PMAX && rule.selects() {
-        check_selection(rule, Select::Sort, d, a, rows, fo, fi);
+        check_selection(&plan, rule, Select::Sort, d, a, rows, fo, fi);
     }
 }
 
@@ -638,7 +699,7 @@ fn sparse_inputs_like_mnist() {
                 Rule::SignSum(0.001),
                 Rule::SumSign(0.001),
             ] {
-                check_selection(rule, Select::Partial, d, &a, rows, fo, fi);
+                check_selection(&adapter_plan(), rule, Select::Partial, d, &a, rows, fo, fi);
             }
         }
     }
@@ -718,13 +779,40 @@ fn sort_path_large_minibatches_and_every_clip_count() {
     for (rows, fo, fi, c) in [(300, 2, 5, 49.0), (1000, 2, 3, 10.0), (1000, 1, 2, 0.0)] {
         let d = uniform(&mut r, rows * fo, 1.0);
         let a = uniform(&mut r, rows * fi, 1.0);
-        check_selection(Rule::Winsor(c), Select::Sort, &d, &a, rows, fo, fi);
-        check_selection(Rule::Trim(c), Select::Sort, &d, &a, rows, fo, fi);
+        check_selection(
+            &adapter_plan(),
+            Rule::Winsor(c),
+            Select::Sort,
+            &d,
+            &a,
+            rows,
+            fo,
+            fi,
+        );
+        check_selection(
+            &adapter_plan(),
+            Rule::Trim(c),
+            Select::Sort,
+            &d,
+            &a,
+            rows,
+            fo,
+            fi,
+        );
     }
     let (rows, fo, fi) = (1000, 2, 3);
     let d = uniform(&mut r, rows * fo, 1.0);
     let a = uniform(&mut r, rows * fi, 1.0);
-    check_selection(Rule::Median, Select::Sort, &d, &a, rows, fo, fi);
+    check_selection(
+        &adapter_plan(),
+        Rule::Median,
+        Select::Sort,
+        &d,
+        &a,
+        rows,
+        fo,
+        fi,
+    );
     // every clip count of B = 37 on both paths: 0..=18 per side
     let (rows, fo, fi) = (37, 2, 5);
     let d = uniform(&mut r, rows * fo, 1.0);
@@ -743,17 +831,122 @@ fn sort_path_large_minibatches_and_every_clip_count() {
 fn selection_paths_refuse_what_they_cannot_do() {
     let (g, _) = gpu();
     let err = |r: anyhow::Result<Selection>| format!("{:#}", r.err().expect("must fail"));
-    // the partial path keeps at most 127 per side
-    let e = err(Selection::new(g, &Rule::Median, 300, Select::Partial));
-    assert!(e.contains("--select sort"), "{e}");
-    // the sort path sorts at most 4096 values per coordinate
-    let e = err(Selection::new(g, &Rule::Winsor(1.0), 5000, Select::Sort));
-    assert!(e.contains("--select partial"), "{e}");
-    // auto picks by clip count
-    let s = Selection::new(g, &Rule::Winsor(2.0), 100, Select::Auto).unwrap();
-    assert_eq!(s.path(), Select::Partial);
-    let s = Selection::new(g, &Rule::Median, 300, Select::Auto).unwrap();
-    assert_eq!(s.path(), Select::Sort);
+    for plan in KernelPlan::presets() {
+        let name = format!("{:?} plan", plan.preset);
+        // the partial path keeps at most 127 per side
+        let e = err(Selection::new(
+            g,
+            &plan,
+            &Rule::Median,
+            300,
+            Select::Partial,
+        ));
+        assert!(e.contains("--select sort"), "{name}: {e}");
+        // the sort path sorts at most 4096 values per coordinate
+        let e = err(Selection::new(
+            g,
+            &plan,
+            &Rule::Winsor(1.0),
+            5000,
+            Select::Sort,
+        ));
+        assert!(e.contains("--select partial"), "{name}: {e}");
+        // auto picks by clip count: the partial path up to the plan's partial_max_k per side
+        for (rule, rows) in [
+            (Rule::Winsor(2.0), 100),  // 2 per side
+            (Rule::Winsor(25.0), 100), // 25 per side
+            (Rule::Median, 100),       // 49 per side
+            (Rule::Median, 300),       // 149 per side: past the partial path's 127
+        ] {
+            let (k_lo, k_hi) = rule.clip_counts(rows);
+            let want = if k_lo.max(k_hi) <= plan.partial_max_k {
+                Select::Partial
+            } else {
+                Select::Sort
+            };
+            let s = Selection::new(g, &plan, &rule, rows, Select::Auto).unwrap();
+            assert_eq!(s.path(), want, "{name}: {rule} B={rows}");
+        }
+        // the sign rules stream whatever --select says
+        for select in [Select::Sort, Select::Auto] {
+            let s = Selection::new(g, &plan, &Rule::SignSum(0.001), 300, select).unwrap();
+            assert_eq!(
+                s.path(),
+                Select::Partial,
+                "{name}: sign-sum --select {select}"
+            );
+        }
+    }
+    // the presets differ: a CPU driver takes the partial path for every clip count it can
+    let (cpu, gpu_plan) = (KernelPlan::cpu(), KernelPlan::gpu());
+    let path = |plan: &KernelPlan| {
+        Selection::new(g, plan, &Rule::Winsor(25.0), 100, Select::Auto)
+            .unwrap()
+            .path()
+    };
+    assert_eq!(path(&cpu), Select::Partial);
+    assert_eq!(path(&gpu_plan), Select::Sort);
+}
+
+/// `--select auto` under both presets, on clip counts where they pick different paths
+/// (the cpu plan's partial path, the gpu plan's sorting network beyond 16 per side) and
+/// where they agree, against the reference.
+#[test]
+fn auto_selection_under_both_presets() {
+    let mut r = rng(19);
+    let (rows, fo, fi) = (100, 5, 9);
+    let d = uniform(&mut r, rows * fo, 1.0);
+    let a = uniform(&mut r, rows * fi, 1.0);
+    for plan in KernelPlan::presets() {
+        for rule in [
+            Rule::Winsor(4.0),  // 4 per side: partial under both
+            Rule::Winsor(25.0), // 25: partial on the cpu plan, sort on the gpu plan
+            Rule::Trim(30.0),
+            Rule::Median,
+            Rule::SumSign(0.001), // no order statistics: always the partial path
+        ] {
+            check_selection(&plan, rule, Select::Auto, &d, &a, rows, fo, fi);
+        }
+    }
+}
+
+/// The partial path with a fixed number of units per invocation (`--partial-units` and
+/// `--cols-units` 1, 4 and 16) instead of the presets' register budget, so that the
+/// generated kernels of those counts run too: every finish, fan_out a multiple of 4 or not
+/// (vec4 loads of d), fan_in a multiple of 4 or not (vec4 loads of a), fewer units than one
+/// invocation holds, and inputs mostly zero (the column kernel skips whole groups).
+#[test]
+fn partial_selection_with_fixed_units() {
+    let mut r = rng(20);
+    for units in [1, 4, 16] {
+        let plan = KernelPlan {
+            partial_units: Units::Fixed(units),
+            cols_units: Units::Fixed(units),
+            ..KernelPlan::cpu()
+        };
+        for (rows, fo, fi) in [(17, 12, 9), (16, 5, 16), (13, 20, 3)] {
+            let d = uniform(&mut r, rows * fo, 1.0);
+            let a: Vec<f32> = (0..rows * fi)
+                .map(|_| {
+                    if r.below(100) < 70 {
+                        0.0
+                    } else {
+                        r.uniform() as f32
+                    }
+                })
+                .collect();
+            for rule in [
+                Rule::Mean,
+                Rule::Winsor(10.0),
+                Rule::Trim(25.0),
+                Rule::Median,
+                Rule::SignSum(0.001),
+                Rule::SumSign(0.001),
+            ] {
+                check_selection(&plan, rule, Select::Partial, &d, &a, rows, fo, fi);
+            }
+        }
+    }
 }
 
 #[test]
@@ -770,7 +963,8 @@ fn temporal_rules_match_reference_over_steps() {
         let hist = g.storage("hist", (3 * n * 4) as u64);
         let steps = step_buffer(g, 1, 1);
         let disp = kernel.bind(g, &gb, &hist, &steps, n as u32);
-        let mut state = reference::RuleState::default();
+        // every step's gradient so far
+        let mut history: Vec<Vec<f64>> = Vec::new();
         for t in 0..8u32 {
             // ties (a few levels) in half the coordinates, random values in the rest
             let x: Vec<f32> = (0..n)
@@ -787,10 +981,11 @@ fn temporal_rules_match_reference_over_steps() {
                 .write_buffer(&steps, 0, &step_bytes(&[StepInfo::new(0, 1, t)]));
             run(g, &[&disp]).unwrap();
             let got = g.read_f32(&gb, 0, n).unwrap();
-            let want = match state.update(&rule, vec![(to64(&x), vec![])]) {
-                Some(u) => u[0].0.clone(),
-                None => vec![0.0; n],
-            };
+            history.push(to64(&x));
+            let recent: Vec<&[f64]> = history.iter().map(|h| &h[..]).collect();
+            // no step: the kernel writes 0
+            let want =
+                reference::temporal(temporal, t as u64, &recent).unwrap_or_else(|| vec![0.0; n]);
             // the median is exact; the mean of three is within 2 u of (|x0| + |x1| + |x2|) / 3
             // plus the division's rounding
             let tol: Vec<f64> = want.iter().map(|w| 3.0 * U * 1e3 + U * w.abs()).collect();
@@ -834,15 +1029,16 @@ fn sparse_inputs_like_mnist_background() {
     }
 }
 
-/// The first layer's forward product that skips zero groups of inputs (CPU variant) against
-/// the tiled GPU kernel, bit for bit, on inputs that are mostly zero (whole 8-row blocks zero
-/// in some columns, as MNIST's borders), at awkward sizes: m not a multiple of 8, n past one
+/// The first layer's forward product that skips zero groups of inputs (the CPU variant's
+/// `SparseMatmul`) against the tiled GPU kernel, bit for bit, and against
+/// `reference::matmul`, on inputs that are mostly zero (whole 8-row blocks zero in some
+/// columns, as MNIST's borders), at awkward sizes: m not a multiple of 8, n past one
 /// workgroup of 256 columns.
 #[test]
 fn matmul_skipping_zero_inputs_is_bit_identical() {
     let (g, _) = gpu();
     let tiled = Matmul::new(g, MatmulVariant::Tiled);
-    let cpu = Matmul::new(g, MatmulVariant::Cpu);
+    let sparse = SparseMatmul::new(g);
     let mut r = rng(21);
     for (m, n, kk) in [(37usize, 260usize, 36usize), (100, 13, 784), (5, 8, 4)] {
         let a: Vec<f32> = (0..m * kk)
@@ -869,7 +1065,13 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
         };
         let ab = g.storage_init("a", bytemuck::cast_slice(&a));
         let bb = g.storage_init("b", bytemuck::cast_slice(&b));
-        for epi in [Epilogue::BiasRelu, Epilogue::Bias] {
+        let l = layout(&p);
+        // sum_q |A(i, q) B(q, j)| + |bias_j|
+        let sum_abs = reference::matmul(&abs64(&a), &abs64(&b), &l, MatmulEpilogue::Bias);
+        for (epi, epi64) in [
+            (Epilogue::BiasRelu, MatmulEpilogue::BiasRelu),
+            (Epilogue::Bias, MatmulEpilogue::Bias),
+        ] {
             let c1 = g.storage("c1", (m * n * 4) as u64);
             let c2 = g.storage("c2", (m * n * 4) as u64);
             let d1 = tiled.bind(
@@ -881,8 +1083,8 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
                 Slice::all(&c1),
                 p,
             );
-            let d2 = cpu
-                .bind_sparse(
+            let d2 = sparse
+                .bind(
                     g,
                     epi,
                     Slice::all(&ab),
@@ -891,62 +1093,98 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
                     p,
                     1,
                 )
-                .expect("the CPU variant has the sparse product");
+                .expect("the forward layout has the sparse product");
             run(g, &[&d1, &d2[0], &d2[1]]).unwrap();
             let want = g.read_f32(&c1, 0, m * n).unwrap();
             let got = g.read_f32(&c2, 0, m * n).unwrap();
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{epi:?} {m}x{n}x{kk}");
-            // and the tiled kernel itself against the f64 reference
-            for i in 0..m {
-                for j in 0..n {
-                    let (mut s, mut sa) = (b[kk * n + j] as f64, b[kk * n + j].abs() as f64);
-                    for t in 0..kk {
-                        let v = a[i * kk + t] as f64 * b[j * kk + t] as f64;
-                        s += v;
-                        sa += v.abs();
-                    }
-                    if epi == Epilogue::BiasRelu {
-                        s = s.max(0.0);
-                    }
-                    let e = (got[i * n + j] as f64 - s).abs();
-                    assert!(e <= (kk as f64 + 3.0) * U * sa + 1e-30, "{i},{j}: {e}");
-                }
-            }
+            // and the product itself against the f64 reference
+            let exact = reference::matmul(&to64(&a), &to64(&b), &l, epi64);
+            let tol: Vec<f64> = sum_abs
+                .iter()
+                .map(|s| (kk as f64 + 3.0) * U * s + 1e-30)
+                .collect();
+            assert_close(
+                &format!("sparse matmul {epi:?} {m}x{n}x{kk}"),
+                &got,
+                &exact,
+                &tol,
+            );
         }
     }
-    // a GPU-layout request gets None (the caller falls back to `bind`)
+    // a layout or an epilogue it does not cover gets None (the caller falls back to
+    // `Matmul::bind`): B not contiguous in k, k not a multiple of 4, the backward product
     let (ab, bb, cb) = (g.storage("a", 64), g.storage("b", 64), g.storage("c", 64));
-    let p = MatmulParams {
+    let forward = MatmulParams {
         m: 2,
         n: 2,
-        k: 3,
-        a_rs: 3,
+        k: 4,
+        a_rs: 4,
         a_cs: 1,
         b_rs: 1,
-        b_cs: 3,
+        b_cs: 4,
         ..Default::default()
     };
-    assert!(cpu
-        .bind_sparse(
-            g,
+    for (what, epi, p) in [
+        (
+            "B along n",
             Epilogue::Bias,
+            MatmulParams {
+                b_rs: 2,
+                b_cs: 1,
+                ..forward
+            },
+        ),
+        (
+            "k = 3",
+            Epilogue::Bias,
+            MatmulParams {
+                k: 3,
+                a_rs: 3,
+                b_cs: 3,
+                ..forward
+            },
+        ),
+        ("MaskPositive", Epilogue::MaskPositive, forward),
+        ("Scale", Epilogue::Scale, forward),
+    ] {
+        let d = sparse.bind(
+            g,
+            epi,
             Slice::all(&ab),
             Slice::all(&bb),
             Slice::all(&cb),
             p,
-            1
-        )
-        .is_none());
-    assert!(tiled
-        .bind_sparse(
-            g,
-            Epilogue::Bias,
-            Slice::all(&ab),
-            Slice::all(&bb),
-            Slice::all(&cb),
-            p,
-            1
-        )
-        .is_none());
+            1,
+        );
+        assert!(d.is_none(), "{what}: no sparse product");
+    }
+}
+
+#[test]
+fn row_dot_matches_reference() {
+    let (g, k) = gpu();
+    let mut r = rng(21);
+    for (rows, width, base) in [(37, 13, 0), (70, 257, 5), (1, 1, 3)] {
+        let x = uniform(&mut r, rows * width, 2.0);
+        let y = uniform(&mut r, rows * width, 1e3);
+        let xb = g.storage_init("x", bytemuck::cast_slice(&x));
+        let yb = g.storage_init("y", bytemuck::cast_slice(&y));
+        let out = g.storage("out", ((rows + base) * 4) as u64);
+        for (a, b, yv) in [(&xb, &yb, &y), (&xb, &xb, &x)] {
+            let d = k
+                .row_dot
+                .bind(g, a, b, &out, rows as u32, width as u32, base as u32);
+            run(g, &[&d]).unwrap();
+            let got = g.read_f32(&out, base as u64, rows).unwrap();
+            let want = reference::row_dot(&to64(&x), &to64(yv), rows, width);
+            // sum_i |x_i y_i|
+            let tol: Vec<f64> = reference::row_dot(&abs64(&x), &abs64(yv), rows, width)
+                .iter()
+                .map(|s| (width + 2) as f64 * U * s)
+                .collect();
+            assert_close(&format!("row_dot {rows}x{width}"), &got, &want, &tol);
+        }
+    }
 }

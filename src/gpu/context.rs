@@ -40,6 +40,17 @@ pub fn describe_adapters() -> Vec<String> {
         .collect()
 }
 
+/// Which limits to ask the device for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitsChoice {
+    /// The adapter's own buffer and workgroup-memory limits: full-batch training and wide
+    /// networks need more than the portable defaults.
+    Adapter,
+    /// wgpu's portable defaults (16 KiB of workgroup memory, 128 MiB bindings): what every
+    /// WebGPU-class device offers, so the tests can show the default configurations fit.
+    Default,
+}
+
 /// The device winsor computes on, with the limits it was granted.
 pub struct Gpu {
     pub device: wgpu::Device,
@@ -56,6 +67,11 @@ impl Gpu {
     /// a number picks by position in `winsor adapters`; other text picks the first adapter
     /// whose name contains it (case-insensitive).
     pub fn new(choice: Option<&str>) -> Result<Gpu> {
+        Self::with_limits(choice, LimitsChoice::Adapter)
+    }
+
+    /// [`Gpu::new`] with the limits of `limits`.
+    pub fn with_limits(choice: Option<&str>, limits: LimitsChoice) -> Result<Gpu> {
         let all = adapters();
         if all.is_empty() {
             bail!("{NO_ADAPTER_HELP}");
@@ -97,14 +113,17 @@ impl Gpu {
         };
         let info = adapter.get_info();
         let have = adapter.limits();
-        // Ask for the adapter's own buffer and workgroup-memory limits: full-batch training and
-        // the 1x2048 network need more than wgpu's portable defaults.
-        let limits = wgpu::Limits {
-            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
-            max_buffer_size: have.max_buffer_size,
-            max_compute_workgroup_storage_size: have.max_compute_workgroup_storage_size,
-            max_storage_buffers_per_shader_stage: have.max_storage_buffers_per_shader_stage.min(16),
-            ..wgpu::Limits::default()
+        let limits = match limits {
+            LimitsChoice::Adapter => wgpu::Limits {
+                max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+                max_buffer_size: have.max_buffer_size,
+                max_compute_workgroup_storage_size: have.max_compute_workgroup_storage_size,
+                max_storage_buffers_per_shader_stage: have
+                    .max_storage_buffers_per_shader_stage
+                    .min(16),
+                ..wgpu::Limits::default()
+            },
+            LimitsChoice::Default => wgpu::Limits::default(),
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("winsor"),

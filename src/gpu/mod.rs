@@ -1,13 +1,14 @@
-//! Everything that runs on the GPU: device setup, one type per kernel, and the trainer that
-//! chains them into training steps and evaluations.
+//! Everything that runs on the GPU: device setup, the kernel plan, one file per kernel, and
+//! the trainer that chains them into training steps, evaluations and coherence passes.
 
 pub mod context;
 pub mod kernels;
-pub mod select;
+pub mod plan;
 pub mod trainer;
 
-pub use context::{describe_adapters, Gpu, NO_ADAPTER_HELP};
-pub use kernels::{Dispatch, Kernels};
+pub use context::{describe_adapters, Gpu, LimitsChoice, NO_ADAPTER_HELP};
+pub use kernels::{select, Dispatch, Kernels};
+pub use plan::{KernelChoice, KernelPlan};
 pub use trainer::{GpuTrainer, ParamLayout};
 
 /// Records `dispatches` in one compute pass, submits and waits.

@@ -1,7 +1,17 @@
 //! The CPU reference: the whole training step in f64, written for clarity rather than speed.
-//! Every GPU kernel is tested against these functions.
+//! Every GPU kernel has a twin in [`kernels`] (re-exported here: `reference::gather`,
+//! `reference::matmul`, ...) that tests/kernels.rs checks it against; this file chains the
+//! twins into the network's forward and backward passes and training steps, which the
+//! end-to-end tests check the GPU trainer against.
 // Index loops mirror the formulas (w[j * fan_in + k]) and are kept for readability.
 #![allow(clippy::needless_range_loop)]
+
+pub mod kernels;
+
+pub use kernels::{
+    aggregate_values, batch_stats, bias_grad, gather, matmul, per_example_gradients, row_dot,
+    select, sgd, sign, softmax_xent, temporal, MatmulEpilogue, MatmulLayout, Xent,
+};
 
 use crate::model::Params;
 use crate::rule::Rule;
@@ -76,42 +86,6 @@ pub fn forward(net: &Net64, x: &[f64], rows: usize) -> Vec<Vec<f64>> {
     acts
 }
 
-/// Per-row softmax cross-entropy against `labels`.
-pub struct Xent {
-    pub loss: Vec<f64>,
-    pub correct: Vec<bool>,
-    /// softmax - onehot: the gradient of each example's own loss w.r.t. its logits.
-    pub d: Vec<f64>,
-}
-
-pub fn softmax_xent(logits: &[f64], labels: &[u8], classes: usize) -> Xent {
-    let rows = labels.len();
-    let mut out = Xent {
-        loss: vec![0.0; rows],
-        correct: vec![false; rows],
-        d: vec![0.0; rows * classes],
-    };
-    for r in 0..rows {
-        let z = &logits[r * classes..(r + 1) * classes];
-        let y = labels[r] as usize;
-        // first index of the maximum, as the shader does
-        let mut arg = 0;
-        for c in 1..classes {
-            if z[c] > z[arg] {
-                arg = c;
-            }
-        }
-        let m = z[arg];
-        let s: f64 = z.iter().map(|&v| (v - m).exp()).sum();
-        out.loss[r] = m + s.ln() - z[y];
-        out.correct[r] = arg == y;
-        for c in 0..classes {
-            out.d[r * classes + c] = (z[c] - m).exp() / s - if c == y { 1.0 } else { 0.0 };
-        }
-    }
-    out
-}
-
 /// Per-example backward pass. `d_last` is softmax - onehot (rows x classes). Returns the
 /// error of every layer's output, `ds[l]` for layer l (rows x fan_out of layer l).
 pub fn backward(net: &Net64, acts: &[Vec<f64>], d_last: &[f64], rows: usize) -> Vec<Vec<f64>> {
@@ -137,70 +111,6 @@ pub fn backward(net: &Net64, acts: &[Vec<f64>], d_last: &[f64], rows: usize) -> 
         ds[l - 1] = prev;
     }
     ds
-}
-
-/// Aggregates the per-example gradients of one coordinate: `values` are g_e for e in the
-/// minibatch. Sorting is the clearest statement of the numpy "nearest" percentiles. The
-/// temporal rules aggregate a minibatch by its mean; [`RuleState`] combines the steps.
-pub fn aggregate_values(rule: &Rule, values: &[f64]) -> f64 {
-    let b = values.len();
-    let (k_lo, k_hi) = rule.clip_counts(b);
-    let mut sorted = values.to_vec();
-    sorted.sort_by(|x, y| x.partial_cmp(y).expect("no NaN"));
-    let lo = sorted[k_lo];
-    let hi = sorted[b - 1 - k_hi];
-    match rule {
-        Rule::Mean | Rule::Winsor(_) | Rule::Temporal(_) => {
-            values.iter().map(|&v| v.clamp(lo, hi)).sum::<f64>() / b as f64
-        }
-        Rule::Trim(_) => {
-            let kept = &sorted[k_lo..b - k_hi];
-            kept.iter().sum::<f64>() / kept.len() as f64
-        }
-        Rule::Median => (lo + hi) / 2.0,
-        Rule::SignSum(s) => s * sign(values.iter().sum()),
-        Rule::SumSign(s) => s * values.iter().map(|&v| sign(v)).sum::<f64>(),
-    }
-}
-
-/// numpy's sign: -1, 0 or 1 (and 0 for -0).
-pub fn sign(x: f64) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
-}
-
-/// Aggregated gradient of one layer from its per-example errors `d` (rows x fan_out) and
-/// inputs `a` (rows x fan_in). Returns (weights, biases); the per-example gradient of weight
-/// (j, k) is d[e, j] * a[e, k] and of bias j is d[e, j].
-pub fn aggregate_layer(
-    rule: &Rule,
-    d: &[f64],
-    a: &[f64],
-    rows: usize,
-    fan_out: usize,
-    fan_in: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    let mut gw = vec![0.0; fan_out * fan_in];
-    let mut gb = vec![0.0; fan_out];
-    let mut vals = vec![0.0; rows];
-    for j in 0..fan_out {
-        for k in 0..fan_in {
-            for e in 0..rows {
-                vals[e] = d[e * fan_out + j] * a[e * fan_in + k];
-            }
-            gw[j * fan_in + k] = aggregate_values(rule, &vals);
-        }
-        for e in 0..rows {
-            vals[e] = d[e * fan_out + j];
-        }
-        gb[j] = aggregate_values(rule, &vals);
-    }
-    (gw, gb)
 }
 
 /// Loss and accuracy of one step's minibatch (before the update).
@@ -237,17 +147,18 @@ impl RuleState {
         if !temporal.applies(t) {
             return None;
         }
+        // each layer's weights and biases through the kernel's twin, over the last three steps
         let h = &self.history;
-        let combine = |x0: &[f64], x1: &[f64], x2: &[f64]| -> Vec<f64> {
-            (0..x2.len())
-                .map(|i| temporal.combine([x0[i], x1[i], x2[i]]))
-                .collect()
+        let combine = |recent: Vec<&[f64]>| {
+            kernels::temporal(*temporal, t, &recent).expect("the rule applies at step t")
         };
         Some(
             (0..h[2].len())
                 .map(|l| {
-                    let (a, b, c) = (&h[0][l], &h[1][l], &h[2][l]);
-                    (combine(&a.0, &b.0, &c.0), combine(&a.1, &b.1, &c.1))
+                    (
+                        combine(h.iter().map(|g| &g[l].0[..]).collect()),
+                        combine(h.iter().map(|g| &g[l].1[..]).collect()),
+                    )
                 })
                 .collect(),
         )
@@ -265,9 +176,7 @@ pub fn minibatch_grads(net: &Net64, x: &[f64], labels: &[u8], rule: &Rule) -> (G
         .layers
         .iter()
         .enumerate()
-        .map(|(l, layer)| {
-            aggregate_layer(rule, &ds[l], &acts[l], rows, layer.fan_out, layer.fan_in)
-        })
+        .map(|(l, layer)| select(rule, &ds[l], &acts[l], rows, layer.fan_out, layer.fan_in))
         .collect();
     let stats = StepStats {
         loss: xent.loss.iter().sum::<f64>() / rows as f64,
@@ -287,20 +196,16 @@ pub fn train_step(
 ) -> StepStats {
     let (grads, stats) = minibatch_grads(net, x, labels, rule);
     if let Some(update) = state.update(rule, grads) {
-        sgd(net, &update, lr);
+        sgd_net(net, &update, lr);
     }
     stats
 }
 
-/// w -= lr * g for every layer.
-pub fn sgd(net: &mut Net64, grads: &[(Vec<f64>, Vec<f64>)], lr: f64) {
+/// w -= lr * g for every layer's weights and biases ([`sgd`] on each).
+pub fn sgd_net(net: &mut Net64, grads: &[(Vec<f64>, Vec<f64>)], lr: f64) {
     for (layer, (gw, gb)) in net.layers.iter_mut().zip(grads) {
-        for (w, g) in layer.w.iter_mut().zip(gw) {
-            *w -= lr * g;
-        }
-        for (b, g) in layer.b.iter_mut().zip(gb) {
-            *b -= lr * g;
-        }
+        sgd(&mut layer.w, gw, lr);
+        sgd(&mut layer.b, gb, lr);
     }
 }
 
@@ -327,29 +232,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn winsor_on_known_values() {
-        // 10 values, C = 10: index round(0.9) = 1 and round(8.1) = 8.
-        let v: Vec<f64> = vec![5.0, -100.0, 1.0, 2.0, 3.0, 4.0, 6.0, 7.0, 8.0, 100.0];
-        let got = aggregate_values(&Rule::Winsor(10.0), &v);
-        // -100 -> 1, 100 -> 8: (1+1+2+3+4+5+6+7+8+8)/10
-        assert_eq!(got, 4.5);
-        assert_eq!(aggregate_values(&Rule::Mean, &v), 3.6);
-        // trim:10 drops -100 and 100: (1+...+8)/8
-        assert_eq!(aggregate_values(&Rule::Trim(10.0), &v), 4.5);
-        // median of 10 values: (4 + 5) / 2
-        assert_eq!(aggregate_values(&Rule::Median, &v), 4.5);
-        assert_eq!(aggregate_values(&Rule::Median, &v[..9]), 4.0);
-        // 9 positive values and 1 negative; the sum is 36
-        assert_eq!(aggregate_values(&Rule::SignSum(0.5), &v), 0.5);
-        assert_eq!(aggregate_values(&Rule::SumSign(0.5), &v), 4.0);
-        assert_eq!(aggregate_values(&Rule::SignSum(0.5), &[-0.0, 0.0]), 0.0);
-        assert_eq!(
-            aggregate_values(&Rule::SumSign(0.5), &[-0.0, 2.0, -3.0]),
-            0.0
-        );
-    }
-
-    #[test]
     fn gradient_matches_finite_differences() {
         // one example through a 3-4-2 network: analytic gradient vs central differences
         let p = crate::model::Params::init(&[3, 4, 2], crate::model::Init::Code, 5);
@@ -366,7 +248,7 @@ mod tests {
         let acts = forward(&net, &x, 1);
         let xe = softmax_xent(acts.last().unwrap(), &y, 2);
         let ds = backward(&net, &acts, &xe.d, 1);
-        let (gw, gb) = aggregate_layer(&Rule::Mean, &ds[0], &acts[0], 1, 4, 3);
+        let (gw, gb) = select(&Rule::Mean, &ds[0], &acts[0], 1, 4, 3);
         let h = 1e-6;
         for i in 0..12 {
             let mut a = net.clone();

@@ -4,22 +4,22 @@
 //! start. `--shard i/n` (or a Slurm job array) runs a fixed share of the cells, so many
 //! machines can fill one folder. A run that fails is reported and the others go on.
 
+mod batches;
 pub mod plan;
+mod runner;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 pub use plan::{Cell, Plan, Shard};
+use runner::Runner;
 
 use crate::data::DataSet;
 use crate::gpu::trainer::max_runs;
 use crate::gpu::{Gpu, Kernels};
 use crate::output::write_atomic;
-use crate::train::{self, RunOptions, TrainConfig, DONE_MARKER};
+use crate::train::{TrainConfig, DONE_MARKER};
 
 /// A cell made ready to run: its settings as a training configuration and its data folder
 /// (None: the built-in MNIST).
@@ -62,16 +62,18 @@ pub fn claim_folder(plan: &Plan, out: &Path) -> Result<()> {
 }
 
 /// Runs trained together when `--concurrent` is not given: as many as fit the device
-/// ([`max_runs`]), but at most 8 on a CPU adapter, where the cores are busy with one run
-/// already and more runs only save per-dispatch costs (BENCHMARKS.md: 5 runs give 1.07-1.16x
-/// the run-steps/s of one, 25 no more), and at most 64 on a GPU (not measured yet).
-pub fn auto_concurrent(gpu: &Gpu, widths: &[usize], batch: usize, n_train: usize) -> usize {
-    let cap = if gpu.info.device_type == wgpu::DeviceType::Cpu {
-        8
-    } else {
-        64
-    };
-    max_runs(gpu, widths, batch, n_train).min(cap)
+/// ([`max_runs`]), but at most the plan's `auto_concurrent_max` (8 on the cpu plan, where
+/// the cores are busy with one run already and more runs only save per-dispatch costs:
+/// BENCHMARKS.md, 5 runs give 1.07-1.16x the run-steps/s of one, 25 no more; 64 on the gpu
+/// plan, not measured yet).
+pub fn auto_concurrent(
+    gpu: &Gpu,
+    kernels: &Kernels,
+    widths: &[usize],
+    batch: usize,
+    n_train: usize,
+) -> usize {
+    max_runs(gpu, widths, batch, n_train).min(kernels.plan.auto_concurrent_max)
 }
 
 /// Runs this shard's unfinished cells on `gpu`, `concurrent` at a time in the same
@@ -112,155 +114,16 @@ pub fn run(
         out.display()
     );
 
-    let total: u64 = todo.iter().map(|p| p.config.steps).sum();
-    let bar = if progress {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} run-steps  {per_sec}  eta {eta}  {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    let say = |line: String| {
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
-    };
-
-    // Cells that share every setting but noise, rule and seed train together, `concurrent`
-    // at a time; within such a group, cells with the same rule sit side by side, since
-    // they share the aggregation dispatches.
-    let mut groups: Vec<Vec<&Prepared>> = Vec::new();
-    for p in &todo {
-        let key = (p.data.clone(), p.config.concurrency_key());
-        match groups
-            .iter_mut()
-            .find(|g| key.1.is_some() && (g[0].data.clone(), g[0].config.concurrency_key()) == key)
-        {
-            Some(g) => g.push(p),
-            None => groups.push(vec![p]),
-        }
+    let mut runner = Runner::new(gpu, kernels, out, load, concurrent, &todo, progress);
+    for group in &batches::groups(&todo) {
+        runner.run_group(group);
     }
-    for g in &mut groups {
-        g.sort_by_key(|p| p.config.rule.to_string());
-    }
-
-    let mut data: HashMap<Option<PathBuf>, DataSet> = HashMap::new();
-    let mut failed = Vec::new();
-    let mut done = 0usize;
-    let mut offset = 0u64;
-    let mut started = 0usize;
-    for group in &groups {
-        let first = group[0];
-        let loaded = (|| -> Result<()> {
-            if !data.contains_key(&first.data) {
-                data.insert(first.data.clone(), load(first.data.as_deref())?);
-            }
-            Ok(())
-        })();
-        let per_batch = match (&loaded, concurrent) {
-            (Err(_), _) => 1,
-            (Ok(()), Some(r)) => r.max(1),
-            (Ok(()), None) => {
-                let d = &data[&first.data];
-                let widths = first
-                    .config
-                    .arch
-                    .widths(d.input_dim(), crate::data::CLASSES)
-                    .unwrap_or_default();
-                auto_concurrent(gpu, &widths, first.config.batch, d.train.n)
-            }
-        };
-        // as few batches as `per_batch` allows, of near-equal sizes (25 cells at most 8 at a
-        // time: 7, 6, 6, 6 rather than 8, 8, 8, 1)
-        let n_batches = group.len().div_ceil(per_batch);
-        let (base, extra) = (group.len() / n_batches, group.len() % n_batches);
-        let mut rest = &group[..];
-        for k in 0..n_batches {
-            let (batch, tail) = rest.split_at(base + usize::from(k < extra));
-            rest = tail;
-            let names: Vec<&str> = batch.iter().map(|p| p.cell.name.as_str()).collect();
-            bar.set_message(if batch.len() == 1 {
-                format!("run {}/{} {}", started + 1, todo.len(), names[0])
-            } else {
-                format!(
-                    "runs {}-{}/{} together",
-                    started + 1,
-                    started + batch.len(),
-                    todo.len()
-                )
-            });
-            started += batch.len();
-            let t = Instant::now();
-            let results = match &loaded {
-                Err(e) => Err(anyhow::anyhow!("{e:#}")),
-                Ok(()) => {
-                    let cfgs: Vec<TrainConfig> = batch.iter().map(|p| p.config.clone()).collect();
-                    let outs: Vec<PathBuf> = batch.iter().map(|p| out.join(&p.cell.name)).collect();
-                    train::run_many(
-                        gpu,
-                        kernels,
-                        &data[&first.data],
-                        &cfgs,
-                        &outs,
-                        &RunOptions {
-                            out: out.to_path_buf(),
-                            force: true,
-                            progress: false,
-                            parent: Some((bar.clone(), offset)),
-                        },
-                    )
-                }
-            };
-            offset += batch.iter().map(|p| p.config.steps).sum::<u64>();
-            bar.set_position(offset);
-            // an error that stopped the whole batch is every run's error
-            let results: Vec<Result<train::metrics::Summary>> = match results {
-                Ok(r) => r,
-                Err(e) => batch
-                    .iter()
-                    .map(|_| Err(anyhow::anyhow!("{e:#}")))
-                    .collect(),
-            };
-            for (p, result) in batch.iter().zip(results) {
-                match result {
-                    Ok(s) => {
-                        done += 1;
-                        let f = &s.final_metrics;
-                        say(format!(
-                            "done    {} in {:.1} s{}: train acc {:.4} test acc {:.4} overfit {:.4}",
-                            p.cell.name,
-                            t.elapsed().as_secs_f64(),
-                            if batch.len() > 1 {
-                                format!(" ({} together)", batch.len())
-                            } else {
-                                String::new()
-                            },
-                            f.train_acc,
-                            f.test_acc,
-                            f.overfit
-                        ));
-                    }
-                    Err(e) => {
-                        say(format!("FAILED  {}: {e:#}", p.cell.name));
-                        failed.push((p.cell.name.clone(), format!("{e:#}")));
-                    }
-                }
-            }
-        }
-    }
-    bar.finish_and_clear();
+    runner.finish();
     Ok(Outcome {
         cells: n_cells,
         mine: n_mine,
         skipped: finished.len(),
-        done,
-        failed,
+        done: runner.done,
+        failed: runner.failed,
     })
 }

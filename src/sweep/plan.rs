@@ -65,6 +65,17 @@ impl Value {
 /// finished one.
 const RESERVED: [&str; 3] = ["out", "force", "adapter"];
 
+/// The kernel-plan options: the sweep's runs share dispatches, so the plan is the sweep's.
+const KERNEL_OPTIONS: [&str; 7] = [
+    "kernels",
+    "matmul",
+    "sparse-inputs",
+    "fused-sgd",
+    "mean-through-select",
+    "partial-units",
+    "cols-units",
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// Names the sweep in messages and the default output folder.
@@ -107,6 +118,12 @@ fn check_key(k: &str, path: &Path) -> Result<()> {
     if RESERVED.contains(&k) {
         bail!(
             "{}: `{k}` cannot be set in a plan (the sweep names each run's folder under --out, and skips finished runs instead of overwriting them; pass --adapter to `winsor sweep`)",
+            path.display()
+        );
+    }
+    if KERNEL_OPTIONS.contains(&k) {
+        bail!(
+            "{}: `{k}` cannot be set in a plan (runs of a sweep share their dispatches, so the kernel plan is the sweep's); pass --{k} to `winsor sweep`",
             path.display()
         );
     }

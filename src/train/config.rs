@@ -156,6 +156,8 @@ pub struct SavedConfig {
     pub n_test: usize,
     pub adapter: String,
     pub adapter_driver: String,
+    /// The kernel plan the run was trained with, resolved (never "auto").
+    pub kernels: crate::gpu::KernelPlan,
 }
 
 #[derive(Serialize)]

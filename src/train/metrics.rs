@@ -140,6 +140,8 @@ pub struct Summary {
     /// `steps_per_s` are those of the whole group.
     pub concurrent: usize,
     pub adapter: String,
+    /// The kernel plan the run was trained with, resolved.
+    pub kernels: crate::gpu::KernelPlan,
     pub winsor_version: String,
 }
 

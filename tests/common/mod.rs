@@ -4,19 +4,38 @@
 
 use std::sync::OnceLock;
 
-use winsor::gpu::{Gpu, Kernels};
+use winsor::gpu::{Gpu, KernelPlan, Kernels};
 use winsor::rng::{Rng, Stream};
 
 /// The test device. Without an adapter this panics with instructions to install lavapipe:
 /// a GPU test must fail, not silently pass, on a machine that cannot run it.
+/// The kernels are those of the adapter's plan (the cpu plan on lavapipe); [`plans`] gives
+/// both plans' kernels, for the end-to-end tests that must run each.
 pub fn gpu() -> &'static (Gpu, Kernels) {
     static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
     GPU.get_or_init(|| {
         let gpu = Gpu::new(std::env::var("WINSOR_ADAPTER").ok().as_deref())
             .unwrap_or_else(|e| panic!("{e:#}"));
-        let kernels = Kernels::new(&gpu).unwrap_or_else(|e| panic!("{e:#}"));
+        let kernels = Kernels::for_adapter(&gpu).unwrap_or_else(|e| panic!("{e:#}"));
         (gpu, kernels)
     })
+}
+
+/// The kernels of both presets, cpu then gpu, on the test device: every end-to-end test
+/// runs under each, so that the paths a GPU takes are tested on lavapipe too.
+pub fn plans() -> [&'static Kernels; 2] {
+    static PLANS: OnceLock<[Kernels; 2]> = OnceLock::new();
+    let (g, _) = gpu();
+    PLANS
+        .get_or_init(|| {
+            KernelPlan::presets().map(|p| Kernels::new(g, p).unwrap_or_else(|e| panic!("{e:#}")))
+        })
+        .each_ref()
+}
+
+/// The plan's name for assertion messages.
+pub fn plan_name(k: &Kernels) -> String {
+    format!("{:?} plan", k.plan.preset).to_lowercase()
 }
 
 pub fn rng(seed: u64) -> Rng {

@@ -1,0 +1,72 @@
+//! Kernel `bias_grad`: shaders/bias_grad.wgsl; CPU twin `reference::bias_grad`; test `batch_stats_and_bias_grad_reduce_in_order` in tests/kernels.rs.
+
+use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use crate::gpu::context::Gpu;
+
+const SOURCE: &str = include_str!("../../../shaders/bias_grad.wgsl");
+
+/// Every shader this kernel compiles, for tests/shaders.rs.
+pub fn variants() -> Vec<ShaderVariant> {
+    vec![ShaderVariant::new::<BiasGradParams>(
+        "bias_grad".into(),
+        SOURCE.into(),
+        &[],
+    )]
+}
+
+uniform_struct! {
+    /// The shader's `Params`.
+    pub struct BiasGradParams {
+        rows: u32,
+        width: u32,
+        off: u32,
+        scale: f32,
+        accumulate: u32,
+        _pad: [u32; 3],
+    }
+}
+
+/// Bias gradient `scale * sum_e d[e, j]`, written (or added, with `accumulate`) at `off`
+/// inside a layer's gradient segment.
+pub struct BiasGrad(Kernel);
+
+impl BiasGrad {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        BiasGrad(Kernel::new(
+            gpu,
+            "bias_grad",
+            SOURCE,
+            &[Read, ReadWrite, Uniform],
+            &[],
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind<'a>(
+        &self,
+        gpu: &Gpu,
+        d: impl Into<Slice<'a>>,
+        g: Slice<'_>,
+        rows: u32,
+        width: u32,
+        off: u32,
+        scale: f32,
+        accumulate: bool,
+    ) -> Dispatch {
+        self.0.bind(
+            gpu,
+            &[d.into(), g],
+            &BiasGradParams {
+                rows,
+                width,
+                off,
+                scale,
+                accumulate: accumulate as u32,
+                _pad: [0; 3],
+            },
+            None,
+            [width.div_ceil(64), 1, 1],
+        )
+    }
+}

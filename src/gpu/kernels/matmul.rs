@@ -1,0 +1,278 @@
+//! Kernel `matmul`: shaders/matmul.wgsl (tiled), matmul_cpu.wgsl, matmul_cpu_k4.wgsl,
+//! matmul_cpu_n4.wgsl and matmul_cpu_mn4.wgsl (the CPU variant's layouts); CPU twin
+//! `reference::matmul`; test `matmul_forward_backprop_and_grad_layouts` in tests/kernels.rs.
+
+use super::{Dispatch, Kernel, Kind, MatmulVariant, ShaderVariant, Slice, Work};
+use crate::gpu::context::Gpu;
+
+uniform_struct! {
+    /// C[m x n] = A B with A[i, q] at `a_off + i * a_rs + q * a_cs` and B[q, j] at
+    /// `b_off + q * b_rs + j * b_cs` (shaders/matmul_params.wgsl).
+    #[derive(Default)]
+    pub struct MatmulParams {
+        pub m: u32,
+        pub n: u32,
+        pub k: u32,
+        pub a_off: u32,
+        pub a_rs: u32,
+        pub a_cs: u32,
+        pub b_off: u32,
+        pub b_rs: u32,
+        pub b_cs: u32,
+        pub bias_off: u32,
+        pub scale: f32,
+        pub _pad: u32,
+    }
+}
+
+impl MatmulParams {
+    /// 2mnk: one multiply and one add per product.
+    pub fn flops(&self) -> Work {
+        Work::Flops(2.0 * self.m as f64 * self.n as f64 * self.k as f64)
+    }
+
+    /// Both operands contiguous along k with k, strides and offsets multiples of 4: the
+    /// forward layout the CPU kernels read as vec4s (matmul_cpu_k4/sparse.wgsl).
+    pub(super) fn vec4_along_k(&self) -> bool {
+        self.a_cs == 1
+            && self.b_rs == 1
+            && [self.k, self.a_rs, self.b_cs, self.a_off, self.b_off]
+                .iter()
+                .all(|v| v % 4 == 0)
+    }
+
+    /// A contiguous along m and B along n, all multiples of 4: the summed-gradient layout
+    /// (d^T a) of matmul_cpu_mn4.wgsl.
+    fn vec4_along_mn(&self) -> bool {
+        self.a_rs == 1
+            && self.b_cs == 1
+            && [self.m, self.n, self.a_cs, self.b_rs, self.a_off, self.b_off]
+                .iter()
+                .all(|v| v % 4 == 0)
+    }
+
+    /// A contiguous along k and B along n, all multiples of 4: the backward layout of
+    /// matmul_cpu_n4.wgsl.
+    fn vec4_along_n(&self) -> bool {
+        self.a_cs == 1
+            && self.b_cs == 1
+            && [self.k, self.n, self.a_rs, self.b_rs, self.a_off, self.b_off]
+                .iter()
+                .all(|v| v % 4 == 0)
+    }
+}
+
+/// Epilogue of the matrix product (the shaders' MODE override).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Epilogue {
+    BiasRelu = 0,
+    Bias = 1,
+    MaskPositive = 2,
+    Scale = 3,
+    /// C += scale * A B: gradient accumulation over row chunks.
+    ScaleAdd = 4,
+}
+
+const EPILOGUES: [Epilogue; 5] = [
+    Epilogue::BiasRelu,
+    Epilogue::Bias,
+    Epilogue::MaskPositive,
+    Epilogue::Scale,
+    Epilogue::ScaleAdd,
+];
+
+/// Fills in the 8x8 register block of the CPU matrix products (the marked places described in
+/// shaders/matmul_cpu_block.wgsl): the same lines in three kernels, and WGSL has no macros.
+/// This is text generation because it shapes the code: one named register per output row.
+pub(super) fn cpu_block(template: &str) -> String {
+    let lines = |f: &dyn Fn(usize) -> String| (0..8).map(f).collect::<String>();
+    let acc =
+        lines(&|i| format!("    var c{i} = vec4<f32>(0.0);\n    var d{i} = vec4<f32>(0.0);\n"));
+    let load_a = lines(&|i| format!("        let a{i} = A[ra[{i}] + q];\n"));
+    let load_b = lines(&|j| format!("        let b{j} = B[cb[{j}] + q];\n"));
+    let fma = lines(&|i| {
+        format!(
+            "            c{i} = fma(vec4<f32>(a{i}[t]), lo, c{i});\n            d{i} = fma(vec4<f32>(a{i}[t]), hi, d{i});\n"
+        )
+    });
+    let store = lines(&|i| format!("    store8(m0 + {i}u, n0, c{i}, d{i});\n"));
+    template
+        .replace("/*ACC*/", acc.trim())
+        .replace("/*LOAD_A*/", load_a.trim())
+        .replace("/*LOAD_B*/", load_b.trim())
+        .replace("/*FMA*/", fma.trim())
+        .replace("/*STORE*/", store.trim())
+}
+
+/// The generic product of a variant (any strides; the epilogue is the MODE override).
+fn generic_source(variant: MatmulVariant) -> String {
+    let body = match variant {
+        MatmulVariant::Tiled => include_str!("../../../shaders/matmul.wgsl"),
+        MatmulVariant::Cpu => include_str!("../../../shaders/matmul_cpu.wgsl"),
+    };
+    // WGSL has no includes: the shared parameter struct, bindings and epilogue are prepended
+    format!(
+        "{}{}{body}",
+        include_str!("../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../shaders/matmul_io.wgsl")
+    )
+}
+
+/// The CPU variant's forward product reading both operands four k at a time.
+fn k4_source() -> String {
+    cpu_block(concat!(
+        include_str!("../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../shaders/matmul_cpu_k4.wgsl"),
+        include_str!("../../../shaders/matmul_cpu_block.wgsl")
+    ))
+}
+
+/// The CPU variant's backward product (MaskPositive) reading B along n as vec4.
+fn n4_source() -> String {
+    cpu_block(concat!(
+        include_str!("../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../shaders/matmul_cpu_n4.wgsl")
+    ))
+}
+
+/// The CPU variant's summed gradient d^T a, A read along m and B along n as vec4.
+fn mn4_source() -> String {
+    concat!(
+        include_str!("../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../shaders/matmul_cpu_mn4.wgsl")
+    )
+    .to_string()
+}
+
+fn mode(e: Epilogue) -> [(&'static str, f64); 1] {
+    [("MODE", e as u32 as f64)]
+}
+
+/// Every shader this kernel compiles, for tests/shaders.rs.
+pub fn variants() -> Vec<ShaderVariant> {
+    let v = |label: &str, source: String, e: Epilogue| {
+        ShaderVariant::new::<MatmulParams>(format!("{label} {e:?}"), source, &mode(e))
+    };
+    let mut out = Vec::new();
+    for variant in [MatmulVariant::Tiled, MatmulVariant::Cpu] {
+        for e in EPILOGUES {
+            out.push(v(
+                &format!("matmul {variant:?}"),
+                generic_source(variant),
+                e,
+            ));
+        }
+    }
+    for e in [Epilogue::BiasRelu, Epilogue::Bias] {
+        out.push(v("matmul_k4", k4_source(), e));
+    }
+    // the backward product has one epilogue, so no MODE constant
+    out.push(ShaderVariant::new::<MatmulParams>(
+        "matmul_n4 MaskPositive".into(),
+        n4_source(),
+        &[],
+    ));
+    for e in [Epilogue::Scale, Epilogue::ScaleAdd] {
+        out.push(v("matmul_mn4", mn4_source(), e));
+    }
+    out
+}
+
+/// The matrix product of one variant with its five epilogues, one pipeline each, and for
+/// the CPU variant the vec4 kernels of the three layouts the trainer uses.
+pub struct Matmul {
+    pub variant: MatmulVariant,
+    kernels: [Kernel; 5],
+    /// CPU variant only: the forward epilogues reading both operands four k at a time.
+    forward_k4: Option<[Kernel; 2]>,
+    /// CPU variant only: the backward product (MaskPositive) with B read along n as vec4.
+    backward_n4: Option<Kernel>,
+    /// CPU variant only: the summed gradient d^T a (Scale, ScaleAdd) with A read along m and
+    /// B along n as vec4.
+    grad_mn4: Option<[Kernel; 2]>,
+}
+
+impl Matmul {
+    pub fn new(gpu: &Gpu, variant: MatmulVariant) -> Self {
+        use Kind::*;
+        let io = [Read, Read, Read, ReadWrite, Uniform];
+        let generic = generic_source(variant);
+        let cpu = variant == MatmulVariant::Cpu;
+        Matmul {
+            variant,
+            kernels: EPILOGUES.map(|e| Kernel::new(gpu, "matmul", &generic, &io, &mode(e))),
+            forward_k4: cpu.then(|| {
+                let source = k4_source();
+                [Epilogue::BiasRelu, Epilogue::Bias]
+                    .map(|e| Kernel::new(gpu, "matmul_k4", &source, &io, &mode(e)))
+            }),
+            grad_mn4: cpu.then(|| {
+                let source = mn4_source();
+                [Epilogue::Scale, Epilogue::ScaleAdd].map(|e| {
+                    Kernel::new(
+                        gpu,
+                        "matmul_mn4",
+                        &source,
+                        &[Read, Read, ReadWrite, Uniform],
+                        &mode(e),
+                    )
+                })
+            }),
+            backward_n4: cpu.then(|| Kernel::new(gpu, "matmul_n4", &n4_source(), &io, &[])),
+        }
+    }
+
+    /// C[m x n] (row-major) = A * B with the strides in `p`, then the epilogue. `aux` is read
+    /// only by `MaskPositive` (an m x n array); pass any buffer not written here otherwise.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        epilogue: Epilogue,
+        a: Slice<'_>,
+        b: Slice<'_>,
+        aux: Slice<'_>,
+        c: Slice<'_>,
+        p: MatmulParams,
+    ) -> Dispatch {
+        let groups = match self.variant {
+            MatmulVariant::Tiled => [p.n.div_ceil(64), p.m.div_ceil(64), 1],
+            MatmulVariant::Cpu => [p.n.div_ceil(64), p.m.div_ceil(32), 1],
+        };
+        // the CPU kernels own 8x8 blocks: a workgroup covers 64 rows
+        let blocks8 = [p.n.div_ceil(64), p.m.div_ceil(64), 1];
+        if let (Some(k4), true, Epilogue::BiasRelu | Epilogue::Bias) =
+            (&self.forward_k4, p.vec4_along_k(), epilogue)
+        {
+            let b4 = b.whole_vec4s();
+            return k4[epilogue as usize]
+                .bind(gpu, &[a, b4, b, c], &p, None, blocks8)
+                .with_work(p.flops());
+        }
+        if let (Some(n4), true, Epilogue::MaskPositive) =
+            (&self.backward_n4, p.vec4_along_n(), epilogue)
+        {
+            let b4 = b.whole_vec4s();
+            return n4
+                .bind(gpu, &[a, b4, aux, c], &p, None, blocks8)
+                .with_work(p.flops());
+        }
+        if let (Some(mn4), true, Epilogue::Scale | Epilogue::ScaleAdd) =
+            (&self.grad_mn4, p.vec4_along_mn(), epilogue)
+        {
+            let k = &mn4[(epilogue == Epilogue::ScaleAdd) as usize];
+            return k
+                .bind(
+                    gpu,
+                    &[a.whole_vec4s(), b.whole_vec4s(), c],
+                    &p,
+                    None,
+                    blocks8,
+                )
+                .with_work(p.flops());
+        }
+        self.kernels[epilogue as usize]
+            .bind(gpu, &[a, b, aux, c], &p, None, groups)
+            .with_work(p.flops())
+    }
+}

@@ -1,0 +1,113 @@
+//! Kernels `nonzero_blocks` and `matmul_sparse`: shaders/nonzero_blocks.wgsl and
+//! matmul_cpu_sparse.wgsl; CPU twin `reference::matmul` (the same product: skipping zeros
+//! changes no sum); test `matmul_skipping_zero_inputs_is_bit_identical` in tests/kernels.rs.
+
+use super::matmul::{cpu_block, Epilogue, MatmulParams};
+use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use crate::gpu::context::Gpu;
+
+fn product_source() -> String {
+    cpu_block(concat!(
+        include_str!("../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../shaders/matmul_cpu_sparse.wgsl"),
+        include_str!("../../../shaders/matmul_cpu_block.wgsl")
+    ))
+}
+
+fn list_source() -> String {
+    concat!(
+        include_str!("../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../shaders/nonzero_blocks.wgsl")
+    )
+    .to_string()
+}
+
+/// Every shader this kernel compiles, for tests/shaders.rs.
+pub fn variants() -> Vec<ShaderVariant> {
+    let mut out = vec![ShaderVariant::new::<MatmulParams>(
+        "nonzero_blocks".into(),
+        list_source(),
+        &[],
+    )];
+    for e in [Epilogue::BiasRelu, Epilogue::Bias] {
+        out.push(ShaderVariant::new::<MatmulParams>(
+            format!("matmul_sparse {e:?}"),
+            product_source(),
+            &[("MODE", e as u32 as f64)],
+        ));
+    }
+    out
+}
+
+/// The forward product for inputs that are mostly zero (the first layer's pixels): a list of
+/// the non-zero groups of 4 columns of each block of 8 rows of A (nonzero_blocks.wgsl), then
+/// the product over those only (matmul_cpu_sparse.wgsl), bit-identical to [`super::Matmul`].
+pub struct SparseMatmul {
+    products: [Kernel; 2],
+    list: Kernel,
+}
+
+impl SparseMatmul {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        let source = product_source();
+        SparseMatmul {
+            products: [Epilogue::BiasRelu, Epilogue::Bias].map(|e| {
+                Kernel::new(
+                    gpu,
+                    "matmul_sparse",
+                    &source,
+                    &[Read, Read, Read, ReadWrite, Uniform, Read],
+                    &[("MODE", e as u32 as f64)],
+                )
+            }),
+            list: Kernel::new(
+                gpu,
+                "nonzero_blocks",
+                &list_source(),
+                &[Read, ReadWrite, Uniform],
+                &[],
+            ),
+        }
+    }
+
+    /// The listing and the product for `runs` runs, or None where it does not apply
+    /// (operands not contiguous in k by fours, or an epilogue other than the forward ones),
+    /// and the caller uses [`super::Matmul::bind`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        epilogue: Epilogue,
+        a: Slice<'_>,
+        b: Slice<'_>,
+        c: Slice<'_>,
+        p: MatmulParams,
+        runs: u32,
+    ) -> Option<[Dispatch; 2]> {
+        if !p.vec4_along_k() || !matches!(epilogue, Epilogue::BiasRelu | Epilogue::Bias) || p.m == 0
+        {
+            return None;
+        }
+        let n_blocks = p.m.div_ceil(8);
+        // one list per run
+        let list_bytes = ((n_blocks as u64) * (1 + p.k as u64 / 4) * 4).next_multiple_of(256);
+        let list = gpu.storage("nonzero blocks", list_bytes * runs as u64);
+        let list = Slice::runs(&list, list_bytes);
+        let listing = self
+            .list
+            .bind(gpu, &[a, list], &p, None, [n_blocks.div_ceil(64), 1, 1])
+            .across(runs);
+        let product = self.products[epilogue as usize]
+            .bind(
+                gpu,
+                &[a, b.whole_vec4s(), b, c, list],
+                &p,
+                None,
+                [p.n.div_ceil(256), n_blocks, 1],
+            )
+            .across(runs)
+            .with_work(p.flops());
+        Some([listing, product])
+    }
+}

@@ -1,0 +1,582 @@
+//! One file per WGSL kernel: its parameter struct, its pipelines and a `bind` that turns
+//! buffers into a ready-to-record [`Dispatch`]. Each file's first line names its shader, its
+//! CPU twin in `crate::reference` and its test in tests/kernels.rs.
+//!
+//! This file holds what every kernel shares: bindable slices, the dispatch, pipeline
+//! creation with the prepended run strides (shaders/runs.wgsl), the per-step uniform
+//! (shaders/step.wgsl), and the uniform-struct contracts that tests/shaders.rs checks
+//! against the WGSL, field by field.
+
+/// Declares a uniform struct shared with WGSL: `#[repr(C)]`, `Pod`, and a [`Contract`] that
+/// lists every field's name, byte offset and size, so that a test can check the shader's
+/// struct of the same role against it (tests/shaders.rs). Fields named `_...` are padding.
+macro_rules! uniform_struct {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* $fvis:vis $f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Debug)]
+        $vis struct $name { $($(#[$fm])* $fvis $f: $t),* }
+
+        impl $crate::gpu::kernels::Contract for $name {
+            fn fields() -> Vec<$crate::gpu::kernels::Field> {
+                vec![$($crate::gpu::kernels::Field {
+                    name: stringify!($f),
+                    offset: std::mem::offset_of!($name, $f),
+                    size: std::mem::size_of::<$t>(),
+                }),*]
+            }
+        }
+    };
+}
+
+pub mod batch_stats;
+pub mod bias_grad;
+pub mod catalog;
+pub mod gather;
+pub mod matmul;
+pub mod matmul_sparse;
+pub mod row_dot;
+pub mod select;
+pub mod select_partial;
+mod select_partial_source;
+pub mod select_sort;
+pub mod sgd;
+pub mod softmax_xent;
+pub mod temporal;
+
+pub use batch_stats::BatchStats;
+pub use bias_grad::BiasGrad;
+pub use gather::{Gather, GatherFrom};
+pub use matmul::{Epilogue, Matmul, MatmulParams};
+pub use matmul_sparse::SparseMatmul;
+pub use row_dot::RowDot;
+pub use sgd::Sgd;
+pub use softmax_xent::SoftmaxXent;
+pub use temporal::TemporalCombine;
+
+use super::plan::KernelPlan;
+pub use super::plan::MatmulVariant;
+
+use std::num::NonZeroU64;
+
+use bytemuck::Pod;
+
+use super::context::Gpu;
+
+/// Bytes between per-step uniform slots: the minimum dynamic-offset alignment of every device.
+pub const STEP_STRIDE: u64 = 256;
+
+/// Workgroup memory each fixed-size kernel declares, checked against the device limit at
+/// start-up because wgpu 30 does not check it (the sort kernel sizes its own tile).
+pub const WORKGROUP_BYTES: [(&str, u32); 2] = [("matmul", 8192), ("batch_stats", 2048)];
+
+/// One field of a uniform struct shared with WGSL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub offset: usize,
+    pub size: usize,
+}
+
+/// A Rust struct whose bytes a shader reads as a uniform (declared with `uniform_struct!`).
+pub trait Contract {
+    fn fields() -> Vec<Field>;
+}
+
+/// What every kernel's source starts with: the run strides every kernel reads.
+pub fn with_prelude(source: &str) -> String {
+    format!("{}{source}", include_str!("../../../shaders/runs.wgsl"))
+}
+
+/// A shader the kernels can compile, as the device receives it (for tests/shaders.rs).
+pub struct ShaderVariant {
+    /// The kernel's name and what this variant is specialised for.
+    pub label: String,
+    /// The whole WGSL, prelude included.
+    pub source: String,
+    /// Pipeline-overridable constants the pipeline sets.
+    pub constants: Vec<(&'static str, f64)>,
+    /// The fields of the struct the shader reads as `p` (its parameters), if any.
+    pub params: Option<Vec<Field>>,
+}
+
+impl ShaderVariant {
+    pub fn new<P: Contract>(
+        label: String,
+        source: String,
+        constants: &[(&'static str, f64)],
+    ) -> Self {
+        ShaderVariant {
+            label,
+            source: with_prelude(&source),
+            constants: constants.to_vec(),
+            params: Some(P::fields()),
+        }
+    }
+}
+
+/// A buffer range to bind: whole buffer if `size` is None. `run`: bytes between one run's
+/// part of the buffer and the next (0 when every run of a dispatch reads the same data); the
+/// kernel finds it in its `runs` uniform (shaders/runs.wgsl).
+#[derive(Clone, Copy)]
+pub struct Slice<'a> {
+    pub buf: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: Option<u64>,
+    pub run: u64,
+}
+
+impl<'a> Slice<'a> {
+    /// The same range rounded up to whole vec4s, for a vec4 view of it (layer segments are
+    /// padded to 256 bytes and buffers to 16, so this stays inside the buffer).
+    pub fn whole_vec4s(self) -> Self {
+        Slice {
+            size: self.size.map(|s| s.next_multiple_of(16)),
+            ..self
+        }
+    }
+
+    pub fn all(buf: &'a wgpu::Buffer) -> Self {
+        Slice {
+            buf,
+            offset: 0,
+            size: None,
+            run: 0,
+        }
+    }
+    pub fn range(buf: &'a wgpu::Buffer, offset: u64, size: u64) -> Self {
+        Slice {
+            buf,
+            offset,
+            size: Some(size),
+            run: 0,
+        }
+    }
+    /// The whole buffer, holding one part per run, `stride` bytes apart.
+    pub fn runs(buf: &'a wgpu::Buffer, stride: u64) -> Self {
+        Slice {
+            run: stride,
+            ..Slice::all(buf)
+        }
+    }
+    /// The same slice with one part per run, `stride` bytes apart.
+    pub fn per_run(self, stride: u64) -> Self {
+        Slice {
+            run: stride,
+            ..self
+        }
+    }
+    fn resource(&self) -> wgpu::BindingResource<'a> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.buf,
+            offset: self.offset,
+            size: self
+                .size
+                .map(|s| NonZeroU64::new(s.max(4)).expect("nonzero")),
+        })
+    }
+}
+
+impl<'a> From<&'a wgpu::Buffer> for Slice<'a> {
+    fn from(buf: &'a wgpu::Buffer) -> Self {
+        Slice::all(buf)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Kind {
+    Read,
+    ReadWrite,
+    Uniform,
+    /// The per-step uniform, selected with a dynamic offset at record time.
+    StepUniform,
+}
+
+/// A recorded-on-demand compute dispatch.
+/// What one run's share of a dispatch does, for the achieved rates of `winsor profile`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Work {
+    /// Not counted.
+    None,
+    /// Floating-point operations (a matrix product's 2mnk; nominal for the first layer's
+    /// product, whose zero inputs are skipped).
+    Flops(f64),
+    /// Coordinates aggregated (the selection kernels).
+    Coords(f64),
+    /// Bytes read and written at least once (memory-bound kernels).
+    Bytes(f64),
+}
+
+pub struct Dispatch {
+    pub name: &'static str,
+    /// Per run; the dispatch does it for each of its runs.
+    work: Work,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    /// The run strides (group 1).
+    runs_group: wgpu::BindGroup,
+    groups: [u32; 3],
+    per_step: bool,
+    // Keeps the uniform buffers alive as long as the dispatch.
+    _uniform: [wgpu::Buffer; 2],
+}
+
+impl Dispatch {
+    /// Records the dispatch; `slot` picks the per-step uniform for kernels that use it.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, slot: u32) {
+        pass.set_pipeline(&self.pipeline);
+        if self.per_step {
+            let off = (slot as u64 * STEP_STRIDE) as u32;
+            pass.set_bind_group(0, &self.bind_group, &[off]);
+        } else {
+            pass.set_bind_group(0, &self.bind_group, &[]);
+        }
+        pass.set_bind_group(1, &self.runs_group, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+
+    /// The same dispatch over `runs` runs (the z dimension; shaders/runs.wgsl).
+    pub fn across(mut self, runs: u32) -> Self {
+        self.groups[2] = runs;
+        self
+    }
+
+    /// Notes what one run's share of the dispatch does.
+    pub fn with_work(mut self, work: Work) -> Self {
+        self.work = work;
+        self
+    }
+
+    /// What the whole dispatch does (all its runs).
+    pub fn work(&self) -> Work {
+        let r = self.groups[2] as f64;
+        match self.work {
+            Work::None => Work::None,
+            Work::Flops(x) => Work::Flops(x * r),
+            Work::Coords(x) => Work::Coords(x * r),
+            Work::Bytes(x) => Work::Bytes(x * r),
+        }
+    }
+}
+
+uniform_struct! {
+    /// Run strides per binding, in 4-byte elements (shaders/runs.wgsl).
+    pub struct RunStrides {
+        stride: [u32; 8],
+    }
+}
+
+/// Splits `n` workgroups over x and y so that neither exceeds the 65535 per-dimension limit;
+/// the shaders linearise with `gid.x + gid.y * num_workgroups.x * WG`.
+pub fn groups_1d(items: u64, wg: u64) -> [u32; 3] {
+    let n = items.div_ceil(wg).max(1);
+    let x = n.min(65535);
+    let y = n.div_ceil(x);
+    [x as u32, y as u32, 1]
+}
+
+pub(super) struct Kernel {
+    name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    runs_layout: wgpu::BindGroupLayout,
+    kinds: Vec<Kind>,
+}
+
+impl Kernel {
+    pub(super) fn new(
+        gpu: &Gpu,
+        name: &'static str,
+        source: &str,
+        kinds: &[Kind],
+        constants: &[(&str, f64)],
+    ) -> Self {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: match k {
+                    Kind::Read => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Kind::ReadWrite => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Kind::Uniform => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    Kind::StepUniform => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: NonZeroU64::new(16),
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let layout = gpu
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(name),
+                entries: &entries,
+            });
+        let runs_layout = gpu
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("runs"),
+                entries: &[wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                }],
+            });
+        let pl = gpu
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(name),
+                bind_group_layouts: &[Some(&layout), Some(&runs_layout)],
+                immediate_size: 0,
+            });
+        let source = with_prelude(source);
+        let module = gpu
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = gpu
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        Kernel {
+            name,
+            pipeline,
+            layout,
+            runs_layout,
+            kinds: kinds.to_vec(),
+        }
+    }
+
+    /// `slices` are the storage bindings in order; the uniform (if any) comes from `uniform`,
+    /// and the step uniform (if the kernel has one) from `step`.
+    pub(super) fn bind<U: Pod + Contract>(
+        &self,
+        gpu: &Gpu,
+        slices: &[Slice<'_>],
+        uniform: &U,
+        step: Option<&wgpu::Buffer>,
+        groups: [u32; 3],
+    ) -> Dispatch {
+        let ubuf = gpu.uniform(self.name, uniform);
+        assert!(
+            self.kinds.len() <= 8,
+            "{}: runs.wgsl has 8 strides",
+            self.name
+        );
+        let mut strides = RunStrides { stride: [0; 8] };
+        for (i, s) in self
+            .kinds
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| matches!(k, Kind::Read | Kind::ReadWrite))
+            .zip(slices)
+            .map(|((i, _), s)| (i, s))
+        {
+            assert!(
+                s.run % 4 == 0,
+                "{}: run stride of whole elements",
+                self.name
+            );
+            strides.stride[i] = (s.run / 4) as u32;
+        }
+        let sbuf = gpu.uniform("runs", &strides);
+        let runs_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("runs"),
+            layout: &self.runs_layout,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: sbuf.as_entire_binding(),
+            }],
+        });
+        let mut si = slices.iter();
+        let entries: Vec<wgpu::BindGroupEntry> = self
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: match k {
+                    Kind::Read | Kind::ReadWrite => {
+                        si.next().expect("slice per binding").resource()
+                    }
+                    Kind::Uniform => ubuf.as_entire_binding(),
+                    Kind::StepUniform => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: step.expect("step uniform buffer"),
+                        offset: 0,
+                        size: NonZeroU64::new(16),
+                    }),
+                },
+            })
+            .collect();
+        assert!(si.next().is_none(), "{}: too many slices", self.name);
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.name),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        Dispatch {
+            name: self.name,
+            work: Work::None,
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            runs_group,
+            groups,
+            per_step: self.kinds.contains(&Kind::StepUniform),
+            _uniform: [ubuf, sbuf],
+        }
+    }
+}
+
+uniform_struct! {
+    /// Per-step uniform (shaders/step.wgsl): which stats slot a step writes, where its
+    /// minibatch indices start, and the step's 0-based number in the run (rewritten before
+    /// each submission).
+    pub struct StepInfo {
+        pub slot: u32,
+        pub index_base: u32,
+        pub t: u32,
+        pub _pad: u32,
+    }
+}
+
+impl StepInfo {
+    pub fn new(slot: u32, rows: u32, t: u32) -> Self {
+        StepInfo {
+            slot,
+            index_base: slot * rows,
+            t,
+            _pad: 0,
+        }
+    }
+}
+
+/// The per-step uniforms of `infos`, one every STEP_STRIDE bytes.
+pub fn step_bytes(infos: &[StepInfo]) -> Vec<u8> {
+    let mut bytes = vec![0u8; infos.len() * STEP_STRIDE as usize];
+    for (i, info) in infos.iter().enumerate() {
+        let o = i * STEP_STRIDE as usize;
+        bytes[o..o + 16].copy_from_slice(bytemuck::bytes_of(info));
+    }
+    bytes
+}
+
+/// Builds the per-step uniform buffer for `slots` steps of `rows` indices each.
+pub fn step_buffer(gpu: &Gpu, slots: u32, rows: u32) -> wgpu::Buffer {
+    let infos: Vec<StepInfo> = (0..slots).map(|s| StepInfo::new(s, rows, 0)).collect();
+    use wgpu::util::DeviceExt;
+    gpu.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("steps"),
+            contents: &step_bytes(&infos),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+}
+
+/// The pipelines a kernel plan needs, compiled once per device: the fixed kernels, and the
+/// matrix products of the variants the plan names. The selection kernels are specialised per
+/// rule and batch size, so trainers build their own ([`select`]).
+pub struct Kernels {
+    /// The plan every trainer built with these kernels follows.
+    pub plan: KernelPlan,
+    pub gather: Gather,
+    /// One per variant the plan uses.
+    matmuls: Vec<Matmul>,
+    /// With `plan.sparse_inputs`: the first layer's forward product over non-zero inputs.
+    pub sparse: Option<SparseMatmul>,
+    pub softmax: SoftmaxXent,
+    pub batch_stats: BatchStats,
+    pub bias_grad: BiasGrad,
+    pub sgd: Sgd,
+    pub row_dot: RowDot,
+}
+
+impl Kernels {
+    pub fn new(gpu: &Gpu, plan: KernelPlan) -> anyhow::Result<Self> {
+        plan.validate()?;
+        let max = gpu.limits.max_compute_workgroup_storage_size;
+        for (name, bytes) in WORKGROUP_BYTES {
+            if bytes > max {
+                anyhow::bail!(
+                    "kernel {name} needs {bytes} bytes of workgroup memory but adapter {} offers {max}",
+                    gpu.info.name
+                );
+            }
+        }
+        let mut matmuls: Vec<Matmul> = Vec::new();
+        for v in [plan.matmul.forward, plan.matmul.backward, plan.matmul.grad] {
+            if !matmuls.iter().any(|m| m.variant == v) {
+                matmuls.push(Matmul::new(gpu, v));
+            }
+        }
+        Ok(Kernels {
+            plan,
+            gather: Gather::new(gpu),
+            matmuls,
+            sparse: plan.sparse_inputs.then(|| SparseMatmul::new(gpu)),
+            softmax: SoftmaxXent::new(gpu),
+            batch_stats: BatchStats::new(gpu),
+            bias_grad: BiasGrad::new(gpu),
+            sgd: Sgd::new(gpu),
+            row_dot: RowDot::new(gpu),
+        })
+    }
+
+    /// The kernels of the plan the adapter calls for ([`KernelPlan::for_adapter`]).
+    pub fn for_adapter(gpu: &Gpu) -> anyhow::Result<Self> {
+        Self::new(gpu, KernelPlan::for_adapter(gpu))
+    }
+
+    fn matmul(&self, v: MatmulVariant) -> &Matmul {
+        self.matmuls
+            .iter()
+            .find(|m| m.variant == v)
+            .expect("Kernels::new builds every variant its plan names")
+    }
+
+    /// The forward product z = a W^T + b.
+    pub fn forward(&self) -> &Matmul {
+        self.matmul(self.plan.matmul.forward)
+    }
+
+    /// The backward product (errors of the layer below, masked by relu').
+    pub fn backward(&self) -> &Matmul {
+        self.matmul(self.plan.matmul.backward)
+    }
+
+    /// The summed-gradient product d^T a.
+    pub fn grad(&self) -> &Matmul {
+        self.matmul(self.plan.matmul.grad)
+    }
+}

@@ -1,0 +1,67 @@
+//! Kernel `row_dot`: shaders/row_dot.wgsl; CPU twin `reference::row_dot`; test `row_dot_matches_reference` in tests/kernels.rs.
+
+use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use crate::gpu::context::Gpu;
+
+const SOURCE: &str = include_str!("../../../shaders/row_dot.wgsl");
+
+/// Every shader this kernel compiles, for tests/shaders.rs.
+pub fn variants() -> Vec<ShaderVariant> {
+    vec![ShaderVariant::new::<RowDotParams>(
+        "row_dot".into(),
+        SOURCE.into(),
+        &[],
+    )]
+}
+
+uniform_struct! {
+    /// The shader's `Params`.
+    pub struct RowDotParams {
+        rows: u32,
+        width: u32,
+        out_base: u32,
+        _pad: u32,
+    }
+}
+
+/// out[out_base + r] = x[r, :] . y[r, :] for `rows` rows of `width` floats (a squared norm
+/// when x and y are the same buffer).
+pub struct RowDot(Kernel);
+
+impl RowDot {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        RowDot(Kernel::new(
+            gpu,
+            "row_dot",
+            SOURCE,
+            &[Read, Read, ReadWrite, Uniform],
+            &[],
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind<'a>(
+        &self,
+        gpu: &Gpu,
+        x: impl Into<Slice<'a>>,
+        y: impl Into<Slice<'a>>,
+        out: impl Into<Slice<'a>>,
+        rows: u32,
+        width: u32,
+        out_base: u32,
+    ) -> Dispatch {
+        self.0.bind(
+            gpu,
+            &[x.into(), y.into(), out.into()],
+            &RowDotParams {
+                rows,
+                width,
+                out_base,
+                _pad: 0,
+            },
+            None,
+            groups_1d(rows as u64, 64),
+        )
+    }
+}

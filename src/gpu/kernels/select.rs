@@ -1,0 +1,105 @@
+//! The coordinate-wise aggregation kernels for rules that look at every per-example gradient
+//! (winsor, trim, median, the sign rules), in two paths that share one interface:
+//!
+//! - [`PartialSelect`] (shaders/select_partial.wgsl) streams over the examples once and keeps
+//!   only the k+1 extremes per side: fast for small clip counts, cost growing with k.
+//! - [`SortSelect`] (shaders/select_sort.wgsl) sorts each coordinate's B values (padded to a
+//!   power of two) in workgroup memory with the bitonic network of [`crate::sortnet`]: any
+//!   clip count, cost independent of k.
+//!
+//! [`Selection::new`] picks one from the rule, `--select` and the kernel plan. Both paths
+//! compute `reference::select` (tests/kernels.rs: `winsor_random_awkward_sizes` and the
+//! other selection tests run every rule on both).
+
+use anyhow::Result;
+
+use super::{Dispatch, Slice, Work};
+use crate::gpu::context::Gpu;
+use crate::gpu::plan::KernelPlan;
+use crate::rule::{Rule, Select};
+
+pub use super::select_partial::{Orientation, PartialSelect, PartialShape, PARTIAL_KMAX};
+pub use super::select_sort::{sort_tile, SortSelect, SORT_PMAX};
+
+/// One of the two selection paths, ready to bind to a layer.
+pub enum Selection {
+    Partial(Box<PartialSelect>),
+    Sort(Box<SortSelect>),
+}
+
+impl Selection {
+    /// The kernel for `rule` over minibatches of `rows` examples; `select` and the plan pick
+    /// the path for rules that select order statistics (the sign rules always stream).
+    pub fn new(
+        gpu: &Gpu,
+        plan: &KernelPlan,
+        rule: &Rule,
+        rows: usize,
+        select: Select,
+    ) -> Result<Selection> {
+        let (k_lo, k_hi) = rule.clip_counts(rows);
+        let path = if rule.selects() {
+            plan.select_path(select, k_lo, k_hi)
+        } else {
+            Select::Partial
+        };
+        match path {
+            Select::Sort => Ok(Selection::Sort(Box::new(SortSelect::new(gpu, rule, rows)?))),
+            _ => Ok(Selection::Partial(Box::new(PartialSelect::new(
+                plan, rule, rows,
+            )?))),
+        }
+    }
+
+    pub fn path(&self) -> Select {
+        match self {
+            Selection::Partial(_) => Select::Partial,
+            Selection::Sort(_) => Select::Sort,
+        }
+    }
+
+    /// `d`: errors (rows x fan_out); `a`: inputs (rows x fan_in); `g`: the layer's gradient
+    /// segment (weights, then biases); each holds `runs` runs (their `Slice::run` strides,
+    /// multiples of 16 bytes). `sparse_inputs`: most inputs are zero (the first layer's
+    /// pixels), so the partial path reads only the examples where they are not.
+    /// `update`: None stores the update in `g`; Some(lr) means `g` holds the layer's
+    /// parameters, and the SGD step w - lr * update is applied to them in place (the step's
+    /// separate SGD dispatch is then not needed).
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(
+        &self,
+        gpu: &Gpu,
+        d: Slice<'_>,
+        a: Slice<'_>,
+        g: Slice<'_>,
+        fan_out: u32,
+        fan_in: u32,
+        sparse_inputs: bool,
+        runs: u32,
+        update: Option<f32>,
+    ) -> Vec<Dispatch> {
+        let mut out = match self {
+            Selection::Partial(k) => {
+                k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs, runs, update)
+            }
+            Selection::Sort(k) => {
+                vec![k.bind(gpu, d, a, g, fan_out, fan_in, update).across(runs)]
+            }
+        };
+        // the last dispatch aggregates (a list of non-zero inputs may come first)
+        let coords = fan_out as f64 * (fan_in as f64 + 1.0);
+        if let Some(last) = out.pop() {
+            out.push(last.with_work(Work::Coords(coords)));
+        }
+        out
+    }
+}
+
+/// The factor the summed values are multiplied by.
+pub(super) fn scale(rule: &Rule, rows: usize, k_lo: usize, k_hi: usize) -> f32 {
+    match *rule {
+        Rule::SignSum(s) | Rule::SumSign(s) => s as f32,
+        Rule::Trim(_) => 1.0 / (rows - k_lo - k_hi) as f32,
+        _ => 1.0 / rows as f32,
+    }
+}

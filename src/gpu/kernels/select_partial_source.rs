@@ -1,0 +1,209 @@
+//! The text generator behind [`PartialShape::source`]: the partial selection keeps each
+//! coordinate's k+1 extremes in named registers, and WGSL can index a register set only
+//! through memory, so the per-register code is written out here for the shape's KL, KH and R.
+//! Everything that does not shape code is a constant or a pipeline constant instead.
+
+use std::fmt::Write;
+
+use super::select_partial::{Orientation, PartialShape};
+
+/// One shader being generated: the shape, its orientation and vec4 modes, and how many
+/// values per side it keeps.
+struct Gen<'a> {
+    shape: &'a PartialShape,
+    rows: bool,
+    vec_a: bool,
+    vec_d: bool,
+    kl: usize,
+    kh: usize,
+}
+
+impl Gen<'_> {
+    /// Offers v to unit r's kept values: a branch-free min/max bubble through each side.
+    fn insert(&self, out: &mut String, r: usize) {
+        for (name, n, keep, pass) in [("lo", self.kl, "min", "max"), ("hi", self.kh, "max", "min")]
+        {
+            if n == 0 {
+                continue;
+            }
+            out.push_str("        x = v;\n");
+            for i in 0..n - 1 {
+                writeln!(
+                    out,
+                    "        y = {name}{r}_{i}; {name}{r}_{i} = {keep}(y, x); x = {pass}(y, x);"
+                )
+                .unwrap();
+            }
+            let i = n - 1;
+            writeln!(out, "        {name}{r}_{i} = {keep}({name}{r}_{i}, x);").unwrap();
+        }
+    }
+
+    /// The loads of example number s (0 or 1) of an iteration.
+    fn load(&self, out: &mut String, s: usize) {
+        if self.rows {
+            writeln!(out, "        let e{s} = e + {s}u;").unwrap();
+            writeln!(out, "        let av{s} = load_a(e{s}, q, k0, is_bias);").unwrap();
+            writeln!(out, "        let drow{s} = dr + e{s} * p.fan_out;").unwrap();
+            return;
+        }
+        writeln!(out, "        let e{s} = list[first + t + {s}u];").unwrap();
+        writeln!(out, "        let dv{s} = load_d(e{s}, j);").unwrap();
+        writeln!(out, "        let arow{s} = ar + e{s} * p.fan_in;").unwrap();
+        if self.vec_a {
+            for u in 0..self.shape.units / 4 {
+                writeln!(
+                    out,
+                    "        let av{s}_{u} = a4[min((arow{s} + k0) / 4u + {u}u, (arow{s} + p.fan_in) / 4u - 1u)];"
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    /// Unit r's value from example s, offered to its sum and kept values.
+    fn unit(&self, out: &mut String, r: usize, s: usize) {
+        if self.rows && self.vec_d {
+            // one vec4 load of d serves four units
+            if r.is_multiple_of(4) {
+                writeln!(
+                    out,
+                    "        dv{s} = d4[min((drow{s} + j0) / 4u + {}u, (drow{s} + p.fan_out) / 4u - 1u)];",
+                    r / 4
+                )
+                .unwrap();
+            }
+            writeln!(out, "        v = dv{s}[{}] * av{s};", r % 4).unwrap();
+        } else if self.rows {
+            writeln!(
+                out,
+                "        v = d[drow{s} + min(j0 + {r}u, p.fan_out - 1u)] * av{s};"
+            )
+            .unwrap();
+        } else {
+            // input k0 + r: a[e, k], or 1 for the bias, or 0 past it
+            let a = if self.vec_a {
+                format!("av{s}_{}[{}]", r / 4, r % 4)
+            } else {
+                format!("a[arow{s} + min(k0 + {r}u, last_k)]")
+            };
+            writeln!(
+                out,
+                "        v = dv{s} * select(select(0.0, 1.0, k0 + {r}u == p.fan_in), {a}, k0 + {r}u < p.fan_in);"
+            )
+            .unwrap();
+        }
+        if self.shape.map_sign {
+            out.push_str("        v = sign(v);\n");
+        }
+        writeln!(out, "        t{r} += v;").unwrap();
+        self.insert(out, r);
+    }
+
+    /// Unit r's running sum and kept values, declared.
+    fn state(&self, out: &mut String, r: usize) {
+        writeln!(out, "    var t{r} = vec4<f32>(0.0);").unwrap();
+        for i in 0..self.kl {
+            writeln!(out, "    var lo{r}_{i} = vec4<f32>(inf);").unwrap();
+        }
+        for i in 0..self.kh {
+            writeln!(out, "    var hi{r}_{i} = vec4<f32>(-inf);").unwrap();
+        }
+    }
+
+    /// Unit r's call of `finish` (select_finish.wgsl) with its order statistics and the sums
+    /// of the kept values beyond them.
+    fn finish(&self, out: &mut String, r: usize) {
+        let kept = |name: &str, n: usize| {
+            if n == 0 {
+                "vec4<f32>(0.0)".to_string()
+            } else {
+                format!("{name}{r}_{}", n - 1)
+            }
+        };
+        let sum = |name: &str, n: usize| {
+            let mut s = "vec4<f32>(0.0)".to_string();
+            for i in 0..n.saturating_sub(1) {
+                write!(s, " + {name}{r}_{i}").unwrap();
+            }
+            s
+        };
+        let (kl, kh) = (self.kl, self.kh);
+        let (lov, hiv, s_lo, s_hi) = (kept("lo", kl), kept("hi", kh), sum("lo", kl), sum("hi", kh));
+        if self.rows {
+            writeln!(
+                out,
+                "    finish(j0 + {r}u, k0, is_bias, t{r}, {lov}, {hiv}, {s_lo}, {s_hi});"
+            )
+            .unwrap();
+        } else {
+            writeln!(
+                out,
+                "    finish(j, k0 + {r}u, t{r}, {lov}, {hiv}, {s_lo}, {s_hi});"
+            )
+            .unwrap();
+        }
+    }
+
+    /// The constants that shape the code, prepended.
+    fn consts(&self) -> String {
+        let s = self.shape;
+        format!(
+            "const KL: u32 = {}u;\nconst KH: u32 = {}u;\nconst R: u32 = {}u;\nconst MAP_SIGN: u32 = {}u;\nconst VEC_A: u32 = {}u;\nconst VEC_D: u32 = {}u;\n",
+            s.kl, s.kh, s.units, s.map_sign as u32, self.vec_a as u32, self.vec_d as u32
+        )
+    }
+}
+
+/// See [`PartialShape::source`].
+pub(super) fn source(
+    shape: &PartialShape,
+    orient: Orientation,
+    vec_a: bool,
+    vec_d: bool,
+) -> String {
+    let rows = orient == Orientation::Rows;
+    assert!(
+        !(rows && vec_d || !rows && vec_a) || shape.units.is_multiple_of(4),
+        "vec4 loads along the units per invocation need them in fours"
+    );
+    let (kl, kh) = shape.kept();
+    let g = Gen {
+        shape,
+        rows,
+        vec_a,
+        vec_d,
+        kl,
+        kh,
+    };
+    let [mut state, mut pair, mut single, mut zeros, mut finish] = Default::default();
+    g.load(&mut pair, 0);
+    g.load(&mut pair, 1);
+    g.load(&mut single, 0);
+    for r in 0..shape.units {
+        g.state(&mut state, r);
+        g.unit(&mut pair, r, 0);
+        g.unit(&mut pair, r, 1);
+        g.unit(&mut single, r, 0);
+        g.insert(&mut zeros, r);
+        g.finish(&mut finish, r);
+    }
+    let base = match orient {
+        Orientation::Rows => include_str!("../../../shaders/select_partial.wgsl"),
+        Orientation::Cols => include_str!("../../../shaders/select_partial_cols.wgsl"),
+    };
+    // the generated lines are indented for the loop body; one more level inside it
+    let deeper = |s: &str| {
+        s.lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    g.consts()
+        + &(base.to_string() + include_str!("../../../shaders/select_finish.wgsl"))
+            .replace("/*STATE*/", state.trim_start())
+            .replace("/*PAIR*/", deeper(&pair).trim_start())
+            .replace("/*SINGLE*/", deeper(&single).trim_start())
+            .replace("/*ZEROS*/", zeros.trim_start())
+            .replace("/*FINISH*/", finish.trim_start())
+}

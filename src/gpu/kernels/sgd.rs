@@ -1,0 +1,64 @@
+//! Kernel `sgd`: shaders/sgd.wgsl; CPU twin `reference::sgd`; test `sgd_update` in tests/kernels.rs.
+
+use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice, Work};
+use crate::gpu::context::Gpu;
+
+const SOURCE: &str = include_str!("../../../shaders/sgd.wgsl");
+
+/// Every shader this kernel compiles, for tests/shaders.rs.
+pub fn variants() -> Vec<ShaderVariant> {
+    vec![ShaderVariant::new::<SgdParams>(
+        "sgd".into(),
+        SOURCE.into(),
+        &[],
+    )]
+}
+
+uniform_struct! {
+    /// The shader's `Params`.
+    pub struct SgdParams {
+        count: u32,
+        lr: f32,
+        _pad: [u32; 2],
+    }
+}
+
+/// w -= lr * g over the flat parameter buffer.
+pub struct Sgd(Kernel);
+
+impl Sgd {
+    pub fn new(gpu: &Gpu) -> Self {
+        use Kind::*;
+        Sgd(Kernel::new(
+            gpu,
+            "sgd",
+            SOURCE,
+            &[ReadWrite, Read, Uniform],
+            &[],
+        ))
+    }
+
+    pub fn bind<'a>(
+        &self,
+        gpu: &Gpu,
+        w: impl Into<Slice<'a>>,
+        g: impl Into<Slice<'a>>,
+        count: u32,
+        lr: f32,
+    ) -> Dispatch {
+        self.0
+            .bind(
+                gpu,
+                &[w.into(), g.into()],
+                &SgdParams {
+                    count,
+                    lr,
+                    _pad: [0; 2],
+                },
+                None,
+                groups_1d(count as u64, 256),
+            )
+            // w read and written, g read
+            .with_work(Work::Bytes(count as f64 * 12.0))
+    }
+}

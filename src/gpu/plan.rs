@@ -1,0 +1,283 @@
+//! Every kernel choice of a trainer in one value, resolved once from the adapter or forced
+//! with `--kernels cpu|gpu` and the finer flags, and recorded in config.toml and
+//! summary.json. Nothing else in `gpu/` asks what kind of adapter it runs on.
+//!
+//! The two presets differ because the hardware does: a CPU driver (lavapipe) has no real
+//! workgroup memory and pays per dispatch, a GPU pays for uncoalesced loads and idle lanes.
+//! Every choice gives the same numbers to rounding (most bit for bit; the tests run both
+//! presets end to end against the f64 reference).
+
+use serde::{Deserialize, Serialize};
+
+use super::context::Gpu;
+
+/// `--kernels`: which preset to start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum KernelChoice {
+    /// `cpu` on a CPU driver (lavapipe, llvmpipe, SwiftShader), `gpu` otherwise.
+    #[default]
+    Auto,
+    /// The kernels tuned on lavapipe (BENCHMARKS.md).
+    Cpu,
+    /// The kernels meant for GPUs.
+    Gpu,
+}
+
+/// Which matrix-product kernel a product uses. Both sum every output in ascending k with fma,
+/// so they give the same numbers; they differ in how they use the hardware.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MatmulVariant {
+    /// 64x64 workgroup-memory tiles, 4x4 outputs per invocation (shaders/matmul.wgsl).
+    Tiled,
+    /// Register blocks and vec4 loads, no workgroup memory (shaders/matmul_cpu*.wgsl).
+    Cpu,
+}
+
+/// The matrix-product kernel of each of a layer's three products.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct MatmulPlan {
+    /// z = a W^T + b (training, evaluation, and the coherence passes' G a).
+    pub forward: MatmulVariant,
+    /// The errors of the layer below, masked by relu'.
+    pub backward: MatmulVariant,
+    /// The summed gradient d^T a (the mean rule, chunked minibatches, coherence).
+    pub grad: MatmulVariant,
+}
+
+impl MatmulPlan {
+    pub fn all(v: MatmulVariant) -> Self {
+        MatmulPlan {
+            forward: v,
+            backward: v,
+            grad: v,
+        }
+    }
+}
+
+/// Output units per invocation of a partial-selection kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Units {
+    /// The most of 8, 4, 2, 1 whose kept values (units times the values kept per unit) stay
+    /// within this many registers.
+    Budget(usize),
+    /// Exactly this many (1..=16).
+    Fixed(usize),
+}
+
+impl Units {
+    /// The units for `kept` values kept per unit, from `choices` (largest first).
+    pub fn resolve(self, kept: usize, choices: &[usize]) -> usize {
+        match self {
+            Units::Fixed(n) => n,
+            Units::Budget(b) => choices.iter().copied().find(|u| u * kept <= b).unwrap_or(1),
+        }
+    }
+}
+
+/// Every kernel choice of a trainer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct KernelPlan {
+    /// The preset this plan started from ("cpu" or "gpu"; the fields below may override it).
+    pub preset: Preset,
+    pub matmul: MatmulPlan,
+    /// The first layer's inputs are pixels, mostly zero: its forward product lists the
+    /// non-zero groups first (nonzero_blocks.wgsl, matmul_cpu_sparse.wgsl), and its partial
+    /// selection reads only the examples where an input is non-zero (select_partial_cols).
+    pub sparse_inputs: bool,
+    /// `--select auto` takes the partial path up to this many values clipped per side, the
+    /// sorting network beyond.
+    pub partial_max_k: usize,
+    /// Output units per invocation of the row partial-selection kernel.
+    pub partial_units: Units,
+    /// Inputs per invocation of the column partial-selection kernel (sparse first layer).
+    pub cols_units: Units,
+    /// The per-example rules apply the SGD step inside their selection kernel, in place on
+    /// the parameters, instead of a separate SGD dispatch.
+    pub fused_sgd: bool,
+    /// The mean and temporal rules sum their gradient through the streaming selection
+    /// kernel instead of the matrix product d^T a (when a minibatch is one chunk).
+    pub mean_through_select: bool,
+    /// The most runs `--concurrent` defaults to.
+    pub auto_concurrent_max: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    Cpu,
+    Gpu,
+}
+
+impl KernelPlan {
+    /// Tuned on lavapipe (BENCHMARKS.md): register-blocked products, zero pixels skipped,
+    /// the partial path for every clip count it supports (it was faster at each, 4x for the
+    /// median at B = 100, since workgroup-memory sorting costs a memory access per
+    /// compare-exchange there), R * (KL + KH) within about 48 registers (winsor:1 and 2:
+    /// R = 8, winsor:4: 4, winsor:8: 2), fused SGD for the per-example rules, and the mean
+    /// summed by the streaming kernel (faster there than d^T a). At most 8 concurrent runs:
+    /// the cores are busy with one run already (5 runs give 1.07-1.16x the run-steps/s of
+    /// one, 25 no more).
+    pub fn cpu() -> Self {
+        KernelPlan {
+            preset: Preset::Cpu,
+            matmul: MatmulPlan::all(MatmulVariant::Cpu),
+            sparse_inputs: true,
+            partial_max_k: crate::gpu::select::PARTIAL_KMAX,
+            partial_units: Units::Budget(48),
+            cols_units: Units::Budget(48),
+            fused_sgd: true,
+            mean_through_select: true,
+            auto_concurrent_max: 8,
+        }
+    }
+
+    /// For GPUs, not yet measured on one (BENCHMARKS.md): workgroup-memory tiled products,
+    /// dense inputs (a skipped pixel saves little where loads are coalesced), the partial
+    /// path up to 16 values clipped per side and the sorting network beyond (the partial
+    /// path's cost grows with k, the sort's does not), the mean through d^T a, and up to 64
+    /// concurrent runs.
+    pub fn gpu() -> Self {
+        KernelPlan {
+            preset: Preset::Gpu,
+            matmul: MatmulPlan::all(MatmulVariant::Tiled),
+            sparse_inputs: false,
+            partial_max_k: 16,
+            partial_units: Units::Budget(48),
+            cols_units: Units::Budget(48),
+            fused_sgd: true,
+            mean_through_select: false,
+            auto_concurrent_max: 64,
+        }
+    }
+
+    /// The preset for this adapter: `cpu` on a CPU driver, `gpu` otherwise.
+    pub fn for_adapter(gpu: &Gpu) -> Self {
+        if gpu.info.device_type == wgpu::DeviceType::Cpu {
+            Self::cpu()
+        } else {
+            Self::gpu()
+        }
+    }
+
+    /// `--kernels`: a preset, or the adapter's.
+    pub fn resolve(choice: KernelChoice, gpu: &Gpu) -> Self {
+        match choice {
+            KernelChoice::Auto => Self::for_adapter(gpu),
+            KernelChoice::Cpu => Self::cpu(),
+            KernelChoice::Gpu => Self::gpu(),
+        }
+    }
+
+    /// Both presets, for the tests.
+    pub fn presets() -> [Self; 2] {
+        [Self::cpu(), Self::gpu()]
+    }
+
+    /// The selection path for a rule clipping (k_lo, k_hi) values per side under `--select`.
+    pub fn select_path(
+        &self,
+        select: crate::rule::Select,
+        k_lo: usize,
+        k_hi: usize,
+    ) -> crate::rule::Select {
+        use crate::rule::Select;
+        match select {
+            Select::Auto if k_lo.max(k_hi) <= self.partial_max_k => Select::Partial,
+            Select::Auto => Select::Sort,
+            s => s,
+        }
+    }
+
+    /// Checks the finer settings; the error names the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (flag, u) in [
+            ("--partial-units", self.partial_units),
+            ("--cols-units", self.cols_units),
+        ] {
+            if let Units::Fixed(n) = u {
+                if !(1..=16).contains(&n) {
+                    anyhow::bail!("{flag} {n}: must be in 1..=16");
+                }
+            }
+        }
+        if self.auto_concurrent_max == 0 {
+            anyhow::bail!("the kernel plan's auto_concurrent_max must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// One line for logs and `winsor profile`.
+    pub fn describe(&self) -> String {
+        let v = |v: MatmulVariant| match v {
+            MatmulVariant::Tiled => "tiled",
+            MatmulVariant::Cpu => "cpu",
+        };
+        let u = |u: Units| match u {
+            Units::Budget(b) => format!("within {b} registers"),
+            Units::Fixed(n) => n.to_string(),
+        };
+        format!(
+            "kernels {:?}: matmul forward {} backward {} grad {}, sparse inputs {}, --select auto: partial up to k = {}, partial units {}, column units {}, fused SGD {}, mean through selection {}",
+            self.preset,
+            v(self.matmul.forward),
+            v(self.matmul.backward),
+            v(self.matmul.grad),
+            on(self.sparse_inputs),
+            self.partial_max_k,
+            u(self.partial_units),
+            u(self.cols_units),
+            on(self.fused_sgd),
+            on(self.mean_through_select),
+        )
+        .to_lowercase()
+    }
+}
+
+fn on(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::Select;
+
+    #[test]
+    fn select_auto_follows_the_plan() {
+        let (cpu, gpu) = (KernelPlan::cpu(), KernelPlan::gpu());
+        assert_eq!(gpu.select_path(Select::Auto, 1, 1), Select::Partial);
+        assert_eq!(gpu.select_path(Select::Auto, 16, 16), Select::Partial);
+        assert_eq!(gpu.select_path(Select::Auto, 17, 16), Select::Sort);
+        assert_eq!(cpu.select_path(Select::Auto, 49, 49), Select::Partial);
+        assert_eq!(cpu.select_path(Select::Auto, 128, 128), Select::Sort);
+        assert_eq!(cpu.select_path(Select::Sort, 1, 1), Select::Sort);
+        assert_eq!(gpu.select_path(Select::Partial, 49, 49), Select::Partial);
+    }
+
+    #[test]
+    fn units_follow_the_register_budget() {
+        // winsor:1 and 2 at B = 100: R = 8; winsor:4: 4; winsor:8: 2 (BENCHMARKS.md)
+        let b = Units::Budget(48);
+        assert_eq!(b.resolve(1 + 1 + 2, &[8, 4, 2, 1]), 8);
+        assert_eq!(b.resolve(4 + 4 + 2, &[8, 4, 2, 1]), 4);
+        assert_eq!(b.resolve(8 + 8 + 2, &[8, 4, 2, 1]), 2);
+        assert_eq!(b.resolve(100, &[8, 4, 2, 1]), 1);
+        assert_eq!(Units::Fixed(3).resolve(100, &[8, 4, 2, 1]), 3);
+    }
+
+    #[test]
+    fn bad_unit_counts_name_their_flag() {
+        let plan = KernelPlan {
+            partial_units: Units::Fixed(0),
+            ..KernelPlan::cpu()
+        };
+        let e = plan.validate().unwrap_err().to_string();
+        assert!(e.contains("--partial-units 0"), "{e}");
+    }
+}

@@ -1,0 +1,233 @@
+//! One run of [`super::run_many`] while it trains: its folder, label noise, minibatch order and
+//! measurements, from config.toml to summary.json.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::config::{self, SavedConfig, TrainConfig};
+use super::metrics::{self, Learnt, Row, Summary};
+use super::progress::Progress;
+use super::{prepare_out_dir, DONE_MARKER};
+use crate::analysis::coherence::Coherence;
+use crate::data::{BatchOrder, DataSet, LabelNoise, CLASSES};
+use crate::gpu::trainer::Evaluation;
+use crate::gpu::{Gpu, Kernels};
+use crate::model::Params;
+use crate::output::write_atomic;
+
+/// What every run of one [`super::run_many`] call shares.
+pub(super) struct Setup<'a> {
+    pub gpu: &'a Gpu,
+    pub kernels: &'a Kernels,
+    /// Already cut to the runs' subsets.
+    pub data: &'a DataSet,
+    pub widths: &'a [usize],
+}
+
+/// Seconds spent so far, for summary.json.
+pub(super) struct Times {
+    /// When [`super::run_many`] was called.
+    pub t0: std::time::Instant,
+    pub train_s: f64,
+    pub eval_s: f64,
+    pub coherence_s: f64,
+}
+
+pub(super) struct Active<'c> {
+    pub cfg: &'c TrainConfig,
+    pub out: PathBuf,
+    pub noise: LabelNoise,
+    pub order: BatchOrder,
+    pub coherence: Option<Coherence>,
+    rows: Vec<Row>,
+    learnt: Learnt,
+    /// The latest minibatch's loss and correct count.
+    pub last_batch: Option<(f32, u32)>,
+    /// Set when the run fails (it diverged); the others go on.
+    pub failed: Option<anyhow::Error>,
+}
+
+impl<'c> Active<'c> {
+    /// Prepares the run's folder (see [`prepare_out_dir`]), writes its config.toml and draws
+    /// its label noise.
+    pub(super) fn start(s: &Setup, c: &'c TrainConfig, out: &Path, force: bool) -> Result<Self> {
+        prepare_out_dir(out, force)?;
+        write_atomic(
+            &out.join("config.toml"),
+            toml::to_string(&saved_config(s, c))?.as_bytes(),
+        )?;
+        let data = s.data;
+        let noise = LabelNoise::new(&data.train.labels, c.noise / 100.0, c.seed);
+        let coherence = c
+            .coherence
+            .clone()
+            .map(|k| Coherence::new(k, noise.corrupt(c.corrupt), s.widths, c.batch, c.seed));
+        Ok(Active {
+            cfg: c,
+            out: out.to_path_buf(),
+            noise,
+            order: BatchOrder::new(data.train.n, c.batch, c.seed),
+            coherence,
+            rows: Vec::new(),
+            learnt: Learnt::new(data.train.n),
+            last_batch: None,
+            failed: None,
+        })
+    }
+
+    /// Takes in the loss and correct count of the run's minibatch at `step`; a loss that is
+    /// not finite fails the run.
+    pub(super) fn record_batch(&mut self, step: u64, (loss, correct): (f32, u32)) {
+        if self.failed.is_some() {
+            return;
+        }
+        if !loss.is_finite() {
+            self.failed = Some(anyhow::anyhow!(
+                "training diverged at step {step}: the minibatch loss is {loss}; lower --lr (now {}) or check the data",
+                self.cfg.lr
+            ));
+            return;
+        }
+        self.last_batch = Some((loss, correct));
+    }
+
+    /// Takes in the evaluation at logged step `step`: prints its line and rewrites
+    /// metrics.csv. A training-set loss that is not finite fails the run instead.
+    pub(super) fn log(&mut self, step: u64, ev: &Evaluation, progress: &Progress) -> Result<()> {
+        if self.failed.is_some() {
+            return Ok(());
+        }
+        let c = self.cfg;
+        let corrupt = self.noise.corrupt(c.corrupt);
+        let row = row(step, ev, self.last_batch, c.batch, corrupt, c.noise);
+        if !row.train_loss.is_finite() {
+            self.failed = Some(anyhow::anyhow!(
+                "training diverged at step {step}: after that update the training-set loss is {}; lower --lr (now {})",
+                row.train_loss,
+                c.lr
+            ));
+            return Ok(());
+        }
+        self.learnt.update(step, &ev.train_correct);
+        progress.say(format!(
+            "{}step {step:>7}  train acc {:.4} loss {:.4}  test acc {:.4} loss {:.4}",
+            progress.who(&self.out),
+            row.train_acc,
+            row.train_loss,
+            row.test_acc,
+            row.test_loss
+        ));
+        self.rows.push(row);
+        // rewritten at every logged step so an interrupted run keeps what it measured
+        write_atomic(
+            &self.out.join("metrics.csv"),
+            metrics::metrics_csv(&self.rows).as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    /// Writes weights.safetensors, examples.csv and, last, summary.json (the marker of a
+    /// finished run). `steps` and `concurrent` are the batch's, the same for every run.
+    pub(super) fn finish(
+        self,
+        s: &Setup,
+        params: &Params,
+        times: &Times,
+        steps: u64,
+        concurrent: usize,
+    ) -> Result<Summary> {
+        let out = &self.out;
+        write_atomic(&out.join("weights.safetensors"), &params.to_safetensors()?)?;
+        write_atomic(
+            &out.join("examples.csv"),
+            self.learnt
+                .csv(
+                    &s.data.train.labels,
+                    &self.noise.labels,
+                    self.noise.corrupt(self.cfg.corrupt),
+                    &self.noise.selected,
+                )
+                .as_bytes(),
+        )?;
+        let summary = Summary {
+            final_metrics: self.rows.last().expect("grid has step 0").clone(),
+            steps,
+            wall_s: times.t0.elapsed().as_secs_f64(),
+            train_s: times.train_s,
+            eval_s: times.eval_s,
+            coherence_s: times.coherence_s,
+            steps_per_s: if times.train_s > 0.0 {
+                steps as f64 / times.train_s
+            } else {
+                0.0
+            },
+            concurrent,
+            adapter: s.gpu.adapter_name(),
+            kernels: s.kernels.plan,
+            winsor_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        write_atomic(
+            &out.join(DONE_MARKER),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+        Ok(summary)
+    }
+}
+
+/// What config.toml holds for run `c`.
+fn saved_config(s: &Setup, c: &TrainConfig) -> SavedConfig {
+    let (gpu, data) = (s.gpu, s.data);
+    SavedConfig {
+        winsor_version: env!("CARGO_PKG_VERSION").into(),
+        arch: c.arch.spec.clone(),
+        widths: s.widths.to_vec(),
+        init: c.init,
+        noise_percent: c.noise,
+        rule: c.rule.to_string(),
+        select: c.select.to_string(),
+        lr: c.lr,
+        batch: c.batch,
+        steps: c.steps,
+        seed: c.seed,
+        log_grid: c.log_grid.to_string(),
+        eval_chunk: c.eval_chunk,
+        train_subset: c.train_subset,
+        test_subset: c.test_subset,
+        corrupt: c.corrupt,
+        coherence: c.coherence.as_ref().map(config::SavedCoherence::from),
+        data: data.source.clone(),
+        n_train: data.train.n,
+        n_test: data.test.n,
+        adapter: gpu.adapter_name(),
+        adapter_driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
+        kernels: s.kernels.plan,
+    }
+}
+
+/// Metrics of one logged step from the per-example evaluation.
+fn row(
+    step: u64,
+    ev: &Evaluation,
+    batch: Option<(f32, u32)>,
+    batch_size: usize,
+    corrupt: &[bool],
+    noise: f64,
+) -> Row {
+    let acc = |c: &[u32]| c.iter().map(|&x| x as f64).sum::<f64>() / c.len().max(1) as f64;
+    let train_acc = acc(&ev.train_correct);
+    let test_acc = acc(&ev.test_correct);
+    let n = noise / 100.0;
+    Row {
+        step,
+        train_acc,
+        train_loss: metrics::mean_f32(&ev.train_loss),
+        test_acc,
+        test_loss: metrics::mean_f32(&ev.test_loss),
+        batch_acc: batch.map(|(_, c)| c as f64 / batch_size as f64),
+        batch_loss: batch.map(|(l, _)| l as f64),
+        pristine_acc: metrics::masked_acc(&ev.train_correct, corrupt, false),
+        corrupt_acc: metrics::masked_acc(&ev.train_correct, corrupt, true),
+        overfit: train_acc - (n / CLASSES as f64 + (1.0 - n) * test_acc),
+    }
+}

@@ -1,0 +1,247 @@
+//! The training loop of [`super::run_many`]: train every run to the next stop point, measure
+//! coherence there, evaluate at logged steps, and at the end write each run's results.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use super::active::{Active, Setup, Times};
+use super::config::TrainConfig;
+use super::metrics::Summary;
+use super::progress::Progress;
+use crate::gpu::trainer::{RunInit, TrainerSpec};
+use crate::gpu::GpuTrainer;
+use crate::model::Params;
+use crate::output::write_atomic;
+
+/// Whether the loop goes on after a stage, or stops because every one of several runs has
+/// failed (each one's error is then returned).
+#[derive(PartialEq, Eq)]
+pub(super) enum Flow {
+    Go,
+    AllFailed,
+}
+
+/// The trainer for `runs`, every kernel serving all of them at once; the settings they share
+/// are `cfg`'s.
+pub(super) fn build_trainer<'g>(
+    s: &Setup<'g>,
+    cfg: &TrainConfig,
+    runs: &[Active],
+) -> Result<GpuTrainer<'g>> {
+    let inits: Vec<Params> = runs
+        .iter()
+        .map(|r| Params::init(s.widths, r.cfg.init, r.cfg.seed))
+        .collect();
+    let run_inits: Vec<RunInit> = runs
+        .iter()
+        .zip(&inits)
+        .map(|(r, init)| RunInit {
+            labels: &r.noise.labels,
+            init,
+            rule: r.cfg.rule,
+        })
+        .collect();
+    GpuTrainer::new_runs(
+        s.gpu,
+        s.kernels,
+        s.data,
+        &run_inits,
+        TrainerSpec {
+            batch: cfg.batch,
+            select: cfg.select,
+            lr: cfg.lr as f32,
+            eval_chunk: cfg.eval_chunk,
+            steps_per_submit: super::STEPS_PER_SUBMIT,
+            coherence: cfg.coherence.is_some(),
+        },
+    )
+}
+
+pub(super) struct Training<'a, 'g> {
+    setup: &'a Setup<'a>,
+    /// The first run's settings: those all runs share.
+    cfg: &'a TrainConfig,
+    trainer: &'a GpuTrainer<'g>,
+    pub runs: Vec<Active<'a>>,
+    progress: Progress<'a>,
+    /// The logged steps.
+    grid: Vec<u64>,
+    /// Steps every run has trained.
+    step: u64,
+    times: Times,
+}
+
+impl<'a, 'g> Training<'a, 'g> {
+    pub(super) fn new(
+        setup: &'a Setup<'a>,
+        trainer: &'a GpuTrainer<'g>,
+        runs: Vec<Active<'a>>,
+        progress: Progress<'a>,
+        t0: Instant,
+    ) -> Self {
+        let cfg = runs[0].cfg;
+        Training {
+            setup,
+            cfg,
+            trainer,
+            runs,
+            progress,
+            grid: cfg.log_grid.steps(cfg.steps),
+            step: 0,
+            times: Times {
+                t0,
+                train_s: 0.0,
+                eval_s: 0.0,
+                coherence_s: 0.0,
+            },
+        }
+    }
+
+    /// Where training stops: every logged step, and every step up to --coherence-first.
+    pub(super) fn stops(&self) -> Vec<u64> {
+        let mut stops: Vec<u64> = self.grid.clone();
+        if let Some(c) = &self.runs[0].coherence {
+            stops.extend(0..=c.config().first.min(self.cfg.steps));
+        }
+        stops.sort_unstable();
+        stops.dedup();
+        stops
+    }
+
+    pub(super) fn is_logged(&self, step: u64) -> bool {
+        self.grid.binary_search(&step).is_ok()
+    }
+
+    /// Trains every run up to step `target`.
+    pub(super) fn train_to(&mut self, target: u64) -> Result<Flow> {
+        let concurrent = self.runs.len();
+        while self.step < target {
+            // many submissions per call, so that they overlap; the index lists are capped at
+            // about 16 MB
+            let per_step = self.cfg.batch * concurrent;
+            let span = (target - self.step).min((4_000_000 / per_step).max(1) as u64);
+            let batches: Vec<Vec<u32>> = (0..span)
+                .map(|_| {
+                    self.runs
+                        .iter_mut()
+                        .flat_map(|r| r.order.next_batch().to_vec())
+                        .collect()
+                })
+                .collect();
+            let t = Instant::now();
+            let trainer = self.trainer;
+            let trained = trainer.train_with(&batches, |done, stats| self.on_stats(done, stats));
+            if concurrent > 1 && self.all_failed() {
+                return Ok(Flow::AllFailed);
+            }
+            trained?;
+            self.times.train_s += t.elapsed().as_secs_f64();
+            self.step += span;
+        }
+        Ok(Flow::Go)
+    }
+
+    /// Takes in the minibatch statistics of the steps after `self.step` that the trainer has
+    /// `done` (in the order of the steps, each step's runs in order) and moves the bars. An
+    /// error stops training.
+    fn on_stats(&mut self, done: usize, stats: &[(f32, u32)]) -> Result<()> {
+        let concurrent = self.runs.len();
+        let n_steps = stats.len() / concurrent;
+        let first = self.step + 1 + (done - n_steps) as u64;
+        for (i, per_run) in stats.chunks(concurrent).enumerate() {
+            for (r, &batch) in self.runs.iter_mut().zip(per_run) {
+                r.record_batch(first + i as u64, batch);
+            }
+        }
+        if let Some(e) = self.stopping_error() {
+            // stops training; with several runs, each one's error is returned by `run_many`
+            bail!("{e:#}");
+        }
+        self.progress.at_step(self.step + done as u64);
+        if let Some((l, c)) = self.runs[0].last_batch {
+            self.progress.message(format!(
+                "batch loss {l:.4} acc {:.3}",
+                c as f64 / self.cfg.batch as f64
+            ));
+        }
+        Ok(())
+    }
+
+    fn all_failed(&self) -> bool {
+        self.runs.iter().all(|r| r.failed.is_some())
+    }
+
+    /// The error that stops training: the run's own when there is one run; with several,
+    /// only once every one has failed (a diverged run fails alone).
+    fn stopping_error(&self) -> Option<&anyhow::Error> {
+        let r = self.runs.iter().find(|r| r.failed.is_some())?;
+        if self.runs.len() == 1 || self.all_failed() {
+            r.failed.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// Measures the first run's coherence at the current step, if it measures coherence
+    /// (runs that do train alone), and rewrites coherence.csv.
+    pub(super) fn measure_coherence(&mut self) -> Result<()> {
+        let (step, trainer, data) = (self.step, self.trainer, self.setup.data);
+        let r0 = &mut self.runs[0];
+        let Some(c) = &mut r0.coherence else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        self.progress
+            .message(format!("measuring coherence at step {step}"));
+        let per = trainer.coherence()?;
+        let params = trainer.params()?;
+        let row = c.measure(step, &per, &params, &data.train.pixels, &r0.noise.labels);
+        let line = format!(
+            "step {step:>7}  coherence: f_p {:.4} f_c {:.4} ({:.1} s)",
+            row[1],
+            row[2],
+            t.elapsed().as_secs_f64()
+        );
+        // rewritten at every measurement, like metrics.csv
+        write_atomic(&r0.out.join("coherence.csv"), c.csv().as_bytes())?;
+        self.times.coherence_s += t.elapsed().as_secs_f64();
+        self.progress.say(line);
+        Ok(())
+    }
+
+    /// Evaluates every run at the current (logged) step and rewrites their metrics.csv.
+    pub(super) fn evaluate(&mut self) -> Result<Flow> {
+        let t = Instant::now();
+        let evals = self.trainer.evaluate_runs()?;
+        self.times.eval_s += t.elapsed().as_secs_f64();
+        for (r, ev) in self.runs.iter_mut().zip(&evals) {
+            r.log(self.step, ev, &self.progress)?;
+        }
+        if self.runs.len() > 1 && self.all_failed() {
+            return Ok(Flow::AllFailed);
+        }
+        if let Some(e) = self.stopping_error() {
+            bail!("{e:#}");
+        }
+        Ok(Flow::Go)
+    }
+
+    /// Clears the bar and writes each run's weights, examples.csv and summary.json; a run
+    /// that failed gives its error.
+    pub(super) fn finish(self) -> Result<Vec<Result<Summary>>> {
+        self.progress.finish();
+        let concurrent = self.runs.len();
+        let mut results = Vec::new();
+        for (i, r) in self.runs.into_iter().enumerate() {
+            if let Some(e) = r.failed {
+                results.push(Err(e));
+                continue;
+            }
+            let params = self.trainer.params_of(i)?;
+            let summary = r.finish(self.setup, &params, &self.times, self.cfg.steps, concurrent)?;
+            results.push(Ok(summary));
+        }
+        Ok(results)
+    }
+}
