@@ -161,6 +161,8 @@ pub struct SuiteReport {
     pub driver: String,
     pub date: String,
     pub commit: String,
+    /// The kernel plan every case ran with.
+    pub kernels: crate::gpu::KernelPlan,
     pub batch: usize,
     pub warmup: usize,
     pub window: usize,
@@ -173,6 +175,7 @@ impl SuiteReport {
     pub fn markdown(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
+        writeln!(s, "{}\n", self.kernels.describe()).unwrap();
         writeln!(
             s,
             "| arch | rule | runs | run-steps/s (median) | windows | device | date | commit |"

@@ -609,6 +609,7 @@ fn bench_suite(
         driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
         date: winsor::bench::today(),
         commit: winsor::bench::commit(),
+        kernels: kernels.plan,
         batch: a.batch,
         warmup: a.warmup,
         window: a.window,
@@ -715,8 +716,33 @@ fn bench_aggregation(
     Ok(())
 }
 
+/// The environment switches the kernel plan replaced: a value left set would otherwise be
+/// ignored without a word.
+const RETIRED_SWITCHES: [(&str, &str); 5] = [
+    ("WINSOR_MATMUL", "--matmul tiled|cpu"),
+    ("WINSOR_SPARSE_INPUTS", "--sparse-inputs on|off"),
+    ("WINSOR_FUSED_SGD", "--fused-sgd on|off"),
+    ("WINSOR_PARTIAL_R", "--partial-units N"),
+    ("WINSOR_COLS_R", "--cols-units N"),
+];
+
+fn retired_switches() -> Result<()> {
+    for (var, flag) in RETIRED_SWITCHES {
+        if std::env::var_os(var).is_some() {
+            anyhow::bail!(
+                "{var} is no longer read: kernel choices are flags now (use {flag}, or --kernels cpu|gpu; README, \"Kernel plans\"); unset {var}"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = retired_switches() {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Adapters => {

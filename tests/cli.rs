@@ -405,6 +405,18 @@ fn kernel_plan_flags_are_recorded_and_checked() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("pass --kernels to `winsor sweep`"), "{err}");
+    // the environment switches the plan replaced are refused, not silently ignored
+    let out = Command::new(env!("CARGO_BIN_EXE_winsor"))
+        .args(["train", "--steps", "1"])
+        .env("WINSOR_MATMUL", "tiled")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("WINSOR_MATMUL is no longer read") && err.contains("--matmul"),
+        "{err}"
+    );
 }
 
 #[test]

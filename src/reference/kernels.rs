@@ -142,7 +142,7 @@ pub fn batch_stats(loss: &[f64], correct: &[u32]) -> (f64, u32) {
     (mean, correct.iter().sum())
 }
 
-/// Kernel `bias_grad` (shaders/bias_grad.wgsl): g_b[j] = scale * sum_e d[e, j] for the
+/// Kernel `bias_grad` (shaders/bias_grad.wgsl): `g_b[j] = scale * sum_e d[e, j]` for the
 /// `rows` x `width` errors `d` (the mean bias gradient with scale = 1 / rows).
 pub fn bias_grad(d: &[f64], rows: usize, width: usize, scale: f64) -> Vec<f64> {
     (0..width)
@@ -178,7 +178,7 @@ pub fn temporal(rule: Temporal, t: u64, recent: &[&[f64]]) -> Option<Vec<f64>> {
     )
 }
 
-/// Kernel `row_dot` (shaders/row_dot.wgsl): out[r] = x[r, :] . y[r, :] for `rows` rows of
+/// Kernel `row_dot` (shaders/row_dot.wgsl): `out[r] = x[r, :] . y[r, :]` for `rows` rows of
 /// `width` values (a squared norm when x and y are the same).
 pub fn row_dot(x: &[f64], y: &[f64], rows: usize, width: usize) -> Vec<f64> {
     (0..rows)

@@ -34,7 +34,7 @@ fn max_binding(gpu: &Gpu) -> usize {
 /// and `n_train` training examples: every per-run buffer (activations, parameters and a
 /// temporal rule's three-gradient history, the per-example labels, losses and hits) holds
 /// all runs' parts within one binding, and all the runs' activations stay within the
-/// budget. At least 1 (whether one run fits is for [`Capacity::new`] to say).
+/// budget. At least 1 (whether one run fits is for the trainer to say).
 pub fn max_runs(gpu: &Gpu, widths: &[usize], batch: usize, n_train: usize) -> usize {
     let widest = widths.iter().copied().max().unwrap_or(1);
     let all: usize = widths.iter().sum();

@@ -4,6 +4,12 @@
 //! dispatches; the only thing that changes between steps is which per-step uniform slot the
 //! gather and the batch statistics use (a dynamic offset), so a submission of K steps is the
 //! same list recorded K times after one upload of the K minibatches' indices.
+//!
+//! Where things are: `capacity` sizes the trainer and checks every binding against the
+//! device, `buffers` makes every buffer, `layers` holds the layer operations (dense product,
+//! summed gradient, backprop, the gather-forward-score chain), and `step`, `eval` and
+//! `coherence` build the three lists of dispatches from them; the kernels they use follow
+//! the [`KernelPlan`] of the [`Kernels`] the trainer is built with.
 
 use anyhow::{bail, Context, Result};
 
