@@ -2,7 +2,7 @@
 // epilogue of one row of an invocation's 8x8 block, columns n0..n0+3 in `lo` and n0+4..n0+7 in
 // `hi` (+ bias, then ReLU for MODE 0). Outputs outside C are skipped.
 //
-// The 8x8 block itself is written out by the host (src/gpu/kernels.rs, cpu_block), since WGSL
+// The 8x8 block itself is written out by the host (src/gpu/kernels/matmul.rs, cpu_block), since WGSL
 // has no macros, at the marked places: ACC declares the accumulators c0..c7 (row i, columns 0..3) and d0..d7
 // (columns 4..7), LOAD_A loads a0..a7 = A[ra[i] + q] (row i, four k), LOAD_B loads
 // b0..b7 = B[cb[j] + q] (column j, four k), FMA adds a{i}[t] * lo and a{i}[t] * hi for the

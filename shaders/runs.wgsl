@@ -1,4 +1,4 @@
-// Prepended to every kernel (src/gpu/kernels.rs): many runs of a sweep share one dispatch.
+// Prepended to every kernel (src/gpu/kernels/mod.rs): many runs of a sweep share one dispatch.
 // The dispatch's z dimension is the run, and each storage binding holds the runs one after
 // another, `runs.stride[binding]` elements apart (0 for data every run shares, such as the
 // pixels). A kernel sets `run` first and adds `ro(binding)` to every index into that

@@ -15,7 +15,7 @@
 // sorted indices k_lo and B-1-k_hi, and the kept values also give the sums of the clipped ones
 // (the clipped-sum identity in finish()), so the examples are read once.
 //
-// Why the host generates this shader (src/gpu/select.rs, partial_source) instead of using
+// Why the host generates this shader (src/gpu/kernels/select_partial_source.rs) instead of using
 // arrays and loops: the kept values must live in registers. llvmpipe (lavapipe) runs an `if`
 // as a masked store on every lane, never as a jump, so early rejection and zero skipping cost
 // more than they save there; straight-line code over named variables is what it runs fast

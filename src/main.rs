@@ -69,8 +69,8 @@ struct SweepArgs {
     #[arg(long, value_name = "i/n")]
     shard: Option<winsor::sweep::Shard>,
     /// Train R runs together, every kernel serving all R at once (runs that share all
-    /// settings but noise, rule and seed). Default: as many as fit the device, at most 8 on a
-    /// CPU adapter and 64 on a GPU. Results are bit-identical to running each alone.
+    /// settings but noise, rule and seed). Default: as many as fit the device, at most 8 under
+    /// the cpu kernel plan and 64 under the gpu plan. Results are bit-identical to running each alone.
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
     concurrent: Option<u64>,
     #[command(flatten)]
@@ -170,11 +170,11 @@ struct KernelArgs {
     #[arg(long, value_enum)]
     mean_through_select: Option<Switch>,
     /// Override the plan: output units per invocation of the partial selection (1..=16).
-    #[arg(long, value_name = "N")]
-    partial_units: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    partial_units: Option<u64>,
     /// Override the plan: inputs per invocation of the column partial selection (1..=16).
-    #[arg(long, value_name = "N")]
-    cols_units: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    cols_units: Option<u64>,
 }
 
 impl KernelArgs {
@@ -195,10 +195,10 @@ impl KernelArgs {
             plan.mean_through_select = on(s);
         }
         if let Some(n) = self.partial_units {
-            plan.partial_units = Units::Fixed(n);
+            plan.partial_units = Units::Fixed(n as usize);
         }
         if let Some(n) = self.cols_units {
-            plan.cols_units = Units::Fixed(n);
+            plan.cols_units = Units::Fixed(n as usize);
         }
         plan.validate()?;
         Ok(plan)
@@ -234,8 +234,8 @@ struct TrainArgs {
     #[arg(long, default_value = "mean", conflicts_with = "winsor")]
     rule: Rule,
     /// Selection kernel for winsor/trim/median: sort (bitonic network, any C), partial
-    /// (keeps the C+1 extremes, fast for small C) or auto (partial on CPU drivers, and on GPUs
-    /// up to 16 values clipped per side; sort beyond).
+    /// (keeps the C+1 extremes, fast for small C) or auto (the kernel plan's: partial at every C under
+    /// the cpu plan; under the gpu plan partial up to 16 values clipped per side, sort beyond).
     #[arg(long, default_value = "auto")]
     select: Select,
     /// Shorthand for --rule winsor:C.
@@ -739,7 +739,12 @@ fn retired_switches() -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = retired_switches() {
+    // the commands that open a device, where the retired switches used to act
+    let opens_device = matches!(
+        cli.command,
+        Command::Train(_) | Command::Sweep(_) | Command::Bench(_) | Command::Profile(_)
+    );
+    if let (true, Err(e)) = (opens_device, retired_switches()) {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
@@ -803,5 +808,31 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// A plan file may not set a kernel option (the sweep's runs share their dispatches), so
+    /// the sweep must know every one of them: a new override missing there would be
+    /// accepted in a plan and silently dropped.
+    #[test]
+    fn the_sweep_refuses_every_kernel_option() {
+        let cmd = KernelArgs::augment_args(clap::Command::new("k"));
+        let ids: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        assert!(ids.contains(&"kernels".to_string()), "{ids:?}");
+        let mut known: Vec<&str> = winsor::sweep::plan::KERNEL_OPTIONS.to_vec();
+        let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        known.sort_unstable();
+        ids.sort_unstable();
+        assert_eq!(known, ids);
+        // and the CLI itself parses
+        Cli::command().debug_assert();
     }
 }

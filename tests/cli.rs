@@ -174,15 +174,20 @@ fn a_run_writes_every_output_and_keeps_finished_runs() {
         "adapter = ",
         "winsor_version = ",
         "corrupt = \"changed\"",
-        // the resolved plan (lavapipe's), never "auto"
-        "[kernels]\npreset = \"cpu\"",
+        // the resolved plan, never "auto"
+        "[kernels]\npreset = \"",
     ] {
         assert!(config.contains(key), "config.toml lacks {key}:\n{config}");
     }
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert!(summary["steps_per_s"].as_f64().unwrap() > 0.0);
-    assert_eq!(summary["kernels"]["preset"], "cpu", "{summary}");
+    let preset = summary["kernels"]["preset"].as_str().unwrap_or_default();
+    assert!(preset == "cpu" || preset == "gpu", "{summary}");
+    assert!(
+        config.contains(&format!("preset = \"{preset}\"")),
+        "{config}"
+    );
     let st = std::fs::read(out.join("weights.safetensors")).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&st).unwrap();
     assert_eq!(
@@ -255,22 +260,26 @@ fn full_batch_under(plan: &str) {
 fn divergence_names_the_step() {
     let d = tempfile::tempdir().unwrap();
     small_data(d.path());
-    fails_with(
-        &[
-            "train",
-            "--data",
-            d.path().to_str().unwrap(),
-            "--arch",
-            "784,16,10",
-            "--lr",
-            "1e30",
-            "--steps",
-            "20",
-            "--out",
-            d.path().join("run").to_str().unwrap(),
-        ],
-        "diverged at step",
-    );
+    for kernels in ["cpu", "gpu"] {
+        fails_with(
+            &[
+                "train",
+                "--data",
+                d.path().to_str().unwrap(),
+                "--arch",
+                "784,16,10",
+                "--lr",
+                "1e30",
+                "--steps",
+                "20",
+                "--kernels",
+                kernels,
+                "--out",
+                d.path().join(kernels).to_str().unwrap(),
+            ],
+            "diverged at step",
+        );
+    }
 }
 
 #[test]
@@ -396,7 +405,7 @@ fn kernel_plan_flags_are_recorded_and_checked() {
     fails_with(&["train", "--kernels", "fast"], "--kernels");
     fails_with(
         &["train", "--partial-units", "0", "--steps", "1"],
-        "--partial-units 0",
+        "0 is not in 1..=16",
     );
     fails_with(&["train", "--sparse-inputs", "maybe"], "--sparse-inputs");
     // a sweep's runs share their dispatches, so the plan is the sweep's, not a cell's
@@ -704,13 +713,19 @@ fn concurrent_sweep_writes_the_same_runs_as_one_at_a_time() {
         "arch = \"2x24\"\nsteps = 30\nlog-grid = \"every:10\"\nbatch = 25",
         "noise = [0, 50]\nrule = [\"mean\", \"winsor:2\", \"rm3\"]\nseed = [1, 2]",
     );
+    for kernels in ["cpu", "gpu"] {
+        concurrent_sweep_under(&plan, &tmp.path().join(kernels), kernels);
+    }
+}
+
+fn concurrent_sweep_under(plan: &Path, tmp: &Path, kernels: &str) {
     let run = |dir: &std::path::Path, r: &str| {
-        let o = sweep(&plan, dir, &["--concurrent", r]);
+        let o = sweep(plan, dir, &["--concurrent", r, "--kernels", kernels]);
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         assert!(o.status.success(), "{err}");
         err
     };
-    let (alone, together) = (tmp.path().join("alone"), tmp.path().join("together"));
+    let (alone, together) = (tmp.join("alone"), tmp.join("together"));
     run(&alone, "1");
     let err = run(&together, "12");
     assert!(err.contains("(12 together)"), "{err}");
@@ -729,7 +744,11 @@ fn concurrent_sweep_writes_the_same_runs_as_one_at_a_time() {
         ] {
             let a = std::fs::read(cell.join(f)).unwrap();
             let b = std::fs::read(together.join(name).join(f)).unwrap();
-            assert!(a == b, "{}/{f} differs", name.to_string_lossy());
+            assert!(
+                a == b,
+                "{}/{f} differs ({kernels} plan)",
+                name.to_string_lossy()
+            );
             compared += 1;
         }
         let s: serde_json::Value = serde_json::from_str(
@@ -820,6 +839,12 @@ fn sharded_sweep_report_merges_runs_and_checks_claims() {
 /// has them) and writes a Chrome trace with one event per dispatch.
 #[test]
 fn profile_prints_kernel_times_and_writes_a_chrome_trace() {
+    for kernels in ["cpu", "gpu"] {
+        profile_under(kernels);
+    }
+}
+
+fn profile_under(kernels: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let trace = tmp.path().join("trace.json");
     let o = winsor(&[
@@ -834,9 +859,16 @@ fn profile_prints_kernel_times_and_writes_a_chrome_trace() {
         "1",
         "--trace",
         trace.to_str().unwrap(),
+        "--kernels",
+        kernels,
     ]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // the plan it ran, resolved
+    assert!(
+        out.contains(&format!("kernels {kernels}: matmul forward")),
+        "{out}"
+    );
     assert!(out.contains("| kernel | dispatches | total ms |"), "{out}");
     // the aggregation's rate is in coordinates, the products' in GFLOP/s
     assert!(out.contains("Mcoords/s"), "{out}");

@@ -906,8 +906,29 @@ fn auto_selection_under_both_presets() {
             Rule::SumSign(0.001), // no order statistics: always the partial path
         ] {
             check_selection(&plan, rule, Select::Auto, &d, &a, rows, fo, fi);
+            let (g, _) = gpu();
+            let path = Selection::new(g, &plan, &rule, rows, Select::Auto)
+                .unwrap()
+                .path();
+            let (k_lo, k_hi) = rule.clip_counts(rows);
+            let want = if rule.selects() && k_lo.max(k_hi) > plan.partial_max_k {
+                Select::Sort
+            } else {
+                Select::Partial
+            };
+            assert_eq!(path, want, "{rule} under the {:?} plan", plan.preset);
         }
     }
+    // the case that tells the presets apart
+    let (g, _) = gpu();
+    let w25 = Rule::Winsor(25.0);
+    let path = |p: &KernelPlan| {
+        Selection::new(g, p, &w25, rows, Select::Auto)
+            .unwrap()
+            .path()
+    };
+    assert_eq!(path(&KernelPlan::cpu()), Select::Partial);
+    assert_eq!(path(&KernelPlan::gpu()), Select::Sort);
 }
 
 /// The partial path with a fixed number of units per invocation (`--partial-units` and

@@ -219,7 +219,7 @@ impl KernelPlan {
             Units::Fixed(n) => n.to_string(),
         };
         format!(
-            "kernels {:?}: matmul forward {} backward {} grad {}, sparse inputs {}, --select auto: partial up to k = {}, partial units {}, column units {}, fused SGD {}, mean through selection {}",
+            "kernels {:?}: matmul forward {} backward {} grad {}, sparse inputs {}, --select auto: partial up to k = {}, partial units {}, column units {}, fused SGD {}, mean through selection {}, --concurrent default at most {}",
             self.preset,
             v(self.matmul.forward),
             v(self.matmul.backward),
@@ -230,6 +230,7 @@ impl KernelPlan {
             u(self.cols_units),
             on(self.fused_sgd),
             on(self.mean_through_select),
+            self.auto_concurrent_max,
         )
         .to_lowercase()
     }

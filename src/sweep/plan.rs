@@ -66,7 +66,7 @@ impl Value {
 const RESERVED: [&str; 3] = ["out", "force", "adapter"];
 
 /// The kernel-plan options: the sweep's runs share dispatches, so the plan is the sweep's.
-const KERNEL_OPTIONS: [&str; 7] = [
+pub const KERNEL_OPTIONS: [&str; 7] = [
     "kernels",
     "matmul",
     "sparse-inputs",

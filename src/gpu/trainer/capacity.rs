@@ -6,7 +6,6 @@
 use anyhow::{bail, Result};
 
 use super::layout::ParamLayout;
-use super::step::rule_groups;
 use super::TrainerSpec;
 use crate::data::{DataSet, CLASSES};
 use crate::gpu::context::Gpu;
@@ -66,7 +65,9 @@ pub(super) struct Capacity {
 }
 
 impl Capacity {
-    /// Checks the runs against the data and the device, and sizes the trainer.
+    /// Checks the runs against the data and the device, and sizes the trainer (the
+    /// bindings are checked by [`Capacity::check_bindings`], after the selection kernels,
+    /// whose errors name the more useful fix).
     pub fn new(
         gpu: &Gpu,
         layout: &ParamLayout,
@@ -113,17 +114,16 @@ impl Capacity {
         }
         // two halves of `slots` steps each: one being filled while the other runs
         let slots = spec.steps_per_submit.clamp(1, (8_000_000 / (b * 4)).max(1));
-        let cap = Capacity {
+        Ok(Capacity {
             rows,
             chunk,
             n_chunks,
             slots,
-        };
-        cap.check_bindings(gpu, layout, rules, data, b)?;
-        Ok(cap)
+        })
     }
 
-    fn check_bindings(
+    /// Every buffer the trainer will make, against the device's binding limit.
+    pub fn check_bindings(
         &self,
         gpu: &Gpu,
         layout: &ParamLayout,
@@ -142,16 +142,7 @@ impl Capacity {
             "the per-example labels, losses and hits",
             run_stride(data.train.n.max(data.test.n) * 4) * runs as u64,
         )?;
-        // one history buffer per temporal rule group, holding that group's runs
-        for g in rule_groups(rules)
-            .iter()
-            .filter(|g| matches!(g.rule, Rule::Temporal(_)))
-        {
-            gpu.check_binding(
-                "the temporal rules' gradient history",
-                (3 * layout.total * 4 * g.count) as u64,
-            )?;
-        }
+        // (the temporal rules' history is checked where it is made, step::Aggregation)
         gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
         gpu.check_binding("the test images", data.test.pixels.len() as u64)?;
         gpu.check_binding(

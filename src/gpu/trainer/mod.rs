@@ -164,6 +164,7 @@ impl<'g> GpuTrainer<'g> {
         let rules: Vec<Rule> = run_inits.iter().map(|r| r.rule).collect();
         let cap = Capacity::new(gpu, &layout, &spec, &rules, data)?;
         let aggregations = Aggregation::for_runs(gpu, kernels, &rules, &spec, &cap, layout.total)?;
+        cap.check_bindings(gpu, &layout, &rules, data, spec.batch)?;
         let buf = Buffers::new(gpu, &layout, &cap, data, run_inits, spec.batch);
         let ops = Ops {
             gpu,

@@ -82,10 +82,14 @@ impl Aggregation {
                 // dispatch it saves), so the mean and temporal rules keep the SGD dispatch.
                 let fused = plan.fused_sgd && rule.per_example() && selection.is_some();
                 let temporal = match rule {
-                    Rule::Temporal(t) => Some((
-                        TemporalCombine::new(gpu, t),
-                        Stacked::new(gpu, "gradient history", 3 * params_total * 4, group.count),
-                    )),
+                    Rule::Temporal(t) => {
+                        // one history buffer per group, holding that group's runs
+                        let bytes = 3 * params_total * 4;
+                        let what = "the temporal rules' gradient history";
+                        gpu.check_binding(what, (bytes * group.count) as u64)?;
+                        let hist = Stacked::new(gpu, "gradient history", bytes, group.count);
+                        Some((TemporalCombine::new(gpu, t), hist))
+                    }
                     _ => None,
                 };
                 Ok(Aggregation {
