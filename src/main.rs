@@ -54,8 +54,8 @@ struct SweepArgs {
     preset: Option<String>,
     /// With --preset: full (the paper's steps), medium or quick (fewer steps on training and
     /// test subsets, chosen by measurement; see BENCHMARKS.md).
-    #[arg(long, default_value = "full", requires = "preset")]
-    scale: String,
+    #[arg(long, requires = "preset")]
+    scale: Option<String>,
     /// With --preset: seeds per cell, 0..N, a grid dimension (default 2 at quick and medium
     /// scale, 3 at full).
     #[arg(long, value_name = "N", requires = "preset")]
@@ -457,10 +457,17 @@ fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn sweep(a: SweepArgs) -> Result<()> {
+/// Exit status 1 when some runs failed (the others are done), 2 for an error that stopped it.
+fn sweep(a: SweepArgs) -> Result<ExitCode> {
     use winsor::sweep::{Plan, Prepared, Shard};
+    // (clap's `requires` does not hold these here, so they are checked by hand)
+    if a.preset.is_none() && (a.scale.is_some() || a.seeds.is_some()) {
+        anyhow::bail!(
+            "--scale and --seeds go with --preset; a plan file sets its steps, subsets and seeds itself"
+        );
+    }
     let plan = match (&a.plan, &a.preset) {
-        (_, Some(p)) => Plan::preset(p, &a.scale, a.seeds)?,
+        (_, Some(p)) => Plan::preset(p, a.scale.as_deref().unwrap_or("full"), a.seeds)?,
         (Some(path), None) => Plan::from_toml(path)?,
         (None, None) => anyhow::bail!("give a plan file or --preset fig1|fig2|fig4"),
     };
@@ -515,12 +522,13 @@ fn sweep(a: SweepArgs) -> Result<()> {
         for (name, e) in &o.failed {
             eprintln!("failed: {name}: {e}");
         }
-        anyhow::bail!(
-            "{} of the sweep's runs failed (above); rerun the same command to retry them",
+        eprintln!(
+            "error: {} of the sweep's runs failed (above); rerun the same command to retry them",
             o.failed.len()
         );
+        return Ok(ExitCode::from(1));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench(a: BenchArgs) -> Result<()> {
@@ -737,7 +745,33 @@ fn retired_switches() -> Result<()> {
     Ok(())
 }
 
+/// Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" (twice) when that
+/// variable is unset, as on batch nodes and in containers, though compute needs no display.
+/// Pointing it at a private folder of ours keeps a normal run quiet. Done first, while the
+/// process has one thread, because changing the environment later would race with readers.
+#[cfg(target_os = "linux")]
+fn quiet_runtime_dir() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    // the owner of /proc/self is this process's user
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("winsor-runtime-{uid}"));
+    let _ = std::fs::create_dir(&dir);
+    let ours = std::fs::metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+    if ours && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok() {
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quiet_runtime_dir() {}
+
 fn main() -> ExitCode {
+    quiet_runtime_dir();
     let cli = Cli::parse();
     // the commands that open a device, where the retired switches used to act
     let opens_device = matches!(
@@ -761,7 +795,10 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Sweep(a) => sweep(a),
+        Command::Sweep(a) => match sweep(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Bench(a) => bench(a),
         Command::Profile(a) => (|| {
             let mut t = a.train;

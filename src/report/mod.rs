@@ -156,7 +156,7 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<Vec<Run>> {
                 seed: get("seed")?.as_integer().unwrap_or(0) as u64,
                 metrics: table("metrics.csv")?,
                 coherence: table("coherence.csv")?,
-                finished: dir.join(crate::train::DONE_MARKER).exists(),
+                finished: crate::train::is_finished(&dir),
                 config: v,
                 dir,
             })

@@ -19,7 +19,7 @@ use crate::data::DataSet;
 use crate::gpu::trainer::max_runs;
 use crate::gpu::{Gpu, Kernels};
 use crate::output::write_atomic;
-use crate::train::{TrainConfig, DONE_MARKER};
+use crate::train::{is_finished, TrainConfig};
 
 /// A cell made ready to run: its settings as a training configuration and its data folder
 /// (None: the built-in MNIST).
@@ -102,7 +102,7 @@ pub fn run(
     let n_mine = mine.len();
     let (finished, todo): (Vec<Prepared>, Vec<Prepared>) = mine
         .into_iter()
-        .partition(|p| out.join(&p.cell.name).join(DONE_MARKER).exists());
+        .partition(|p| is_finished(&out.join(&p.cell.name)));
     let shard_note = shard.map_or(String::new(), |s| {
         format!(", shard {}/{}: {n_mine} of them", s.index, s.count)
     });

@@ -184,6 +184,12 @@ impl Plan {
                 .collect::<Result<Vec<_>>>()?;
             grid.push((k, vals));
         }
+        if base.is_empty() && grid.is_empty() {
+            bail!(
+                "{}: the plan sets nothing, so every run would be the 60000-step default; give [train] settings and [grid] lists (README, `winsor sweep`)",
+                path.display()
+            );
+        }
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

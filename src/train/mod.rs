@@ -41,9 +41,35 @@ pub struct RunOptions {
     pub parent: Option<(ProgressBar, u64)>,
 }
 
+/// Every file a run writes: `--force` removes them all, so that nothing of the previous run
+/// (a coherence.csv of a run with `--coherence`, say) is left beside the new one.
+pub const RUN_FILES: [&str; 6] = [
+    "config.toml",
+    "metrics.csv",
+    "examples.csv",
+    "coherence.csv",
+    "weights.safetensors",
+    DONE_MARKER,
+];
+
+/// Whether `dir` holds a finished run: its summary.json exists and is whole (a summary cut
+/// off by a crash or a full disk does not count).
+pub fn is_finished(dir: &Path) -> bool {
+    std::fs::read(dir.join(DONE_MARKER))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("final_metrics").is_some())
+}
+
 /// Refuses to overwrite a finished run unless `force`; creates the folder.
 pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
-    if out.join(DONE_MARKER).exists() && !force {
+    if out.is_file() {
+        bail!(
+            "--out {}: is a file, not a folder; choose a folder for the run",
+            out.display()
+        );
+    }
+    if is_finished(out) && !force {
         bail!(
             "{}: holds a finished run ({} exists); pass --force to overwrite it or choose another --out",
             out.display(),
@@ -52,8 +78,15 @@ pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     if force {
-        // A stale marker must not make a half-written new run look finished.
-        let _ = std::fs::remove_file(out.join(DONE_MARKER));
+        // nothing of the previous run may be taken for part of the new one
+        for f in RUN_FILES {
+            match std::fs::remove_file(out.join(f)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing {}", out.join(f).display()))
+                }
+                _ => {}
+            }
+        }
     }
     Ok(())
 }
@@ -121,6 +154,7 @@ pub fn run_many(
         c.validate_for(data.train.n)?;
     }
     let widths = cfg.arch.widths(data.input_dim(), CLASSES)?;
+    crate::gpu::trainer::check_widths(gpu, &widths, cfg.batch, cfgs.len())?;
     let setup = Setup {
         gpu,
         kernels,
@@ -137,7 +171,8 @@ pub fn run_many(
     let progress = Progress::new(opts, cfg.steps, cfgs.len());
     let mut t = Training::new(&setup, &trainer, runs, progress, t0);
 
-    for target in t.stops() {
+    let mut at = None;
+    while let Some(target) = t.next_stop(at) {
         if t.train_to(target)? == Flow::AllFailed {
             return Ok(every_error(t.runs));
         }
@@ -145,6 +180,7 @@ pub fn run_many(
         if t.is_logged(target) && t.evaluate()? == Flow::AllFailed {
             return Ok(every_error(t.runs));
         }
+        at = Some(target);
     }
     t.finish()
 }

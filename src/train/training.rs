@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 
 use super::active::{Active, Setup, Times};
 use super::config::TrainConfig;
+use super::grid::LogGrid;
 use super::metrics::Summary;
 use super::progress::Progress;
 use crate::gpu::trainer::{RunInit, TrainerSpec};
@@ -66,7 +67,7 @@ pub(super) struct Training<'a, 'g> {
     pub runs: Vec<Active<'a>>,
     progress: Progress<'a>,
     /// The logged steps.
-    grid: Vec<u64>,
+    grid: LogGrid,
     /// Steps every run has trained.
     step: u64,
     times: Times,
@@ -87,7 +88,7 @@ impl<'a, 'g> Training<'a, 'g> {
             trainer,
             runs,
             progress,
-            grid: cfg.log_grid.steps(cfg.steps),
+            grid: cfg.log_grid,
             step: 0,
             times: Times {
                 t0,
@@ -98,19 +99,20 @@ impl<'a, 'g> Training<'a, 'g> {
         }
     }
 
-    /// Where training stops: every logged step, and every step up to --coherence-first.
-    pub(super) fn stops(&self) -> Vec<u64> {
-        let mut stops: Vec<u64> = self.grid.clone();
-        if let Some(c) = &self.runs[0].coherence {
-            stops.extend(0..=c.config().first.min(self.cfg.steps));
-        }
-        stops.sort_unstable();
-        stops.dedup();
-        stops
+    /// Where training stops next after `after` (None: the start): the next logged step, or
+    /// sooner the next step up to --coherence-first.
+    pub(super) fn next_stop(&self, after: Option<u64>) -> Option<u64> {
+        let total = self.cfg.steps;
+        let logged = self.grid.next(after, total);
+        let measured = self.runs[0].coherence.as_ref().and_then(|c| {
+            let s = after.map_or(0, |a| a + 1);
+            (s <= c.config().first.min(total)).then_some(s)
+        });
+        logged.into_iter().chain(measured).min()
     }
 
     pub(super) fn is_logged(&self, step: u64) -> bool {
-        self.grid.binary_search(&step).is_ok()
+        self.grid.contains(step, self.cfg.steps)
     }
 
     /// Trains every run up to step `target`.

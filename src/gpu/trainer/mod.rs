@@ -27,7 +27,7 @@ use coherence::CoherencePasses;
 use layers::Ops;
 use step::Aggregation;
 
-pub use capacity::max_runs;
+pub use capacity::{check_widths, max_runs};
 pub use layout::{pack_bytes, ParamLayout};
 
 use super::context::Gpu;
