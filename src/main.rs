@@ -833,7 +833,11 @@ fn main() -> ExitCode {
             Ok(())
         })(),
         Command::Report(a) => (|| {
-            for f in winsor::report::report(&a.dirs, a.out.as_deref())? {
+            let written = winsor::report::report(&a.dirs, a.out.as_deref())?;
+            for (dir, why) in &written.skipped {
+                eprintln!("skipped {}: {why}", dir.display());
+            }
+            for f in written.files {
                 println!("wrote {}", f.display());
             }
             Ok(())

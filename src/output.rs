@@ -22,7 +22,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().with_context(|| format!("writing {}", path.display()))?;
+    if let Err(e) = write() {
+        // a full disk or a failed rename must not leave a temporary file behind
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
     Ok(())
 }
 
@@ -39,5 +43,20 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary files left behind");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        // the rename onto a folder fails after the temporary file is written
+        let p = d.path().join("taken");
+        std::fs::create_dir(&p).unwrap();
+        let e = write_atomic(&p, b"data").unwrap_err();
+        assert!(format!("{e:#}").contains("writing"), "{e:#}");
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["taken"], "a temporary file survived the failure");
     }
 }

@@ -105,8 +105,10 @@ impl Run {
 }
 
 /// The run directories in `dirs`: each one that holds config.toml, or else its
-/// subdirectories that do (a sweep's output folder), in name order.
-pub fn find_runs(dirs: &[PathBuf]) -> Result<Vec<Run>> {
+/// subdirectories that do (a sweep's output folder), in name order. A run that cannot be
+/// read (a corrupt config.toml or table) is skipped and named, so that one bad run does not
+/// stop the report of the others.
+pub fn find_runs(dirs: &[PathBuf]) -> Result<Found> {
     let mut found = Vec::new();
     for d in dirs {
         if d.join("config.toml").exists() {
@@ -129,45 +131,65 @@ pub fn find_runs(dirs: &[PathBuf]) -> Result<Vec<Run>> {
         }
         found.extend(subs);
     }
-    found
-        .into_iter()
-        .map(|dir| {
-            let path = dir.join("config.toml");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let v: toml::Table =
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-            let get = |k: &str| {
-                v.get(k)
-                    .with_context(|| format!("{}: field {k} is missing", path.display()))
-            };
-            let table = |name: &str| -> Result<Option<Table>> {
-                let p = dir.join(name);
-                Ok(if p.exists() {
-                    Some(Table::read(&p)?)
-                } else {
-                    None
-                })
-            };
-            Ok(Run {
-                noise: get("noise_percent")?.as_float().unwrap_or(f64::NAN),
-                rule: get("rule")?.as_str().unwrap_or("?").to_string(),
-                arch: get("arch")?.as_str().unwrap_or("?").to_string(),
-                seed: get("seed")?.as_integer().unwrap_or(0) as u64,
-                metrics: table("metrics.csv")?,
-                coherence: table("coherence.csv")?,
-                finished: crate::train::is_finished(&dir),
-                config: v,
-                dir,
-            })
+    let mut runs = Found::default();
+    for dir in found {
+        match read_run(&dir) {
+            Ok(run) => runs.runs.push(run),
+            Err(e) => runs.skipped.push((dir, format!("{e:#}"))),
+        }
+    }
+    if runs.runs.is_empty() {
+        if let Some((dir, e)) = runs.skipped.first() {
+            bail!("no run could be read (the first, {}: {e})", dir.display());
+        }
+    }
+    Ok(runs)
+}
+
+/// What [`find_runs`] found: the runs it read, and those it could not, each with why.
+#[derive(Default)]
+pub struct Found {
+    pub runs: Vec<Run>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// One run directory's config.toml and tables.
+fn read_run(dir: &Path) -> Result<Run> {
+    let dir = dir.to_path_buf();
+    let path = dir.join("config.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let get = |k: &str| {
+        v.get(k)
+            .with_context(|| format!("{}: field {k} is missing", path.display()))
+    };
+    let table = |name: &str| -> Result<Option<Table>> {
+        let p = dir.join(name);
+        Ok(if p.exists() {
+            Some(Table::read(&p)?)
+        } else {
+            None
         })
-        .collect()
+    };
+    Ok(Run {
+        noise: get("noise_percent")?.as_float().unwrap_or(f64::NAN),
+        rule: get("rule")?.as_str().unwrap_or("?").to_string(),
+        arch: get("arch")?.as_str().unwrap_or("?").to_string(),
+        seed: get("seed")?.as_integer().unwrap_or(0) as u64,
+        metrics: table("metrics.csv")?,
+        coherence: table("coherence.csv")?,
+        finished: crate::train::is_finished(&dir),
+        config: v,
+        dir,
+    })
 }
 
 /// Writes the report for `dirs` into `out` (default: the first of `dirs`) and returns the
 /// files written.
-pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>> {
-    let runs = find_runs(dirs)?;
+pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Written> {
+    let Found { runs, skipped } = find_runs(dirs)?;
     let all: Vec<&Run> = runs.iter().collect();
     let out = out
         .map(Path::to_path_buf)
@@ -217,7 +239,16 @@ pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>> {
     let claims = out.join("claims.md");
     write_atomic(&claims, claims_md(&runs).as_bytes())?;
     written.push(claims);
-    Ok(written)
+    Ok(Written {
+        files: written,
+        skipped,
+    })
+}
+
+/// What [`report`] wrote, and the run directories it skipped (each with why).
+pub struct Written {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// The runs with coherence.csv at noise levels strictly between 0 and 100, grouped by noise
@@ -377,5 +408,22 @@ mod tests {
         assert!(t.series("f_c").is_none());
         let e = format!("{:#}", find_runs(&[d.path().to_path_buf()]).err().unwrap());
         assert!(e.contains("no run directory"), "{e}");
+        // one corrupt run among good ones is skipped and named; only corrupt runs fail
+        let good = d.path().join("good");
+        std::fs::create_dir(&good).unwrap();
+        std::fs::write(
+            good.join("config.toml"),
+            "noise_percent = 0.0\nrule = \"mean\"\narch = \"1x8\"\nseed = 0\n",
+        )
+        .unwrap();
+        let bad = d.path().join("bad");
+        std::fs::create_dir(&bad).unwrap();
+        std::fs::write(bad.join("config.toml"), "rule = [").unwrap();
+        let f = find_runs(&[d.path().to_path_buf()]).unwrap();
+        assert_eq!(f.runs.len(), 1);
+        assert_eq!(f.skipped.len(), 1);
+        assert!(f.skipped[0].1.contains("bad"), "{:?}", f.skipped);
+        let e = format!("{:#}", find_runs(&[bad]).err().unwrap());
+        assert!(e.contains("no run could be read"), "{e}");
     }
 }
