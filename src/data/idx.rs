@@ -38,6 +38,8 @@ pub enum IdxError {
         found: usize,
         what: &'static str,
     },
+    #[error("{path}: header declares dimensions {dims:?}, more bytes than any file can hold: the header is corrupt; re-download the file")]
+    Overflow { path: PathBuf, dims: Vec<usize> },
     #[error("{path}: header declares dimensions {dims:?} = {expected} data bytes, but the file holds {found}{hint}")]
     Length {
         path: PathBuf,
@@ -57,6 +59,7 @@ impl IdxError {
             | IdxError::BadMagic { path, .. }
             | IdxError::BadDtype { path, .. }
             | IdxError::BadRank { path, .. }
+            | IdxError::Overflow { path, .. }
             | IdxError::Length { path, .. } => path,
         }
     }
@@ -117,10 +120,16 @@ pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<IdxU8, IdxError> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    let expected = dims
+    let Some(expected) = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .unwrap_or(usize::MAX);
+        .filter(|&e| e <= isize::MAX as usize)
+    else {
+        return Err(IdxError::Overflow {
+            path: path_buf(),
+            dims,
+        });
+    };
     let found = bytes.len() - header;
     if found != expected {
         return Err(IdxError::Length {
@@ -187,7 +196,9 @@ mod tests {
 
     #[test]
     fn huge_dims_do_not_overflow() {
+        // the header is corrupt, not the file truncated
         let e = parse(Path::new("x"), idx(&[u32::MAX, u32::MAX, u32::MAX], &[])).unwrap_err();
-        assert!(matches!(e, IdxError::Length { .. }), "{e}");
+        assert!(matches!(e, IdxError::Overflow { .. }), "{e}");
+        assert!(e.to_string().contains("the header is corrupt"), "{e}");
     }
 }

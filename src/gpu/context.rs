@@ -155,15 +155,16 @@ impl Gpu {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
 
-    /// Fails with a clear message when a buffer of `bytes` cannot be bound on this device.
-    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+    /// Fails with a clear message when a buffer of `bytes` cannot be bound on this device;
+    /// `fix` says which settings shrink that buffer.
+    pub fn check_binding(&self, what: &str, bytes: u64, fix: &str) -> Result<()> {
         let max = self
             .limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size);
         if bytes > max {
             bail!(
-                "{what} needs a {:.1} MiB buffer but adapter {} binds at most {:.1} MiB; use a smaller --batch or --arch, fewer --concurrent runs, or another adapter",
+                "{what} needs a {:.1} MiB buffer but adapter {} binds at most {:.1} MiB; use {fix}, or another adapter",
                 bytes as f64 / 1048576.0,
                 self.info.name,
                 max as f64 / 1048576.0

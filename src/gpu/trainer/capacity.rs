@@ -22,6 +22,10 @@ pub(super) fn run_stride(bytes: usize) -> u64 {
     (bytes as u64).max(4).next_multiple_of(256)
 }
 
+/// What shrinks the parameters, and what shrinks the activations.
+pub(super) const ARCH: &str = "a smaller --arch or fewer --concurrent runs";
+const ROWS: &str = "a smaller --batch or --arch, or fewer --concurrent runs";
+
 /// The largest storage binding the device allows.
 fn max_binding(gpu: &Gpu) -> usize {
     gpu.limits
@@ -62,12 +66,13 @@ pub fn check_widths(gpu: &Gpu, widths: &[usize], batch: usize, runs: usize) -> R
     }
     let params = ParamLayout::new(widths).total as u64 * 4;
     let what = "the parameters (--arch)";
-    gpu.check_binding(what, params.saturating_mul(runs as u64))?;
+    gpu.check_binding(what, params.saturating_mul(runs as u64), ARCH)?;
     let widest = widths.iter().copied().max().unwrap_or(1) as u64;
     let acts = run_stride((batch as u64 * widest * 4).min(usize::MAX as u64) as usize);
     gpu.check_binding(
         "the activations (--arch, --batch)",
         acts.saturating_mul(runs as u64),
+        ROWS,
     )
 }
 
@@ -155,18 +160,26 @@ impl Capacity {
         gpu.check_binding(
             "the activations",
             run_stride(self.rows * widest * 4) * runs as u64,
+            ROWS,
         )?;
-        gpu.check_binding("the parameters", (layout.total * 4 * runs) as u64)?;
+        gpu.check_binding("the parameters", (layout.total * 4 * runs) as u64, ARCH)?;
         gpu.check_binding(
             "the per-example labels, losses and hits",
             run_stride(data.train.n.max(data.test.n) * 4) * runs as u64,
+            "a smaller --train-subset or --test-subset, or fewer --concurrent runs",
         )?;
         // (the temporal rules' history is checked where it is made, step::Aggregation)
-        gpu.check_binding("the training images", data.train.pixels.len() as u64)?;
-        gpu.check_binding("the test images", data.test.pixels.len() as u64)?;
+        let subset = "a smaller --train-subset or --test-subset";
+        gpu.check_binding(
+            "the training images",
+            data.train.pixels.len() as u64,
+            subset,
+        )?;
+        gpu.check_binding("the test images", data.test.pixels.len() as u64, subset)?;
         gpu.check_binding(
             "the minibatch indices",
             (2 * self.slots * runs * b * 4) as u64,
+            "a smaller --batch or fewer --concurrent runs",
         )
     }
 }

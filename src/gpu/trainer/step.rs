@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::buffers::Stacked;
-use super::capacity::Capacity;
+use super::capacity::{self, Capacity};
 use super::layers::{Ops, Scores};
 use super::TrainerSpec;
 use crate::gpu::context::Gpu;
@@ -86,7 +86,7 @@ impl Aggregation {
                         // one history buffer per group, holding that group's runs
                         let bytes = 3 * params_total * 4;
                         let what = "the temporal rules' gradient history";
-                        gpu.check_binding(what, (bytes * group.count) as u64)?;
+                        gpu.check_binding(what, (bytes * group.count) as u64, capacity::ARCH)?;
                         let hist = Stacked::new(gpu, "gradient history", bytes, group.count);
                         Some((TemporalCombine::new(gpu, t), hist))
                     }
