@@ -124,6 +124,12 @@ fn parse_noise(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// A whole number of 0 or more, with a message that says so (for a negative number, say).
+fn parse_count<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a whole number of 0 or more (or is too large)"))
+}
+
 fn parse_winsor(s: &str) -> Result<f64, String> {
     let c: f64 = s
         .parse()
@@ -225,7 +231,7 @@ struct TrainArgs {
     init: Init,
     /// Label noise in percent (0..=100): each training label is selected with this
     /// probability and the selected labels are permuted among themselves.
-    #[arg(long, default_value = "0", value_parser = parse_noise)]
+    #[arg(long, default_value = "0", value_parser = parse_noise, allow_negative_numbers = true)]
     noise: f64,
     /// Aggregation rule: mean; winsor:C (clip at the C-th and (100-C)-th percentile, then
     /// mean); trim:C (drop those values, then mean); median; sign-sum[:S] (S * sign of the
@@ -239,19 +245,19 @@ struct TrainArgs {
     #[arg(long, default_value = "auto")]
     select: Select,
     /// Shorthand for --rule winsor:C.
-    #[arg(long, value_name = "C", value_parser = parse_winsor)]
+    #[arg(long, value_name = "C", value_parser = parse_winsor, allow_negative_numbers = true)]
     winsor: Option<f64>,
     /// Learning rate of plain SGD.
-    #[arg(long, default_value = "0.1")]
+    #[arg(long, default_value = "0.1", allow_negative_numbers = true)]
     lr: f64,
     /// Minibatch size; must divide the training-set size (60000 for MNIST).
-    #[arg(long, default_value = "100")]
+    #[arg(long, default_value = "100", allow_negative_numbers = true, value_parser = parse_count::<usize>)]
     batch: usize,
     /// Training steps (default 60000 = 100 epochs at batch 100; `winsor profile`: 20).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count::<u64>)]
     steps: Option<u64>,
     /// Seed for label noise, initialisation and minibatch order.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_negative_numbers = true, value_parser = parse_count::<u64>)]
     seed: u64,
     /// When to evaluate: paper (0-9, 10-90 by 10, ..., then every 10000) or every:N.
     #[arg(long, default_value = "paper")]

@@ -154,7 +154,7 @@ pub fn run_many(
         c.validate_for(data.train.n)?;
     }
     let widths = cfg.arch.widths(data.input_dim(), CLASSES)?;
-    crate::gpu::trainer::check_widths(gpu, &widths, cfg.batch, cfgs.len())?;
+    crate::gpu::trainer::check_widths(gpu, &widths, cfgs.len())?;
     let setup = Setup {
         gpu,
         kernels,

@@ -57,23 +57,16 @@ pub fn max_runs(gpu: &Gpu, widths: &[usize], batch: usize, n_train: usize) -> us
 }
 
 /// Checks, before any host memory is spent on them, that `runs` networks of these widths fit
-/// the device: their parameters in one binding, and one minibatch's activations of the
-/// widest layer. (`--arch 2x60000` would otherwise allocate 15 GB of initial weights on the
-/// host first.)
-pub fn check_widths(gpu: &Gpu, widths: &[usize], batch: usize, runs: usize) -> Result<()> {
+/// the device: their parameters in one binding. (`--arch 2x60000` would otherwise allocate
+/// 15 GB of initial weights on the host first.) The activations need no check here: a
+/// minibatch too large for one binding runs in row chunks ([`Capacity::new`]).
+pub fn check_widths(gpu: &Gpu, widths: &[usize], runs: usize) -> Result<()> {
     if let Some(w) = widths.iter().find(|&&w| w > 65535) {
         bail!("--arch: layer width {w} is over 65535, the most one dispatch dimension covers");
     }
     let params = ParamLayout::new(widths).total as u64 * 4;
     let what = "the parameters (--arch)";
-    gpu.check_binding(what, params.saturating_mul(runs as u64), ARCH)?;
-    let widest = widths.iter().copied().max().unwrap_or(1) as u64;
-    let acts = run_stride((batch as u64 * widest * 4).min(usize::MAX as u64) as usize);
-    gpu.check_binding(
-        "the activations (--arch, --batch)",
-        acts.saturating_mul(runs as u64),
-        ROWS,
-    )
+    gpu.check_binding(what, params.saturating_mul(runs as u64), ARCH)
 }
 
 /// The sizes a trainer is built with.
