@@ -97,7 +97,7 @@ struct ReportArgs {
 
 #[derive(Args)]
 struct PreviewArgs {
-    /// MNIST-format data folder. Default: built-in MNIST.
+    /// MNIST-format data folder, or cifar10:DIR. Default: built-in MNIST.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Which split to show.
@@ -268,7 +268,8 @@ struct TrainArgs {
     /// Overwrite a finished run in --out.
     #[arg(long)]
     force: bool,
-    /// MNIST-format data folder (train-images-idx3-ubyte[.gz] etc.). Default: built-in MNIST.
+    /// MNIST-format data folder (train-images-idx3-ubyte[.gz] etc.), or cifar10:DIR for the
+    /// CIFAR-10 binary batches. Default: built-in MNIST.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Rows per evaluation chunk on the GPU.

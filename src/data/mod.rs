@@ -1,5 +1,7 @@
-//! Data sets: the IDX reader, the built-in MNIST, label noise and minibatch order.
+//! Data sets: the IDX reader, the CIFAR-10 reader, the built-in MNIST, label noise and
+//! minibatch order.
 
+pub mod cifar;
 pub mod idx;
 pub mod noise;
 pub mod order;
@@ -13,10 +15,12 @@ use sha2::{Digest, Sha256};
 pub use noise::{Corrupt, LabelNoise};
 pub use order::BatchOrder;
 
-/// Number of classes of every MNIST-format set (MNIST, Fashion-MNIST, KMNIST).
+/// Number of classes of every set read (MNIST, Fashion-MNIST, KMNIST, CIFAR-10).
 pub const CLASSES: usize = 10;
 
-/// One split: `n` images of `height x width` unsigned-byte pixels, and their labels.
+/// One split: `n` images of `height x width` unsigned-byte pixels, and their labels. A
+/// CIFAR-10 image is stored channel-major as 96 x 32: its red, green and blue 32x32 planes
+/// stacked top to bottom (see [`cifar`]).
 #[derive(Debug, Clone)]
 pub struct Images {
     pub n: usize,
@@ -50,7 +54,7 @@ impl Images {
 
 #[derive(Debug, Clone)]
 pub struct DataSet {
-    /// "mnist (built-in)" or the directory it was read from.
+    /// "mnist (built-in)", the directory it was read from, or "cifar10 (DIR)".
     pub source: String,
     pub train: Images,
     pub test: Images,
@@ -186,10 +190,24 @@ pub fn load_dir(dir: &Path) -> Result<DataSet> {
             plain
         } else if gz.is_file() {
             gz
+        } else if let Some(folder) = [&plain, &gz].into_iter().find(|p| p.is_dir()) {
+            bail!(
+                "{}: is a folder, not a file; the data folder needs the file {name} or {name}.gz there",
+                folder.display()
+            );
         } else {
             bail!(
-                "{}: missing: the data folder needs {name} or {name}.gz",
-                dir.display()
+                "{}: missing: the data folder needs {name} or {name}.gz{}",
+                dir.display(),
+                if cifar::looks_like_cifar(dir) {
+                    format!(
+                        " (this looks like a CIFAR-10 folder: pass --data {}{})",
+                        cifar::PREFIX,
+                        dir.display()
+                    )
+                } else {
+                    String::new()
+                }
             );
         };
         let t = idx::read(&path)?;
@@ -284,10 +302,15 @@ fn images_and_labels(
     })
 }
 
-/// Loads `--data DIR` if given, else the built-in MNIST.
+/// Loads `--data DIR` if given (`cifar10:DIR`: the CIFAR-10 binary version; otherwise an
+/// MNIST-format folder), else the built-in MNIST.
 pub fn load(dir: Option<&Path>) -> Result<DataSet> {
     match dir {
-        Some(d) => load_dir(d).with_context(|| format!("loading data set from {}", d.display())),
+        Some(d) => match cifar::strip_prefix(d) {
+            Some(c) => cifar::load_dir(c),
+            None => load_dir(d),
+        }
+        .with_context(|| format!("loading data set from {}", d.display())),
         None => builtin_mnist(),
     }
 }
