@@ -52,7 +52,6 @@ run() {
     fi
     export WGPU_BACKEND=vulkan PYTHONUNBUFFERED=1
     export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
-    export WINSOR_COMMIT="${WINSOR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
     if [ "${WINSOR_QUICK:-0}" = 1 ]; then
         windows="--window 5 --windows 2 --warmup 2"; steps=20; scale=60
     else
@@ -60,7 +59,8 @@ run() {
     fi
     # seconds for a step: its share of the budget above, or a minute each when quick
     budget() { if [ "$scale" = 1 ]; then echo "$1"; else echo "$scale"; fi; }
-    echo "== $(date -u +%FT%TZ) commit $WINSOR_COMMIT"
+    # the binary names the commit it was built from (build.rs); the suite's rows carry it
+    echo "== $(date -u +%FT%TZ) $("$bin" --version)"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
     "$bin" adapters
     echo "== winsor bench --suite"

@@ -202,20 +202,11 @@ impl SuiteReport {
     }
 }
 
-/// The commit the binary was built from: WINSOR_COMMIT if set, else `git describe` in the
-/// source tree it was built in (with -dirty for uncommitted changes), else "unknown".
+/// The commit the binary was built from, recorded at build time by build.rs (`git
+/// describe`, with -dirty for uncommitted changes; "unknown" outside a git checkout), so it
+/// is right on a machine that has only the binary.
 pub fn commit() -> String {
-    if let Ok(c) = std::env::var("WINSOR_COMMIT") {
-        return c;
-    }
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=7"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    env!("WINSOR_BUILD_COMMIT").to_string()
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock.
@@ -323,6 +314,15 @@ mod tests {
             x.rule.parse::<Rule>().unwrap();
             x.arch.parse::<crate::model::Arch>().unwrap();
         }
+    }
+
+    #[test]
+    fn the_build_commit_is_recorded() {
+        // built from a git checkout, build.rs finds the commit; otherwise it says "unknown"
+        let c = commit();
+        let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".git");
+        assert!(!c.is_empty(), "{c}");
+        assert_eq!(c == "unknown", !checkout.exists(), "{c}");
     }
 
     #[test]

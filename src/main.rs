@@ -15,7 +15,7 @@ use winsor::train::{LogGrid, RunOptions, TrainConfig};
 #[derive(Parser)]
 #[command(
     name = "winsor",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WINSOR_BUILD_COMMIT"), ")"),
     about = "Coherent-gradients lab: MLPs on MNIST with per-example gradients and winsorized SGD in WGSL compute shaders"
 )]
 struct Cli {
