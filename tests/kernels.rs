@@ -669,15 +669,7 @@ fn ties_zeros_and_extremes(fi: usize) {
 fn sparse_inputs_like_mnist() {
     let mut r = rng(17);
     for (rows, fo, fi) in [(100, 12, 30), (100, 13, 32), (37, 8, 9)] {
-        let a: Vec<f32> = (0..rows * fi)
-            .map(|_| {
-                if r.below(100) < 85 {
-                    0.0
-                } else {
-                    r.uniform() as f32
-                }
-            })
-            .collect();
+        let a = mostly_zero(&mut r, rows * fi, 85);
         let mixed: Vec<f32> = (0..rows * fo)
             .map(|_| {
                 if r.below(2) == 0 {
@@ -947,15 +939,7 @@ fn partial_selection_with_fixed_units() {
         };
         for (rows, fo, fi) in [(17, 12, 9), (16, 5, 16), (13, 20, 3)] {
             let d = uniform(&mut r, rows * fo, 1.0);
-            let a: Vec<f32> = (0..rows * fi)
-                .map(|_| {
-                    if r.below(100) < 70 {
-                        0.0
-                    } else {
-                        r.uniform() as f32
-                    }
-                })
-                .collect();
+            let a = mostly_zero(&mut r, rows * fi, 70);
             for rule in [
                 Rule::Mean,
                 Rule::Winsor(10.0),
@@ -1027,15 +1011,7 @@ fn sparse_inputs_like_mnist_background() {
     for fi in [12, 13] {
         let (rows, fo) = (100, 5);
         let d = uniform(&mut r, rows * fo, 1.0);
-        let a: Vec<f32> = (0..rows * fi)
-            .map(|_| {
-                if r.below(100) < 85 {
-                    0.0
-                } else {
-                    r.uniform() as f32
-                }
-            })
-            .collect();
+        let a = mostly_zero(&mut r, rows * fi, 85);
         for rule in [
             Rule::Winsor(1.0),
             Rule::Winsor(8.0),

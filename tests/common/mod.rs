@@ -49,6 +49,20 @@ pub fn uniform(r: &mut Rng, n: usize, scale: f64) -> Vec<f32> {
         .collect()
 }
 
+/// Values that are zero with probability `zero_percent`/100 and uniform in [0, 1) otherwise,
+/// like MNIST pixels (85% zero).
+pub fn mostly_zero(r: &mut Rng, n: usize, zero_percent: u64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            if r.below(100) < zero_percent {
+                0.0
+            } else {
+                r.uniform() as f32
+            }
+        })
+        .collect()
+}
+
 pub fn to64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
