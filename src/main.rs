@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use winsor::gpu::plan::{MatmulPlan, MatmulVariant, Units};
 use winsor::gpu::{describe_adapters, Gpu, KernelChoice, KernelPlan, Kernels};
 use winsor::model::{Arch, Init};
 use winsor::rule::{Rule, Select};
-use winsor::train::{LogGrid, RunOptions, TrainConfig};
+use winsor::train::{stop, CheckpointEvery, LogGrid, RunOptions, SavedConfig, TrainConfig};
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +73,10 @@ struct SweepArgs {
     /// the cpu kernel plan and 64 under the gpu plan. Results are bit-identical to running each alone.
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
     concurrent: Option<u64>,
+    /// Write each run's checkpoint at every multiple of N steps (0: only every 10 minutes and
+    /// on SIGINT/SIGTERM). Default: at each logged step from step 100 on, and every 10 minutes.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count::<u64>)]
+    checkpoint_every: Option<u64>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -181,11 +185,18 @@ struct KernelArgs {
     /// Override the plan: inputs per invocation of the column partial selection (1..=16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
     cols_units: Option<u64>,
+    /// A plan recorded in a run's config.toml (`train --config`), used as it is.
+    #[arg(skip)]
+    recorded: Option<KernelPlan>,
 }
 
 impl KernelArgs {
     /// The plan for `gpu`: the preset, then the overrides.
     fn plan(&self, gpu: &Gpu) -> Result<KernelPlan> {
+        if let Some(plan) = self.recorded {
+            plan.validate()?;
+            return Ok(plan);
+        }
         let mut plan = KernelPlan::resolve(self.kernels, gpu);
         let on = |s: Switch| matches!(s, Switch::On);
         if let Some(v) = self.matmul {
@@ -265,9 +276,18 @@ struct TrainArgs {
     /// Run directory. Default: runs/<arch>-noise<N>-<rule>-seed<S>.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Overwrite a finished run in --out.
+    /// Overwrite the run in --out, finished or not (every file of it is removed first).
+    /// Without it, an unfinished run with the same settings resumes from its checkpoint.
     #[arg(long)]
     force: bool,
+    /// Re-run a run exactly: its settings and kernel plan from its config.toml (only --out,
+    /// --force, --adapter and --checkpoint-every may be given besides).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the checkpoint at every multiple of N steps (0: only every 10 minutes and on
+    /// SIGINT/SIGTERM). Default: at each logged step from step 100 on, and every 10 minutes.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count::<u64>)]
+    checkpoint_every: Option<u64>,
     /// MNIST-format data folder (train-images-idx3-ubyte[.gz] etc.), or cifar10:DIR for the
     /// CIFAR-10 binary batches. Default: built-in MNIST.
     #[arg(long)]
@@ -391,6 +411,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         train_subset: a.train_subset,
         test_subset: a.test_subset,
         corrupt: a.corrupt,
+        data: a.data.clone(),
         coherence: a
             .coherence
             .then(|| winsor::analysis::coherence::CoherenceConfig {
@@ -404,9 +425,83 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     Ok(cfg)
 }
 
-fn train(a: TrainArgs) -> Result<()> {
+/// When a run writes its checkpoint, from `--checkpoint-every`.
+fn checkpoint_every(n: Option<u64>) -> CheckpointEvery {
+    n.map_or(CheckpointEvery::Logged, CheckpointEvery::Steps)
+}
+
+/// `winsor train` options a sweep cell (or a config.toml) sets, parsed as the command line
+/// would be, with clap's message reduced to its first lines.
+fn parse_cell(args: Vec<String>) -> Result<TrainArgs> {
+    CellArgs::try_parse_from(args)
+        .map(|c| c.train)
+        .map_err(|e| {
+            let text = e.render().to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with("For more information"))
+                .collect();
+            anyhow::anyhow!("{}", lines.join("\n").trim().trim_start_matches("error: "))
+        })
+}
+
+/// The options `train --config` allows besides the file (they do not change the results).
+const BESIDES_CONFIG: [&str; 5] = ["config", "out", "force", "adapter", "checkpoint_every"];
+
+/// `train --config FILE`: the run's settings and kernel plan from FILE, with `given`'s
+/// --out, --force, --adapter and --checkpoint-every. `explicit` names the options on the
+/// command line; any other setting there is refused rather than silently overridden.
+fn from_config(
+    path: &std::path::Path,
+    given: TrainArgs,
+    explicit: &[String],
+) -> Result<(TrainArgs, SavedConfig)> {
+    if let Some(k) = explicit
+        .iter()
+        .find(|k| !BESIDES_CONFIG.contains(&k.as_str()))
+    {
+        anyhow::bail!(
+            "--{}: the settings come from --config {}; drop the flag, or copy the file and edit the copy",
+            k.replace('_', "-"),
+            path.display()
+        );
+    }
+    let saved = SavedConfig::read(path)
+        .with_context(|| format!("--config {}", path.display()))?
+        .with_context(|| {
+        format!(
+            "--config {}: an older winsor wrote it (no [train] table), so it cannot be re-run; pass its settings as flags",
+            path.display()
+        )
+    })?;
+    let plan = winsor::sweep::Plan::from_toml(path)?;
+    let cells = plan.cells();
+    let [cell] = &cells[..] else {
+        anyhow::bail!(
+            "--config {}: has a [grid] of {} runs; run it with `winsor sweep`",
+            path.display(),
+            cells.len()
+        );
+    };
+    let mut a = parse_cell(cell.args()).with_context(|| format!("--config {}", path.display()))?;
+    a.out = given.out;
+    a.force = given.force;
+    a.checkpoint_every = given.checkpoint_every;
+    a.device.adapter = given.device.adapter;
+    a.device.kernels.recorded = Some(saved.kernels);
+    Ok((a, saved))
+}
+
+fn train(a: TrainArgs, explicit: &[String]) -> Result<()> {
+    let (a, recorded) = match a.config.clone() {
+        Some(path) => {
+            let (a, saved) = from_config(&path, a, explicit)?;
+            (a, Some((path, saved)))
+        }
+        None => (a, None),
+    };
     let cfg = train_config(&a)?;
-    let out = a.out.unwrap_or_else(|| {
+    let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!(
             "{}-noise{}-{}-seed{}",
             cfg.arch.spec,
@@ -416,12 +511,35 @@ fn train(a: TrainArgs) -> Result<()> {
         ))
     });
     let data = winsor::data::load(a.data.as_deref())?;
+    if let Some((path, saved)) = &recorded {
+        let sha = data.sha256();
+        if sha != saved.run.data_sha256 {
+            anyhow::bail!(
+                "--config {}: the data differ from the run's: {} has SHA-256 {}, the run's ({}) had {}; give the run's data",
+                path.display(),
+                data.source,
+                sha,
+                saved.run.data_source,
+                saved.run.data_sha256
+            );
+        }
+    }
     // the subset sizes are checked here, before the adapter opens
     let subset = data.subsets(cfg.train_subset, cfg.test_subset)?;
     let (n_train, n_test) = (subset.train.n, subset.test.n);
     drop(subset);
     cfg.validate_for(n_train)?;
     let (gpu, kernels) = a.device.open()?;
+    if let Some((path, saved)) = &recorded {
+        if saved.run.adapter != gpu.adapter_name() {
+            eprintln!(
+                "note: {} was trained on {}, this is {}: results are bit-identical only on the same device",
+                path.display(),
+                saved.run.adapter,
+                gpu.adapter_name()
+            );
+        }
+    }
     eprintln!(
         "winsor {}: {} on {} ({} train / {} test), {} rule {} noise {}% lr {} batch {} steps {} seed {} -> {}",
         env!("CARGO_PKG_VERSION"),
@@ -448,6 +566,7 @@ fn train(a: TrainArgs) -> Result<()> {
             force: a.force,
             progress: true,
             parent: None,
+            checkpoint: checkpoint_every(a.checkpoint_every),
         },
     )?;
     let f = &s.final_metrics;
@@ -491,16 +610,8 @@ fn sweep(a: SweepArgs) -> Result<ExitCode> {
         .cells()
         .into_iter()
         .map(|cell| {
-            let parsed = CellArgs::try_parse_from(cell.args())
-                .map_err(|e| {
-                    let text = e.render().to_string();
-                    let lines: Vec<&str> = text
-                        .lines()
-                        .filter(|l| !l.starts_with("For more information"))
-                        .collect();
-                    anyhow::anyhow!("{}", lines.join("\n").trim().trim_start_matches("error: "))
-                })
-                .and_then(|c| Ok((train_config(&c.train)?, c.train.data)))
+            let parsed = parse_cell(cell.args())
+                .and_then(|c| Ok((train_config(&c)?, c.data)))
                 .with_context(|| format!("sweep {} run {}", plan.name, cell.name))?;
             Ok(Prepared {
                 cell,
@@ -511,10 +622,13 @@ fn sweep(a: SweepArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let (gpu, kernels) = a.device.open()?;
     let load = |path: Option<&std::path::Path>| winsor::data::load(path);
-    let concurrent = a.concurrent.map(|r| r as usize);
-    let o = winsor::sweep::run(
-        &gpu, &kernels, &plan, cells, &out, shard, &load, true, concurrent,
-    )?;
+    let opts = winsor::sweep::SweepOptions {
+        shard,
+        progress: true,
+        concurrent: a.concurrent.map(|r| r as usize),
+        checkpoint: checkpoint_every(a.checkpoint_every),
+    };
+    let o = winsor::sweep::run(&gpu, &kernels, &plan, cells, &out, &load, opts)?;
     println!(
         "sweep {}: {} runs done, {} finished before, {} failed (this job's share: {} of {}) -> {}",
         plan.name,
@@ -779,7 +893,24 @@ fn quiet_runtime_dir() {}
 
 fn main() -> ExitCode {
     quiet_runtime_dir();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // the options given on the command line (not defaults), for `train --config`
+    let explicit: Vec<String> = matches
+        .subcommand_matches("train")
+        .map(|m| {
+            m.ids()
+                .filter(|id| {
+                    m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+                })
+                .map(|id| id.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if matches!(cli.command, Command::Train(_) | Command::Sweep(_)) {
+        // a signal checkpoints the runs and stops them (exit 130 or 143)
+        stop::install();
+    }
     // the commands that open a device, where the retired switches used to act
     let opens_device = matches!(
         cli.command,
@@ -790,7 +921,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Command::Train(a) => train(a),
+        Command::Train(a) => train(a, &explicit),
         Command::Adapters => {
             let list = describe_adapters();
             if list.is_empty() {
@@ -804,7 +935,7 @@ fn main() -> ExitCode {
         }
         Command::Sweep(a) => match sweep(a) {
             Ok(code) => return code,
-            Err(e) => Err(e),
+            Err(e) => return exit_with(&e),
         },
         Command::Bench(a) => bench(a),
         Command::Profile(a) => (|| {
@@ -852,7 +983,19 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(e) => exit_with(&e),
+    }
+}
+
+/// The message and status for an error: 130 or 143 (and no "error:") for a run stopped by a
+/// signal after its checkpoint, 2 otherwise.
+fn exit_with(e: &anyhow::Error) -> ExitCode {
+    match stop::exit_code_of(e) {
+        Some(code) => {
+            eprintln!("{e:#}");
+            ExitCode::from(code)
+        }
+        None => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
@@ -862,7 +1005,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     /// A plan file may not set a kernel option (the sweep's runs share their dispatches), so
     /// the sweep must know every one of them: a new override missing there would be

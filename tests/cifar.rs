@@ -228,7 +228,7 @@ fn trains_from_cifar10_dir() {
         config.contains(&source),
         "config.toml lacks {source}:\n{config}"
     );
-    assert!(config.contains("n_train = 100"), "{config}");
+    assert!(config.contains("n-train = 100"), "{config}");
     let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     let mut lines = metrics.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();

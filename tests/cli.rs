@@ -172,7 +172,9 @@ fn a_run_writes_every_output_and_keeps_finished_runs() {
         "seed = 1",
         "rule = \"winsor:4\"",
         "adapter = ",
-        "winsor_version = ",
+        "winsor-version = ",
+        "data-sha256 = ",
+        "command = ",
         "corrupt = \"changed\"",
         // the resolved plan, never "auto"
         "[kernels]\npreset = \"",
@@ -480,7 +482,7 @@ fn coherence_run_writes_its_table() {
     let steps: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(steps, ["0", "1", "2", "4", "8"]);
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(config.contains("n_train = 500"), "{config}");
+    assert!(config.contains("n-train = 500"), "{config}");
 
     // the report draws the figures and checks the section 2.4 claims on this run
     let rep = d.path().join("report");
@@ -738,14 +740,15 @@ fn concurrent_sweep_under(plan: &Path, tmp: &Path, kernels: &str) {
             continue;
         }
         let name = cell.file_name().unwrap();
+        // config.toml records the command line, which differs in --concurrent
         for f in [
             "metrics.csv",
             "examples.csv",
             "weights.safetensors",
             "config.toml",
         ] {
-            let a = std::fs::read(cell.join(f)).unwrap();
-            let b = std::fs::read(together.join(name).join(f)).unwrap();
+            let a = without_command(f, std::fs::read(cell.join(f)).unwrap());
+            let b = without_command(f, std::fs::read(together.join(name).join(f)).unwrap());
             assert!(
                 a == b,
                 "{}/{f} differs ({kernels} plan)",
@@ -796,7 +799,7 @@ fn sharded_sweep_report_merges_runs_and_checks_claims() {
     for col in [
         "run",
         "finished",
-        "noise_percent",
+        "noise",
         "rule",
         "step",
         "train_acc",
@@ -893,6 +896,20 @@ fn profile_under(kernels: &str) {
     assert!(events.iter().any(|e| e["name"] == "select_partial"));
 }
 
+/// A config.toml without its command line (the one line that may differ between runs of
+/// the same settings); any other file as it is.
+fn without_command(file: &str, bytes: Vec<u8>) -> Vec<u8> {
+    if file != "config.toml" {
+        return bytes;
+    }
+    let text = String::from_utf8(bytes).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("command = "))
+        .collect();
+    kept.join("\n").into_bytes()
+}
+
 /// Run folders: `--out` naming a file is refused; a summary.json cut short does not make a
 /// run finished; `--force` removes every file of the previous run (here its coherence.csv).
 #[test]
@@ -926,15 +943,25 @@ fn run_folders_are_never_mixed() {
     let r = train(&["--coherence", "--coherence-first", "0"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(out.join("coherence.csv").exists());
-    // a crash while writing summary.json: the run is not finished, so no --force is needed
+    // a crash while writing summary.json: the run is not finished, so the same command
+    // runs it again without --force
+    let coherence: &[&str] = &["--coherence", "--coherence-first", "0"];
     let summary = std::fs::read(out.join("summary.json")).unwrap();
     std::fs::write(out.join("summary.json"), &summary[..summary.len() / 2]).unwrap();
-    let r = train(&[]);
+    let r = train(coherence);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let again = std::fs::read_to_string(out.join("summary.json")).unwrap();
     serde_json::from_str::<serde_json::Value>(&again).unwrap();
-    // that run had no --coherence, but the earlier coherence.csv is still there: --force
-    // must clear it
+    // another run's settings on an unfinished folder are refused, naming the difference
+    std::fs::write(out.join("summary.json"), &summary[..summary.len() / 2]).unwrap();
+    let r = train(&[]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--coherence: true there, unset now") && err.contains("pass --force"),
+        "{err}"
+    );
+    // --force runs it, and must clear the earlier run's coherence.csv
     let r = train(&["--force"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(

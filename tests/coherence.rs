@@ -271,6 +271,7 @@ fn coherence_mask_under(k: &winsor::gpu::Kernels) {
                 force: false,
                 progress: false,
                 parent: None,
+                checkpoint: Default::default(),
             },
         )
         .unwrap();

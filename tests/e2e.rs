@@ -233,6 +233,7 @@ fn same_bytes_under(k: &winsor::gpu::Kernels) {
                 force: false,
                 progress: false,
                 parent: None,
+                checkpoint: Default::default(),
             },
         )
         .unwrap();

@@ -107,6 +107,25 @@ impl Coherence {
         }
     }
 
+    /// The running state a checkpoint keeps: the cumulative sums per world and the rows.
+    pub fn state(&self) -> (&[(f64, f64)], &[Vec<f64>]) {
+        (&self.cum, &self.rows)
+    }
+
+    /// Puts back the state of [`Self::state`] (the rest derives from the seed).
+    pub fn restore(&mut self, cum: Vec<(f64, f64)>, rows: Vec<Vec<f64>>) -> anyhow::Result<()> {
+        if cum.len() != self.cum.len() {
+            anyhow::bail!(
+                "the checkpoint's coherence state has {} worlds, the run {}",
+                cum.len(),
+                self.cum.len()
+            );
+        }
+        self.cum = cum;
+        self.rows = rows;
+        Ok(())
+    }
+
     pub fn config(&self) -> &CoherenceConfig {
         &self.cfg
     }

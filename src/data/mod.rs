@@ -65,6 +65,21 @@ impl DataSet {
         self.train.dim()
     }
 
+    /// SHA-256 (hex) of the decoded set: each split's count, image size, pixels and labels,
+    /// training split first. The same images give the same digest whether they were read
+    /// compressed or not; config.toml records it so that a re-run can check its data.
+    pub fn sha256(&self) -> String {
+        let mut h = Sha256::new();
+        for s in [&self.train, &self.test] {
+            for v in [s.n, s.height, s.width] {
+                h.update((v as u64).to_le_bytes());
+            }
+            h.update(&s.pixels);
+            h.update(&s.labels);
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The set with only its first `n` training examples (`--train-subset`; None: all of
     /// them). More than the set holds is an error rather than a silent "all".
     pub fn train_subset(&self, n: Option<usize>) -> anyhow::Result<std::borrow::Cow<'_, Self>> {

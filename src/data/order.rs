@@ -38,6 +38,14 @@ impl BatchOrder {
         self.next += self.batch;
         &self.perm[s..s + self.batch]
     }
+
+    /// Skips `batches` minibatches, as if they had been drawn (a resumed run replays its
+    /// order to the checkpoint's step: the shuffles consume the random stream as before).
+    pub fn skip(&mut self, batches: u64) {
+        for _ in 0..batches {
+            self.next_batch();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +60,15 @@ mod tests {
             seen.sort();
             assert_eq!(seen, (0..60).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn skipping_lands_where_drawing_does() {
+        let (mut a, mut b) = (BatchOrder::new(60, 12, 4), BatchOrder::new(60, 12, 4));
+        for _ in 0..13 {
+            a.next_batch();
+        }
+        b.skip(13);
+        assert_eq!(a.next_batch(), b.next_batch());
     }
 }

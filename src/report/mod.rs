@@ -153,6 +153,42 @@ pub struct Found {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// A config.toml as one table of settings under the names the report reads: a current one's
+/// [train] settings, then its [run] record (`data-source` as `data`), then `kernels`; an
+/// older one's top-level fields, `noise_percent` as `noise`.
+fn flat_config(v: toml::Table) -> toml::Table {
+    let mut flat = toml::Table::new();
+    match (v.get("train"), v.get("run")) {
+        (Some(toml::Value::Table(train)), run) => {
+            flat.extend(train.clone());
+            if let Some(toml::Value::Table(run)) = run {
+                for (k, x) in run {
+                    let k = if k == "data-source" {
+                        "data".to_string()
+                    } else {
+                        k.clone()
+                    };
+                    flat.entry(k).or_insert_with(|| x.clone());
+                }
+            }
+            if let Some(k) = v.get("kernels") {
+                flat.insert("kernels".into(), k.clone());
+            }
+        }
+        _ => {
+            for (k, x) in v {
+                let k = if k == "noise_percent" {
+                    "noise".to_string()
+                } else {
+                    k
+                };
+                flat.insert(k, x);
+            }
+        }
+    }
+    flat
+}
+
 /// One run directory's config.toml and tables.
 fn read_run(dir: &Path) -> Result<Run> {
     let dir = dir.to_path_buf();
@@ -161,6 +197,7 @@ fn read_run(dir: &Path) -> Result<Run> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let v: toml::Table =
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let v = flat_config(v);
     let get = |k: &str| {
         v.get(k)
             .with_context(|| format!("{}: field {k} is missing", path.display()))
@@ -174,7 +211,7 @@ fn read_run(dir: &Path) -> Result<Run> {
         })
     };
     Ok(Run {
-        noise: get("noise_percent")?.as_float().unwrap_or(f64::NAN),
+        noise: get("noise")?.as_float().unwrap_or(f64::NAN),
         rule: get("rule")?.as_str().unwrap_or("?").to_string(),
         arch: get("arch")?.as_str().unwrap_or("?").to_string(),
         seed: get("seed")?.as_integer().unwrap_or(0) as u64,
@@ -226,7 +263,13 @@ pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Written> {
                 // the steps measured one by one (--coherence-first), where the sums are exact
                 coh.iter()
                     .flat_map(|g| g.1.iter())
-                    .filter_map(|r| r.config.get("coherence")?.get("first")?.as_integer())
+                    .filter_map(|r| {
+                        // `coherence-first` now; a `[coherence]` table's `first` before
+                        r.config
+                            .get("coherence-first")
+                            .or_else(|| r.config.get("coherence")?.get("first"))?
+                            .as_integer()
+                    })
                     .min()
                     .unwrap_or(10) as f64,
             ),

@@ -1,23 +1,29 @@
 //! Which cells of a sweep train together: groups of cells that can share dispatches, split
 //! into batches of near-equal sizes.
 
-use super::Prepared;
+use std::path::Path;
 
-/// Cells that share every setting but noise, rule and seed train together, `concurrent`
+use super::Prepared;
+use crate::train::checkpoint;
+
+/// Cells that share every setting but noise, rule and seed, and go on from the same step
+/// (the start, or their checkpoints' step in the sweep folder `out`), train together, `concurrent`
 /// at a time; within such a group, cells with the same rule sit side by side, since
 /// they share the aggregation dispatches.
-pub(super) fn groups(todo: &[Prepared]) -> Vec<Vec<&Prepared>> {
-    let mut groups: Vec<Vec<&Prepared>> = Vec::new();
+pub(super) fn groups<'p>(todo: &'p [Prepared], out: &Path) -> Vec<Vec<&'p Prepared>> {
+    let key = |p: &Prepared| {
+        let step = checkpoint::step_of(&out.join(&p.cell.name));
+        (p.data.clone(), p.config.concurrency_key(), step)
+    };
+    let mut groups: Vec<(_, Vec<&Prepared>)> = Vec::new();
     for p in todo {
-        let key = (p.data.clone(), p.config.concurrency_key());
-        match groups
-            .iter_mut()
-            .find(|g| key.1.is_some() && (g[0].data.clone(), g[0].config.concurrency_key()) == key)
-        {
-            Some(g) => g.push(p),
-            None => groups.push(vec![p]),
+        let k = key(p);
+        match groups.iter_mut().find(|g| k.1.is_some() && g.0 == k) {
+            Some(g) => g.1.push(p),
+            None => groups.push((k, vec![p])),
         }
     }
+    let mut groups: Vec<Vec<&Prepared>> = groups.into_iter().map(|g| g.1).collect();
     for g in &mut groups {
         g.sort_by_key(|p| p.config.rule.to_string());
     }

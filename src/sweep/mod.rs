@@ -1,7 +1,7 @@
 //! `winsor sweep`: the runs of a plan (or a preset), each in its own run directory under the
 //! sweep's folder. A finished run (its summary.json, written last and atomically) is skipped,
-//! so a sweep that was killed resumes where it stopped; an unfinished one is redone from the
-//! start. `--shard i/n` (or a Slurm job array) runs a fixed share of the cells, so many
+//! so a sweep that was killed resumes where it stopped; an unfinished one goes on from its
+//! checkpoint (or from the start if it has none). `--shard i/n` (or a Slurm job array) runs a fixed share of the cells, so many
 //! machines can fill one folder. A run that fails is reported and the others go on.
 
 mod batches;
@@ -19,7 +19,7 @@ use crate::data::DataSet;
 use crate::gpu::trainer::max_runs;
 use crate::gpu::{Gpu, Kernels};
 use crate::output::write_atomic;
-use crate::train::{is_finished, TrainConfig};
+use crate::train::{is_finished, CheckpointEvery, TrainConfig};
 
 /// A cell made ready to run: its settings as a training configuration and its data folder
 /// (None: the built-in MNIST).
@@ -76,21 +76,32 @@ pub fn auto_concurrent(
     max_runs(gpu, widths, batch, n_train).min(kernels.plan.auto_concurrent_max)
 }
 
-/// Runs this shard's unfinished cells on `gpu`, `concurrent` at a time in the same
-/// dispatches (None: [`auto_concurrent`]). `load` reads a data folder (each distinct one
-/// once).
-#[allow(clippy::too_many_arguments)]
+/// How a sweep runs its cells.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SweepOptions {
+    /// This job's share of the cells (None: all of them).
+    pub shard: Option<Shard>,
+    /// Draw the sweep's progress bar.
+    pub progress: bool,
+    /// Runs trained together in the same dispatches (None: [`auto_concurrent`]).
+    pub concurrent: Option<usize>,
+    /// When each run writes its checkpoint.
+    pub checkpoint: CheckpointEvery,
+}
+
+/// Runs this shard's unfinished cells on `gpu`, as `opts` says. `load` reads a data folder
+/// (each distinct one once). A signal stops the sweep with [`crate::train::stop::Interrupted`]
+/// once the runs it was training are checkpointed.
 pub fn run(
     gpu: &Gpu,
     kernels: &Kernels,
     plan: &Plan,
     cells: Vec<Prepared>,
     out: &Path,
-    shard: Option<Shard>,
     load: &dyn Fn(Option<&Path>) -> Result<DataSet>,
-    progress: bool,
-    concurrent: Option<usize>,
+    opts: SweepOptions,
 ) -> Result<Outcome> {
+    let shard = opts.shard;
     claim_folder(plan, out)?;
     let n_cells = cells.len();
     let mine: Vec<Prepared> = cells
@@ -114,11 +125,17 @@ pub fn run(
         out.display()
     );
 
-    let mut runner = Runner::new(gpu, kernels, out, load, concurrent, &todo, progress);
-    for group in &batches::groups(&todo) {
+    let mut runner = Runner::new(gpu, kernels, out, load, &todo, opts);
+    for group in &batches::groups(&todo, out) {
         runner.run_group(group);
+        if runner.interrupted.is_some() {
+            break;
+        }
     }
     runner.finish();
+    if let Some(e) = runner.interrupted {
+        return Err(e);
+    }
     Ok(Outcome {
         cells: n_cells,
         mine: n_mine,

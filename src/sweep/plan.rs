@@ -62,8 +62,8 @@ impl Value {
 }
 
 /// Options a plan may not set: the sweep decides where runs go and never overwrites a
-/// finished one.
-const RESERVED: [&str; 3] = ["out", "force", "adapter"];
+/// finished one, and its own flags say when runs checkpoint.
+const RESERVED: [&str; 5] = ["out", "force", "adapter", "config", "checkpoint-every"];
 
 /// The kernel-plan options: the sweep's runs share dispatches, so the plan is the sweep's.
 pub const KERNEL_OPTIONS: [&str; 7] = [
@@ -117,7 +117,7 @@ fn key(k: &str) -> String {
 fn check_key(k: &str, path: &Path) -> Result<()> {
     if RESERVED.contains(&k) {
         bail!(
-            "{}: `{k}` cannot be set in a plan (the sweep names each run's folder under --out, and skips finished runs instead of overwriting them; pass --adapter to `winsor sweep`)",
+            "{}: `{k}` cannot be set in a plan (the sweep names each run's folder under --out, skips finished runs instead of overwriting them and resumes unfinished ones; pass --adapter and --checkpoint-every to `winsor sweep`)",
             path.display()
         );
     }
@@ -141,7 +141,9 @@ impl Plan {
         let t: toml::Table =
             toml::from_str(text).with_context(|| format!("parsing {}", path.display()))?;
         for k in t.keys() {
-            if k != "train" && k != "grid" {
+            // a run's config.toml is a one-cell plan: its [run] record and [kernels] plan
+            // are not settings (a sweep's kernel plan is its own)
+            if !["train", "grid", "run", "kernels"].contains(&k.as_str()) {
                 bail!(
                     "{}: unknown section [{k}]; a plan has [train] (settings of every run) and [grid] (lists of values to combine)",
                     path.display()

@@ -8,11 +8,11 @@ use std::time::Instant;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{auto_concurrent, batches, Prepared};
+use super::{auto_concurrent, batches, Prepared, SweepOptions};
 use crate::data::DataSet;
 use crate::gpu::{Gpu, Kernels};
 use crate::train::metrics::Summary;
-use crate::train::{self, RunOptions, TrainConfig};
+use crate::train::{self, stop, CheckpointEvery, RunOptions, TrainConfig};
 
 pub(super) struct Runner<'a> {
     gpu: &'a Gpu,
@@ -36,19 +36,27 @@ pub(super) struct Runner<'a> {
     pub done: usize,
     /// The name and error of each run that failed.
     pub failed: Vec<(String, String)>,
+    checkpoint: CheckpointEvery,
+    /// Set when a signal stopped a batch (its runs are checkpointed): no more batches run.
+    pub interrupted: Option<anyhow::Error>,
 }
 
 impl<'a> Runner<'a> {
-    /// A runner for the cells `todo`, with a bar drawn only with `progress`.
+    /// A runner for the cells `todo`, with a bar drawn only with `opts.progress`.
     pub(super) fn new(
         gpu: &'a Gpu,
         kernels: &'a Kernels,
         out: &'a Path,
         load: &'a dyn Fn(Option<&Path>) -> Result<DataSet>,
-        concurrent: Option<usize>,
         todo: &[Prepared],
-        progress: bool,
+        opts: SweepOptions,
     ) -> Self {
+        let SweepOptions {
+            progress,
+            concurrent,
+            checkpoint,
+            ..
+        } = opts;
         let total: u64 = todo.iter().map(|p| p.config.steps).sum();
         let bar = if progress {
             ProgressBar::new(total)
@@ -75,6 +83,8 @@ impl<'a> Runner<'a> {
             offset: 0,
             done: 0,
             failed: Vec::new(),
+            checkpoint,
+            interrupted: None,
         }
     }
 
@@ -94,6 +104,9 @@ impl<'a> Runner<'a> {
         let loaded = self.load_data(&first.data);
         let per_batch = self.per_batch(first, &loaded);
         for batch in batches::split(group, per_batch) {
+            if self.interrupted.is_some() {
+                return;
+            }
             self.run_batch(batch, first, &loaded);
         }
     }
@@ -153,9 +166,14 @@ impl<'a> Runner<'a> {
         };
         self.offset += batch.iter().map(|p| p.config.steps).sum::<u64>();
         self.bar.set_position(self.offset);
-        // an error that stopped the whole batch is every run's error
+        // an error that stopped the whole batch is every run's error, but a signal stops
+        // the sweep (every run of the batch is checkpointed)
         let results: Vec<Result<Summary>> = match results {
             Ok(r) => r,
+            Err(e) if stop::exit_code_of(&e).is_some() => {
+                self.interrupted = Some(e);
+                return;
+            }
             Err(e) => batch
                 .iter()
                 .map(|_| Err(anyhow::anyhow!("{e:#}")))
@@ -179,9 +197,12 @@ impl<'a> Runner<'a> {
             &outs,
             &RunOptions {
                 out: self.out.to_path_buf(),
-                force: true,
+                // an unfinished run resumes from its checkpoint, or starts again from step
+                // 0 when it has none; one with other settings is refused (an edited plan)
+                force: false,
                 progress: false,
                 parent: Some((self.bar.clone(), self.offset)),
+                checkpoint: self.checkpoint,
             },
         )
     }

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
-use super::config::{self, SavedConfig, TrainConfig};
+use super::checkpoint::{Checkpoint, CoherenceState, Spent, CHECKPOINT};
+use super::config::{RunRecord, SavedConfig, TrainConfig};
 use super::metrics::{self, Learnt, Row, Summary};
 use super::progress::Progress;
 use super::{prepare_out_dir, DONE_MARKER};
@@ -25,13 +26,31 @@ pub(super) struct Setup<'a> {
     pub widths: &'a [usize],
 }
 
-/// Seconds spent so far, for summary.json.
+/// Seconds spent so far, for summary.json (a resumed run's include its earlier attempts').
 pub(super) struct Times {
     /// When [`super::run_many`] was called.
     pub t0: std::time::Instant,
+    /// Wall seconds of the earlier attempts of a resumed run.
+    pub wall_before_s: f64,
     pub train_s: f64,
     pub eval_s: f64,
     pub coherence_s: f64,
+}
+
+impl Times {
+    pub fn wall_s(&self) -> f64 {
+        self.wall_before_s + self.t0.elapsed().as_secs_f64()
+    }
+
+    /// What a checkpoint keeps.
+    pub fn spent(&self) -> Spent {
+        Spent {
+            wall_s: self.wall_s(),
+            train_s: self.train_s,
+            eval_s: self.eval_s,
+            coherence_s: self.coherence_s,
+        }
+    }
 }
 
 pub(super) struct Active<'c> {
@@ -49,21 +68,32 @@ pub(super) struct Active<'c> {
 }
 
 impl<'c> Active<'c> {
-    /// Prepares the run's folder (see [`prepare_out_dir`]), writes its config.toml and draws
-    /// its label noise.
-    pub(super) fn start(s: &Setup, c: &'c TrainConfig, out: &Path, force: bool) -> Result<Self> {
-        prepare_out_dir(out, force)?;
-        write_atomic(
-            &out.join("config.toml"),
-            toml::to_string(&saved_config(s, c))?.as_bytes(),
-        )?;
+    /// Prepares the run's folder (see [`prepare_out_dir`]), draws its label noise and, when
+    /// the folder holds a checkpoint of this same run, returns it (the caller puts it back
+    /// with [`Self::restore`]); otherwise writes the run's config.toml.
+    pub(super) fn start(
+        s: &Setup,
+        c: &'c TrainConfig,
+        out: &Path,
+        force: bool,
+        record: &RunRecord,
+    ) -> Result<(Self, Option<Checkpoint>)> {
+        let saved = SavedConfig {
+            train: c.flags()?,
+            run: record.clone(),
+            kernels: s.kernels.plan,
+        };
+        let resume = prepare_out_dir(out, &saved, force)?;
+        if resume.is_none() {
+            write_atomic(&out.join("config.toml"), saved.to_toml()?.as_bytes())?;
+        }
         let data = s.data;
         let noise = LabelNoise::new(&data.train.labels, c.noise / 100.0, c.seed);
         let coherence = c
             .coherence
             .clone()
             .map(|k| Coherence::new(k, noise.corrupt(c.corrupt), s.widths, c.batch, c.seed));
-        Ok(Active {
+        let run = Active {
             cfg: c,
             out: out.to_path_buf(),
             noise,
@@ -73,7 +103,66 @@ impl<'c> Active<'c> {
             learnt: Learnt::new(data.train.n),
             last_batch: None,
             failed: None,
-        })
+        };
+        Ok((run, resume))
+    }
+
+    /// Goes on from checkpoint `c`: its measurements so far, the minibatch order replayed to
+    /// its step, and metrics.csv and coherence.csv as they were at that step (a later
+    /// attempt may have logged more before it was killed). The weights are the trainer's.
+    pub(super) fn restore(&mut self, c: Checkpoint) -> Result<()> {
+        if c.learnt.first.len() != self.learnt.first.len() {
+            bail!(
+                "{}: the checkpoint is of a run on {} training examples, this one has {}; pass --force to start again",
+                self.out.display(),
+                c.learnt.first.len(),
+                self.learnt.first.len()
+            );
+        }
+        self.order.skip(c.step);
+        self.rows = c.rows;
+        self.learnt = c.learnt;
+        match (&mut self.coherence, c.coherence) {
+            (None, None) => {}
+            (Some(coh), Some(state)) => {
+                coh.restore(state.cum, state.rows)?;
+                write_atomic(&self.out.join("coherence.csv"), coh.csv().as_bytes())?;
+            }
+            _ => bail!(
+                "{}: the checkpoint's coherence state does not match --coherence; pass --force to start again",
+                self.out.display()
+            ),
+        }
+        write_atomic(
+            &self.out.join("metrics.csv"),
+            metrics::metrics_csv(&self.rows).as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    /// This run's checkpoint at `step`, with the trainer's `params` and `history`.
+    pub(super) fn checkpoint(
+        &self,
+        step: u64,
+        params: Params,
+        history: Option<Vec<f32>>,
+        spent: Spent,
+    ) -> Checkpoint {
+        Checkpoint {
+            step,
+            params,
+            history,
+            rows: self.rows.clone(),
+            learnt: self.learnt.clone(),
+            coherence: self.coherence.as_ref().map(|c| {
+                let (cum, rows) = c.state();
+                CoherenceState {
+                    cum: cum.to_vec(),
+                    rows: rows.to_vec(),
+                }
+            }),
+            spent,
+        }
     }
 
     /// Takes in the loss and correct count of the run's minibatch at `step`; a loss that is
@@ -153,7 +242,7 @@ impl<'c> Active<'c> {
         let summary = Summary {
             final_metrics: self.rows.last().expect("grid has step 0").clone(),
             steps,
-            wall_s: times.t0.elapsed().as_secs_f64(),
+            wall_s: times.wall_s(),
             train_s: times.train_s,
             eval_s: times.eval_s,
             coherence_s: times.coherence_s,
@@ -171,37 +260,15 @@ impl<'c> Active<'c> {
             &out.join(DONE_MARKER),
             serde_json::to_string_pretty(&summary)?.as_bytes(),
         )?;
+        // the run is whole: nothing is left to resume
+        match std::fs::remove_file(out.join(CHECKPOINT)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e)
+                    .with_context(|| format!("removing {}", out.join(CHECKPOINT).display()))
+            }
+            _ => {}
+        }
         Ok(summary)
-    }
-}
-
-/// What config.toml holds for run `c`.
-fn saved_config(s: &Setup, c: &TrainConfig) -> SavedConfig {
-    let (gpu, data) = (s.gpu, s.data);
-    SavedConfig {
-        winsor_version: env!("CARGO_PKG_VERSION").into(),
-        arch: c.arch.spec.clone(),
-        widths: s.widths.to_vec(),
-        init: c.init,
-        noise_percent: c.noise,
-        rule: c.rule.to_string(),
-        select: c.select.to_string(),
-        lr: c.lr,
-        batch: c.batch,
-        steps: c.steps,
-        seed: c.seed,
-        log_grid: c.log_grid.to_string(),
-        eval_chunk: c.eval_chunk,
-        train_subset: c.train_subset,
-        test_subset: c.test_subset,
-        corrupt: c.corrupt,
-        coherence: c.coherence.as_ref().map(config::SavedCoherence::from),
-        data: data.source.clone(),
-        n_train: data.train.n,
-        n_test: data.test.n,
-        adapter: gpu.adapter_name(),
-        adapter_driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
-        kernels: s.kernels.plan,
     }
 }
 

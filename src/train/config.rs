@@ -1,11 +1,14 @@
 //! Every setting of a training run, checked before any work starts, and saved as config.toml.
 
-use anyhow::{bail, Result};
-use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::grid::LogGrid;
 use crate::analysis::coherence::CoherenceConfig;
 use crate::data::Corrupt;
+use crate::gpu::KernelPlan;
 use crate::model::{Arch, Init};
 use crate::rule::{Rule, Select};
 
@@ -33,6 +36,9 @@ pub struct TrainConfig {
     pub test_subset: Option<usize>,
     /// Which examples count as corrupt in the metrics and coherence statistics.
     pub corrupt: Corrupt,
+    /// `--data`: the data folder given (None: the built-in MNIST). Recorded only; the data
+    /// itself is passed to the run.
+    pub data: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +59,7 @@ impl Default for TrainConfig {
             train_subset: None,
             test_subset: None,
             corrupt: Corrupt::Changed,
+            data: None,
         }
     }
 }
@@ -128,55 +135,203 @@ impl TrainConfig {
     }
 }
 
-/// What config.toml holds: the settings plus where and with what they ran.
-#[derive(Serialize)]
+/// What config.toml holds. `[train]`: the run's settings by `winsor train`'s own flag names,
+/// so that `winsor train --config` and `winsor sweep` read it back; `[run]`: where and with
+/// what it ran; `[kernels]`: the resolved kernel plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedConfig {
+    pub train: toml::Table,
+    pub run: RunRecord,
+    pub kernels: KernelPlan,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RunRecord {
+    /// The command line that started the run (for a sweep's run, the sweep's).
+    pub command: String,
     pub winsor_version: String,
-    pub arch: String,
-    pub widths: Vec<usize>,
-    pub init: Init,
-    pub noise_percent: f64,
-    pub rule: String,
-    pub select: String,
-    pub lr: f64,
-    pub batch: usize,
-    pub steps: u64,
-    pub seed: u64,
-    pub log_grid: String,
-    pub eval_chunk: usize,
-    pub train_subset: Option<usize>,
-    pub test_subset: Option<usize>,
-    /// Which examples the metrics call corrupt: "changed" (label changed, the paper's
-    /// definition) or "selected" (selected for the permutation).
-    pub corrupt: Corrupt,
-    /// `--coherence` settings (absent without the flag).
-    pub coherence: Option<SavedCoherence>,
-    pub data: String,
+    /// `git describe` of the build, or "unknown" outside git.
+    pub commit: String,
+    /// "mnist (built-in)", the folder, or "cifar10 (DIR)".
+    pub data_source: String,
+    /// [`crate::data::DataSet::sha256`] of the whole set (before any subset).
+    pub data_sha256: String,
     pub n_train: usize,
     pub n_test: usize,
+    pub widths: Vec<usize>,
     pub adapter: String,
     pub adapter_driver: String,
-    /// The kernel plan the run was trained with, resolved (never "auto").
-    pub kernels: crate::gpu::KernelPlan,
 }
 
-#[derive(Serialize)]
-pub struct SavedCoherence {
-    pub first: u64,
-    pub null_worlds: usize,
-    pub sample_examples: usize,
-    pub sample_weights: usize,
-    pub minibatches: usize,
+/// The name a clap value enum has on the command line.
+fn flag_value(v: &impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
 }
 
-impl From<&CoherenceConfig> for SavedCoherence {
-    fn from(c: &CoherenceConfig) -> Self {
-        SavedCoherence {
-            first: c.first,
-            null_worlds: c.null_worlds,
-            sample_examples: c.sample_examples,
-            sample_weights: c.sample_weights,
-            minibatches: c.minibatches,
+impl TrainConfig {
+    /// The settings as `winsor train` flags (long names, without the dashes), in the order
+    /// of `--help`; optional ones only when set.
+    pub fn flags(&self) -> Result<toml::Table> {
+        use toml::Value as V;
+        let int = |flag: &str, v: u64| -> Result<V> {
+            i64::try_from(v).map(V::Integer).map_err(|_| {
+                anyhow::anyhow!(
+                    "--{flag} {v}: too large to record in config.toml (at most {})",
+                    i64::MAX
+                )
+            })
+        };
+        let mut t = toml::Table::new();
+        let mut set = |k: &str, v: V| {
+            t.insert(k.to_string(), v);
+        };
+        set("arch", V::String(self.arch.spec.clone()));
+        set("init", V::String(flag_value(&self.init)));
+        set("noise", V::Float(self.noise));
+        set("rule", V::String(self.rule.to_string()));
+        set("select", V::String(self.select.to_string()));
+        set("lr", V::Float(self.lr));
+        set("batch", int("batch", self.batch as u64)?);
+        set("steps", int("steps", self.steps)?);
+        set("seed", int("seed", self.seed)?);
+        set("log-grid", V::String(self.log_grid.to_string()));
+        if let Some(d) = &self.data {
+            let text = d.to_str().with_context(|| {
+                format!(
+                    "--data {}: the path is not UTF-8, which config.toml cannot hold",
+                    d.display()
+                )
+            })?;
+            set("data", V::String(text.to_string()));
         }
+        set("eval-chunk", int("eval-chunk", self.eval_chunk as u64)?);
+        if let Some(c) = &self.coherence {
+            set("coherence", V::Boolean(true));
+            set("coherence-first", int("coherence-first", c.first)?);
+            set("null-worlds", int("null-worlds", c.null_worlds as u64)?);
+            set(
+                "coherence-minibatches",
+                int("coherence-minibatches", c.minibatches as u64)?,
+            );
+        }
+        if let Some(n) = self.train_subset {
+            set("train-subset", int("train-subset", n as u64)?);
+        }
+        if let Some(n) = self.test_subset {
+            set("test-subset", int("test-subset", n as u64)?);
+        }
+        set("corrupt", V::String(flag_value(&self.corrupt)));
+        Ok(t)
+    }
+}
+
+impl SavedConfig {
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(format!(
+            "# A winsor run. Re-run it exactly with: winsor train --config <this file> --out DIR\n\
+             # [train] is the settings (winsor train's flags); [run] and [kernels] say where and how it ran.\n{}",
+            toml::to_string(self)?
+        ))
+    }
+
+    /// Reads a config.toml; None for one an older winsor wrote (settings at the top level).
+    pub fn read(path: &Path) -> Result<Option<SavedConfig>> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let t: toml::Table =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if !t.contains_key("train") {
+            return Ok(None);
+        }
+        t.try_into()
+            .map(Some)
+            .with_context(|| format!("{}: not a winsor run's config.toml", path.display()))
+    }
+
+    /// What differs between this (a folder's) run and `now`, one line per setting, for the
+    /// message that refuses to mix them. The command line, version and commit do not count.
+    pub fn differences(&self, now: &SavedConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        let show = |v: Option<&toml::Value>| v.map_or("unset".to_string(), |v| v.to_string());
+        let mut keys: Vec<&String> = self.train.keys().collect();
+        keys.extend(now.train.keys().filter(|k| !self.train.contains_key(*k)));
+        for k in keys {
+            let (a, b) = (self.train.get(k), now.train.get(k));
+            if a != b {
+                out.push(format!("--{k}: {} there, {} now", show(a), show(b)));
+            }
+        }
+        let (r, n) = (&self.run, &now.run);
+        if r.data_sha256 != n.data_sha256 {
+            out.push(format!(
+                "the data: {} (SHA-256 {}) there, {} (SHA-256 {}) now",
+                r.data_source, r.data_sha256, n.data_source, n.data_sha256
+            ));
+        }
+        if r.adapter != n.adapter {
+            out.push(format!(
+                "the adapter: {} there, {} now",
+                r.adapter, n.adapter
+            ));
+        }
+        if self.kernels != now.kernels {
+            out.push(format!(
+                "the kernel plan: {} there, {} now",
+                self.kernels.describe(),
+                now.kernels.describe()
+            ));
+        }
+        out
+    }
+}
+
+/// The process's command line, quoted for a POSIX shell where needed.
+pub fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c));
+            if plain {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_use_the_command_line_names() {
+        let c = TrainConfig {
+            rule: Rule::Winsor(4.0),
+            noise: 25.0,
+            train_subset: Some(300),
+            coherence: Some(CoherenceConfig::default()),
+            ..Default::default()
+        };
+        let t = c.flags().unwrap();
+        assert_eq!(t["rule"].as_str(), Some("winsor:4"));
+        assert_eq!(t["log-grid"].as_str(), Some("paper"));
+        assert_eq!(t["init"].as_str(), Some("code"));
+        assert_eq!(t["corrupt"].as_str(), Some("changed"));
+        assert_eq!(t["train-subset"].as_integer(), Some(300));
+        assert_eq!(t["coherence"].as_bool(), Some(true));
+        assert!(!t.contains_key("test-subset"));
+        let e = TrainConfig {
+            steps: u64::MAX,
+            ..Default::default()
+        }
+        .flags()
+        .unwrap_err();
+        assert!(format!("{e}").contains("--steps"), "{e}");
     }
 }

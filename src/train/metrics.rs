@@ -9,7 +9,7 @@ pub const EXAMPLES_HEADER: &str =
     "index,label_orig,label_train,corrupt,selected,learnt_first,learnt_last";
 
 /// One logged step. Options are written as empty fields.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub step: u64,
     pub train_acc: f64,
@@ -80,6 +80,7 @@ pub fn masked_acc(correct: &[u32], mask: &[bool], want: bool) -> Option<f64> {
 
 /// Tracks, per training example, the first logged step at which it was predicted as its
 /// training label, and the start of its current unbroken run of correct predictions.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Learnt {
     pub first: Vec<Option<u64>>,
     pub last: Vec<Option<u64>>,

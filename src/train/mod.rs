@@ -2,10 +2,12 @@
 //! directory (config.toml, metrics.csv, examples.csv, weights.safetensors, summary.json).
 
 mod active;
+pub mod checkpoint;
 pub mod config;
 pub mod grid;
 pub mod metrics;
 mod progress;
+pub mod stop;
 mod training;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,10 @@ use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 
 use active::{Active, Setup};
-pub use config::TrainConfig;
+use checkpoint::Spent;
+pub use checkpoint::{Checkpoint, CHECKPOINT};
+use config::RunRecord;
+pub use config::{SavedConfig, TrainConfig};
 pub use grid::LogGrid;
 use metrics::Summary;
 use progress::Progress;
@@ -39,18 +44,34 @@ pub struct RunOptions {
     /// A sweep's bar and this run's first position on it: advanced with the training steps,
     /// and the per-step lines are left out.
     pub parent: Option<(ProgressBar, u64)>,
+    pub checkpoint: CheckpointEvery,
 }
 
 /// Every file a run writes: `--force` removes them all, so that nothing of the previous run
 /// (a coherence.csv of a run with `--coherence`, say) is left beside the new one.
-pub const RUN_FILES: [&str; 6] = [
+pub const RUN_FILES: [&str; 7] = [
     "config.toml",
     "metrics.csv",
     "examples.csv",
     "coherence.csv",
     "weights.safetensors",
+    CHECKPOINT,
     DONE_MARKER,
 ];
+
+/// When a run writes its checkpoint, besides on SIGINT or SIGTERM and at least every
+/// [`CHECKPOINT_INTERVAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckpointEvery {
+    /// At each logged step past the first 100 steps (the default).
+    #[default]
+    Logged,
+    /// At every multiple of this many steps (0: only on the clock and on signals).
+    Steps(u64),
+}
+
+/// The longest a run trains without writing a checkpoint.
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Whether `dir` holds a finished run: its summary.json exists and is whole (a summary cut
 /// off by a crash or a full disk does not count).
@@ -61,34 +82,72 @@ pub fn is_finished(dir: &Path) -> bool {
         .is_some_and(|v| v.get("final_metrics").is_some())
 }
 
-/// Refuses to overwrite a finished run unless `force`; creates the folder.
-pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
+/// Removes the files of a previous run from `dir`.
+fn clear_run_files(dir: &Path) -> Result<()> {
+    for f in RUN_FILES {
+        match std::fs::remove_file(dir.join(f)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", dir.join(f).display()))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Makes `out` ready for the run `saved` describes, and returns the checkpoint to resume
+/// from, if any:
+/// - a finished run there is refused unless `force`;
+/// - an unfinished run with other settings is refused unless `force`, naming each one;
+/// - an unfinished run with the same settings resumes from its checkpoint, or starts again
+///   from step 0 if it has none;
+/// - `force` removes every file of the previous run first.
+pub fn prepare_out_dir(out: &Path, saved: &SavedConfig, force: bool) -> Result<Option<Checkpoint>> {
     if out.is_file() {
         bail!(
             "--out {}: is a file, not a folder; choose a folder for the run",
             out.display()
         );
     }
-    if is_finished(out) && !force {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    if force {
+        clear_run_files(out)?;
+        return Ok(None);
+    }
+    if is_finished(out) {
         bail!(
             "{}: holds a finished run ({} exists); pass --force to overwrite it or choose another --out",
             out.display(),
             DONE_MARKER
         );
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    if force {
-        // nothing of the previous run may be taken for part of the new one
-        for f in RUN_FILES {
-            match std::fs::remove_file(out.join(f)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("removing {}", out.join(f).display()))
+    let config = out.join("config.toml");
+    if config.exists() {
+        let fix = "pass --force to discard it and start this run, or choose another --out";
+        match SavedConfig::read(&config) {
+            Err(e) => bail!("{e:#}; {}: holds an unfinished run whose settings cannot be read; {fix}", out.display()),
+            Ok(None) => bail!(
+                "{}: holds an unfinished run of an older winsor (its config.toml has no [train] table), which cannot be resumed; {fix}",
+                out.display()
+            ),
+            Ok(Some(there)) => {
+                let diff = there.differences(saved);
+                if !diff.is_empty() {
+                    bail!(
+                        "{}: holds an unfinished run with other settings:\n  {}\n{fix}",
+                        out.display(),
+                        diff.join("\n  ")
+                    );
                 }
-                _ => {}
             }
         }
+        if let Some(c) = Checkpoint::load(out)? {
+            return Ok(Some(c));
+        }
     }
-    Ok(())
+    // nothing to resume: no file of an earlier attempt may survive into this run
+    clear_run_files(out)?;
+    Ok(None)
 }
 
 /// Trains, evaluates on the log grid and writes the run directory. Returns the summary.
@@ -149,6 +208,7 @@ pub fn run_many(
     };
     assert_eq!(cfgs.len(), outs.len(), "a folder per run");
     check_together(cfgs)?;
+    let full_data = data;
     let data = &*data.subsets(cfg.train_subset, cfg.test_subset)?;
     for c in cfgs {
         c.validate_for(data.train.n)?;
@@ -161,17 +221,55 @@ pub fn run_many(
         data,
         widths: &widths,
     };
+    let record = RunRecord {
+        command: config::command_line(),
+        winsor_version: env!("CARGO_PKG_VERSION").into(),
+        commit: env!("WINSOR_BUILD_COMMIT").into(),
+        data_source: full_data.source.clone(),
+        data_sha256: full_data.sha256(),
+        n_train: data.train.n,
+        n_test: data.test.n,
+        widths: widths.clone(),
+        adapter: gpu.adapter_name(),
+        adapter_driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
+    };
 
-    // each run's folder and config.toml, one run after the other
+    // each run's folder and config.toml (or checkpoint), one run after the other
     let mut runs = Vec::new();
+    let mut resumed = Vec::new();
     for (c, out) in cfgs.iter().zip(outs) {
-        runs.push(Active::start(&setup, c, out, opts.force)?);
+        let (run, checkpoint) = Active::start(&setup, c, out, opts.force, &record)?;
+        runs.push(run);
+        resumed.push(checkpoint);
     }
+    let start = resume_point(&resumed, outs)?;
     let trainer = training::build_trainer(&setup, cfg, &runs)?;
     let progress = Progress::new(opts, cfg.steps, cfgs.len());
-    let mut t = Training::new(&setup, &trainer, runs, progress, t0);
+    for (i, (run, checkpoint)) in runs.iter_mut().zip(resumed).enumerate() {
+        if let Some(c) = checkpoint {
+            trainer.restore_run(i, &c.params, c.history.as_deref())?;
+            progress.say(format!(
+                "{}: resuming from its checkpoint at step {} of {}",
+                run.out.display(),
+                c.step,
+                cfg.steps
+            ));
+            run.restore(c)?;
+        }
+    }
+    let mut t = Training::new(
+        &setup,
+        &trainer,
+        runs,
+        progress,
+        t0,
+        start.unwrap_or_default(),
+        opts.checkpoint,
+    );
 
-    let mut at = None;
+    // a checkpoint's step has been measured already (even step 0: a signal can come
+    // before the first update)
+    let mut at = start.map(|s| s.0);
     while let Some(target) = t.next_stop(at) {
         if t.train_to(target)? == Flow::AllFailed {
             return Ok(every_error(t.runs));
@@ -180,7 +278,29 @@ pub fn run_many(
         if t.is_logged(target) && t.evaluate()? == Flow::AllFailed {
             return Ok(every_error(t.runs));
         }
+        if t.checkpoint_due(target) {
+            t.checkpoint()?;
+        }
+        t.checkpoint_or_stop()?;
         at = Some(target);
     }
     t.finish()
+}
+
+/// The step the runs go on from and the seconds they spent before (None: they start
+/// afresh). Every run trained together must start from the same point (a sweep groups runs
+/// by their checkpoints' steps).
+fn resume_point(resumed: &[Option<Checkpoint>], outs: &[PathBuf]) -> Result<Option<(u64, Spent)>> {
+    let step = |c: &Option<Checkpoint>| c.as_ref().map(|c| c.step);
+    let from = |s: Option<u64>| s.map_or("the start".to_string(), |s| format!("step {s}"));
+    if let Some(i) = resumed.iter().position(|c| step(c) != step(&resumed[0])) {
+        bail!(
+            "runs trained together must go on from the same point: {} from {}, {} from {}; train them separately",
+            outs[0].display(),
+            from(step(&resumed[0])),
+            outs[i].display(),
+            from(step(&resumed[i]))
+        );
+    }
+    Ok(resumed[0].as_ref().map(|c| (c.step, c.spent)))
 }

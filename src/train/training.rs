@@ -6,10 +6,13 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use super::active::{Active, Setup, Times};
+use super::checkpoint::{Spent, CHECKPOINT};
 use super::config::TrainConfig;
 use super::grid::LogGrid;
 use super::metrics::Summary;
 use super::progress::Progress;
+use super::stop::{self, Interrupted};
+use super::{CheckpointEvery, CHECKPOINT_INTERVAL};
 use crate::gpu::trainer::{RunInit, TrainerSpec};
 use crate::gpu::GpuTrainer;
 use crate::model::Params;
@@ -71,17 +74,30 @@ pub(super) struct Training<'a, 'g> {
     /// Steps every run has trained.
     step: u64,
     times: Times,
+    checkpoint_every: CheckpointEvery,
+    last_checkpoint: Instant,
+    /// Steps per [`GpuTrainer::train_with`] call: about [`SPAN_SECONDS`] of training, so
+    /// that a signal or the checkpoint clock is seen soon.
+    span: u64,
 }
 
+/// About how long one call of the trainer runs.
+const SPAN_SECONDS: f64 = 2.0;
+
 impl<'a, 'g> Training<'a, 'g> {
+    /// Training from `start` (0, or a checkpoint's step, with the seconds spent before).
     pub(super) fn new(
         setup: &'a Setup<'a>,
         trainer: &'a GpuTrainer<'g>,
         runs: Vec<Active<'a>>,
         progress: Progress<'a>,
         t0: Instant,
+        (start, spent): (u64, Spent),
+        checkpoint_every: CheckpointEvery,
     ) -> Self {
         let cfg = runs[0].cfg;
+        trainer.set_steps_done(start);
+        progress.at_step(start);
         Training {
             setup,
             cfg,
@@ -89,14 +105,77 @@ impl<'a, 'g> Training<'a, 'g> {
             runs,
             progress,
             grid: cfg.log_grid,
-            step: 0,
+            step: start,
             times: Times {
                 t0,
-                train_s: 0.0,
-                eval_s: 0.0,
-                coherence_s: 0.0,
+                wall_before_s: spent.wall_s,
+                train_s: spent.train_s,
+                eval_s: spent.eval_s,
+                coherence_s: spent.coherence_s,
             },
+            checkpoint_every,
+            last_checkpoint: Instant::now(),
+            span: trainer.slots as u64,
         }
+    }
+
+    /// Whether a checkpoint is written after the stop at `step` (see [`CheckpointEvery`]);
+    /// never at step 0, where there is nothing to save, nor at the last step, where the
+    /// run's results are written instead.
+    pub(super) fn checkpoint_due(&self, step: u64) -> bool {
+        step > 0
+            && step < self.cfg.steps
+            && match self.checkpoint_every {
+                CheckpointEvery::Logged => step >= 100 && self.is_logged(step),
+                CheckpointEvery::Steps(n) => n > 0 && step.is_multiple_of(n),
+            }
+    }
+
+    /// Writes every live run's checkpoint at the current step (a run that failed keeps its
+    /// last one).
+    pub(super) fn checkpoint(&mut self) -> Result<()> {
+        let spent = self.times.spent();
+        for (i, r) in self.runs.iter().enumerate() {
+            if r.failed.is_some() {
+                continue;
+            }
+            let params = self.trainer.params_of(i)?;
+            let history = self.trainer.history_of(i)?;
+            r.checkpoint(self.step, params, history, spent)
+                .save(&r.out)?;
+        }
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Checkpoints and stops (with [`Interrupted`]) if a signal has come; checkpoints if the
+    /// last one is [`CHECKPOINT_INTERVAL`] old. Called only where every stop point up to
+    /// the current step has been measured, so that a resumed run measures nothing twice.
+    pub(super) fn checkpoint_or_stop(&mut self) -> Result<()> {
+        if let Some(signal) = stop::requested() {
+            self.checkpoint()?;
+            self.progress.finish();
+            let dirs: Vec<String> = self
+                .runs
+                .iter()
+                .filter(|r| r.failed.is_none())
+                .map(|r| r.out.join(CHECKPOINT).display().to_string())
+                .collect();
+            return Err(Interrupted {
+                signal,
+                step: self.step,
+                saved: format!(
+                    "saved {}; give the same command again to resume from step {}",
+                    dirs.join(", "),
+                    self.step
+                ),
+            }
+            .into());
+        }
+        if self.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+            self.checkpoint()?;
+        }
+        Ok(())
     }
 
     /// Where training stops next after `after` (None: the start): the next logged step, or
@@ -108,21 +187,30 @@ impl<'a, 'g> Training<'a, 'g> {
             let s = after.map_or(0, |a| a + 1);
             (s <= c.config().first.min(total)).then_some(s)
         });
-        logged.into_iter().chain(measured).min()
+        let every = match self.checkpoint_every {
+            CheckpointEvery::Steps(n) if n > 0 => {
+                let next = after.map_or(0, |a| (a / n + 1).saturating_mul(n));
+                (next <= total).then_some(next)
+            }
+            _ => None,
+        };
+        logged.into_iter().chain(measured).chain(every).min()
     }
 
     pub(super) fn is_logged(&self, step: u64) -> bool {
         self.grid.contains(step, self.cfg.steps)
     }
 
-    /// Trains every run up to step `target`.
+    /// Trains every run up to step `target`, in spans of about [`SPAN_SECONDS`], looking
+    /// for a signal and the checkpoint clock before each.
     pub(super) fn train_to(&mut self, target: u64) -> Result<Flow> {
         let concurrent = self.runs.len();
         while self.step < target {
-            // many submissions per call, so that they overlap; the index lists are capped at
-            // about 16 MB
+            self.checkpoint_or_stop()?;
+            // the index lists of one call are capped at about 16 MB
             let per_step = self.cfg.batch * concurrent;
-            let span = (target - self.step).min((4_000_000 / per_step).max(1) as u64);
+            let cap = (4_000_000 / per_step).max(1) as u64;
+            let span = (target - self.step).min(cap).min(self.span);
             let batches: Vec<Vec<u32>> = (0..span)
                 .map(|_| {
                     self.runs
@@ -138,8 +226,11 @@ impl<'a, 'g> Training<'a, 'g> {
                 return Ok(Flow::AllFailed);
             }
             trained?;
-            self.times.train_s += t.elapsed().as_secs_f64();
+            let secs = t.elapsed().as_secs_f64();
+            self.times.train_s += secs;
             self.step += span;
+            let rate = span as f64 / secs.max(1e-6);
+            self.span = ((rate * SPAN_SECONDS) as u64).clamp(trainer.slots as u64, cap);
         }
         Ok(Flow::Go)
     }

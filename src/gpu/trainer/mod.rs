@@ -127,7 +127,7 @@ pub struct GpuTrainer<'g> {
     coherence: Option<CoherencePasses>,
     // The aggregation kernels and the temporal rules' history, which the step's dispatches
     // reference.
-    _aggregations: Vec<Aggregation>,
+    aggregations: Vec<Aggregation>,
 }
 
 impl<'g> GpuTrainer<'g> {
@@ -190,7 +190,7 @@ impl<'g> GpuTrainer<'g> {
             step,
             eval,
             coherence,
-            _aggregations: aggregations,
+            aggregations,
         })
     }
 
@@ -379,6 +379,63 @@ impl<'g> GpuTrainer<'g> {
             .gpu
             .read_f32(&self.buf.params.buf, at, self.layout.total)?;
         Ok(self.layout.unflatten(&flat))
+    }
+
+    /// Run `run`'s temporal-rule history (its last three mean gradients), if its rule keeps
+    /// one: part of a checkpoint.
+    pub fn history_of(&self, run: usize) -> Result<Option<Vec<f32>>> {
+        let Some((agg, hist)) = self.history(run) else {
+            return Ok(None);
+        };
+        let at = hist.at(run - agg.group.first);
+        let n = 3 * self.layout.total;
+        Ok(Some(self.gpu.read_f32(&hist.buf, at, n)?))
+    }
+
+    /// Puts back what a checkpoint saved: run `run`'s parameters and temporal history.
+    pub fn restore_run(&self, run: usize, params: &Params, history: Option<&[f32]>) -> Result<()> {
+        if params.widths() != self.layout.widths {
+            bail!(
+                "the checkpoint's network has widths {:?}, this run {:?}",
+                params.widths(),
+                self.layout.widths
+            );
+        }
+        let flat = self.layout.flatten(params);
+        let q = &self.gpu.queue;
+        q.write_buffer(
+            &self.buf.params.buf,
+            self.buf.params.at(run) * 4,
+            bytemuck::cast_slice(&flat),
+        );
+        match (self.history(run), history) {
+            (None, None) => {}
+            (Some((agg, hist)), Some(h)) if h.len() == 3 * self.layout.total => {
+                let at = hist.at(run - agg.group.first);
+                q.write_buffer(&hist.buf, at * 4, bytemuck::cast_slice(h));
+            }
+            _ => bail!("the checkpoint's temporal history does not fit run {run}'s rule"),
+        }
+        self.gpu.wait()
+    }
+
+    /// Steps trained so far (the temporal rules' step numbers count from it).
+    pub fn steps_done(&self) -> u64 {
+        self.steps_done.get()
+    }
+
+    /// Sets the step count of a resumed run.
+    pub fn set_steps_done(&self, steps: u64) {
+        self.steps_done.set(steps);
+    }
+
+    /// The aggregation group of run `run` and its history buffer, for a temporal rule.
+    fn history(&self, run: usize) -> Option<(&Aggregation, &buffers::Stacked)> {
+        let agg = self
+            .aggregations
+            .iter()
+            .find(|a| (a.group.first..a.group.first + a.group.count).contains(&run))?;
+        agg.temporal.as_ref().map(|(_, h)| (agg, h))
     }
 
     /// Wall time of each dispatch of one training step on `batch` (every run's minibatch),

@@ -45,7 +45,7 @@ pub(super) struct Aggregation {
     /// The selection kernel applies the SGD step in place (plan: fused SGD).
     fused: bool,
     /// A temporal rule's combination and its history of the last three mean gradients.
-    temporal: Option<(TemporalCombine, Stacked)>,
+    pub temporal: Option<(TemporalCombine, Stacked)>,
 }
 
 impl Aggregation {
