@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use winsor::gpu::plan::{MatmulPlan, MatmulVariant, Units};
+use winsor::gpu::plan::{MatmulPlan, MatmulVariant, ShaderChecks, Units};
 use winsor::gpu::{describe_adapters, Gpu, KernelChoice, KernelPlan, Kernels};
 use winsor::model::{Arch, Init};
 use winsor::rule::{Rule, Select};
@@ -185,6 +185,14 @@ struct KernelArgs {
     /// Override the plan: inputs per invocation of the column partial selection (1..=16).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
     cols_units: Option<u64>,
+    /// Override the plan: the partial selection skips inserting values that cannot enter
+    /// the kept set.
+    #[arg(long, value_enum)]
+    early_reject: Option<Switch>,
+    /// Override the plan: shader modules with wgpu's runtime bounds checks, or trusted
+    /// (none; the gpu plan's).
+    #[arg(long, value_enum)]
+    shader_checks: Option<ShaderChecks>,
     /// A plan recorded in a run's config.toml (`train --config`), used as it is.
     #[arg(skip)]
     recorded: Option<KernelPlan>,
@@ -216,6 +224,12 @@ impl KernelArgs {
         }
         if let Some(n) = self.cols_units {
             plan.cols_units = Units::Fixed(n as usize);
+        }
+        if let Some(s) = self.early_reject {
+            plan.partial_early_reject = on(s);
+        }
+        if let Some(c) = self.shader_checks {
+            plan.shader_checks = c;
         }
         plan.validate()?;
         Ok(plan)

@@ -12,7 +12,7 @@ mod common;
 use common::{gpu, plan_name, plans};
 use winsor::data::{BatchOrder, DataSet, LabelNoise};
 use winsor::gpu::trainer::TrainerSpec;
-use winsor::gpu::GpuTrainer;
+use winsor::gpu::{GpuTrainer, KernelPlan};
 use winsor::model::{Init, Params};
 use winsor::reference::{self, Net64};
 use winsor::rule::{Rule, Select, Temporal};
@@ -416,5 +416,104 @@ fn concurrent_runs_equal_runs_alone_on_the_sort_path() {
     // the sorting-network selection for every selecting rule, with each plan's products
     for k in plans() {
         concurrent_equals_alone(k, Select::Sort);
+    }
+}
+
+/// Everything a few steps of training give, as bits: each step's statistics, each run's
+/// parameters and evaluation.
+fn training_bits(kernels: &winsor::gpu::Kernels, select: Select) -> Vec<u32> {
+    use winsor::gpu::trainer::RunInit;
+    let (g, _) = gpu();
+    let (batch, steps) = (23usize, 6usize);
+    let data = small_mnist(23 * 4, 29);
+    let widths = [784, 20, 12, 10];
+    let rules = [
+        Rule::Mean,
+        Rule::Winsor(10.0),
+        Rule::Temporal(Temporal::Rm3),
+        Rule::Median,
+        Rule::Trim(20.0),
+        Rule::SignSum(0.01),
+    ];
+    let noise = LabelNoise::new(&data.train.labels, 0.5, 1);
+    let inits: Vec<Params> = (0..rules.len())
+        .map(|i| Params::init(&widths, Init::Code, i as u64))
+        .collect();
+    let runs: Vec<RunInit> = rules
+        .iter()
+        .zip(&inits)
+        .map(|(&rule, init)| RunInit {
+            labels: &noise.labels,
+            init,
+            rule,
+        })
+        .collect();
+    let spec = TrainerSpec {
+        batch,
+        select,
+        lr: 0.1,
+        eval_chunk: 1000,
+        steps_per_submit: 4,
+        coherence: false,
+    };
+    let trainer = GpuTrainer::new_runs(g, kernels, &data, &runs, spec).unwrap();
+    let mut order = BatchOrder::new(data.train.n, batch, 3);
+    let batches: Vec<Vec<u32>> = (0..steps)
+        .map(|_| {
+            (0..rules.len())
+                .flat_map(|_| order.next_batch().to_vec())
+                .collect()
+        })
+        .collect();
+    let mut bits: Vec<u32> = Vec::new();
+    for (l, c) in trainer.train(&batches).unwrap() {
+        bits.extend([l.to_bits(), c]);
+    }
+    for i in 0..rules.len() {
+        for layer in trainer.params_of(i).unwrap().layers {
+            bits.extend(layer.w.iter().chain(&layer.b).map(|x| x.to_bits()));
+        }
+    }
+    for ev in trainer.evaluate_runs().unwrap() {
+        bits.extend(
+            ev.train_loss
+                .iter()
+                .chain(&ev.test_loss)
+                .map(|x| x.to_bits()),
+        );
+        bits.extend(ev.train_correct.iter().chain(&ev.test_correct));
+    }
+    bits
+}
+
+/// Shader modules created trusted (no runtime bounds checks, the gpu plan's) compute the
+/// same bits as checked ones, under both presets, on both selection paths: the checks never
+/// fired, because every index is in range (docs/trusted-shaders.md).
+#[test]
+fn trusted_shaders_are_bit_identical_to_checked_ones() {
+    use winsor::gpu::plan::ShaderChecks;
+    let (g, _) = gpu();
+    for preset in KernelPlan::presets() {
+        let with = |checks| {
+            let plan = KernelPlan {
+                shader_checks: checks,
+                ..preset
+            };
+            winsor::gpu::Kernels::new(g, plan).unwrap()
+        };
+        let (checked, trusted) = (with(ShaderChecks::Bounds), with(ShaderChecks::Trusted));
+        for select in [Select::Auto, Select::Sort] {
+            let (a, b) = (
+                training_bits(&checked, select),
+                training_bits(&trusted, select),
+            );
+            assert_eq!(a.len(), b.len());
+            let first = a.iter().zip(&b).position(|(x, y)| x != y);
+            assert!(
+                first.is_none(),
+                "{:?} plan, --select {select}: trusted differs from checked at word {first:?}",
+                preset.preset
+            );
+        }
     }
 }

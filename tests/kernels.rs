@@ -14,7 +14,7 @@ use common::*;
 use winsor::gpu::kernels::{
     Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice, SparseMatmul,
 };
-use winsor::gpu::plan::Units;
+use winsor::gpu::plan::{ShaderChecks, Units};
 use winsor::gpu::select::{Selection, PARTIAL_KMAX, SORT_PMAX};
 use winsor::gpu::{run, trainer::pack_bytes, KernelPlan};
 use winsor::reference::{self, MatmulEpilogue, MatmulLayout};
@@ -227,8 +227,8 @@ fn check_matmul(
 #[test]
 fn matmul_forward_backprop_and_grad_layouts() {
     let (g, _) = gpu();
-    let tiled = Matmul::new(g, MatmulVariant::Tiled);
-    let cpu = Matmul::new(g, MatmulVariant::Cpu);
+    let tiled = Matmul::new(g, ShaderChecks::Trusted, MatmulVariant::Tiled);
+    let cpu = Matmul::new(g, ShaderChecks::Bounds, MatmulVariant::Cpu);
     // the three stride patterns the trainer uses, at awkward sizes
     let cases = [
         (Epilogue::BiasRelu, 37, 13, 257, false, true), // forward hidden
@@ -963,7 +963,7 @@ fn temporal_rules_match_reference_over_steps() {
     let n = 1000; // not a multiple of the workgroup size
     for temporal in [Temporal::Rm3, Temporal::M3, Temporal::Ra3] {
         let rule = Rule::Temporal(temporal);
-        let kernel = TemporalCombine::new(g, temporal);
+        let kernel = TemporalCombine::new(g, ShaderChecks::Trusted, temporal);
         let gb = g.storage("g", (n * 4) as u64);
         let hist = g.storage("hist", (3 * n * 4) as u64);
         let steps = step_buffer(g, 1, 1);
@@ -1034,8 +1034,8 @@ fn sparse_inputs_like_mnist_background() {
 #[test]
 fn matmul_skipping_zero_inputs_is_bit_identical() {
     let (g, _) = gpu();
-    let tiled = Matmul::new(g, MatmulVariant::Tiled);
-    let sparse = SparseMatmul::new(g);
+    let tiled = Matmul::new(g, ShaderChecks::Trusted, MatmulVariant::Tiled);
+    let sparse = SparseMatmul::new(g, ShaderChecks::Bounds);
     let mut r = rng(21);
     for (m, n, kk) in [(37usize, 260usize, 36usize), (100, 13, 784), (5, 8, 4)] {
         let a: Vec<f32> = (0..m * kk)
@@ -1182,6 +1182,106 @@ fn row_dot_matches_reference() {
                 .map(|s| (width + 2) as f64 * U * s)
                 .collect();
             assert_close(&format!("row_dot {rows}x{width}"), &got, &want, &tol);
+        }
+    }
+}
+
+/// The selected (stored, not applied) update of `rule` on (d, a), as bits.
+#[allow(clippy::too_many_arguments)]
+fn selection_bits(
+    plan: &KernelPlan,
+    rule: Rule,
+    d: &[f32],
+    a: &[f32],
+    rows: usize,
+    fo: usize,
+    fi: usize,
+) -> Vec<u32> {
+    let (g, _) = gpu();
+    let kernel = Selection::new(g, plan, &rule, rows, Select::Partial).unwrap();
+    let db = g.storage_init("d", bytemuck::cast_slice(d));
+    let ab = g.storage_init("a", bytemuck::cast_slice(a));
+    let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
+    let disp = kernel.bind(
+        g,
+        Slice::all(&db),
+        Slice::all(&ab),
+        Slice::all(&gb),
+        fo as u32,
+        fi as u32,
+        plan.sparse_inputs,
+        1,
+        None,
+    );
+    run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
+    let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
+    got.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The partial selection with early rejection (a value that cannot enter the kept set skips
+/// the insertion; the gpu plan's): against the reference, and value for value (a zero's sign
+/// aside) against the kernel without it, on awkward sizes, heavy ties (values from a few levels), extreme
+/// magnitudes and subnormals, for every finish, under both presets' other choices.
+#[test]
+fn partial_selection_with_early_rejection() {
+    let mut r = rng(41);
+    let levels = |r: &mut winsor::rng::Rng, n: usize, vals: &[f32]| -> Vec<f32> {
+        (0..n)
+            .map(|_| vals[r.below(vals.len() as u64) as usize])
+            .collect()
+    };
+    for base in KernelPlan::presets() {
+        let on = KernelPlan {
+            partial_early_reject: true,
+            ..base
+        };
+        let off = KernelPlan {
+            partial_early_reject: false,
+            ..base
+        };
+        for (rows, fo, fi) in [(37, 13, 7), (100, 6, 9), (23, 4, 16)] {
+            let inputs = [
+                (
+                    uniform(&mut r, rows * fo, 1.0),
+                    uniform(&mut r, rows * fi, 1.0),
+                ),
+                // ties: a handful of levels, so that many values equal a kept one
+                (
+                    levels(&mut r, rows * fo, &[-1.0, 0.0, 0.5, 1.0]),
+                    levels(&mut r, rows * fi, &[0.0, 0.25, 1.0]),
+                ),
+                // extremes and subnormals next to ordinary values
+                (
+                    levels(&mut r, rows * fo, &[-3e16, -1.0, 1e-20, 2.0, 3e16]),
+                    levels(&mut r, rows * fi, &[0.0, 1e-25, 0.75, 4e19]),
+                ),
+            ];
+            for (d, a) in &inputs {
+                for rule in [
+                    Rule::Winsor(2.0),
+                    Rule::Winsor(10.0),
+                    Rule::Winsor(25.0),
+                    Rule::Trim(20.0),
+                    Rule::Median,
+                    Rule::Mean,
+                ] {
+                    check_selection(&on, rule, Select::Partial, d, a, rows, fo, fi);
+                    // the same values; only a zero's sign may differ (a rejected -0 does not
+                    // displace a kept +0, where max(+0, -0) may pick either)
+                    let value = |bits: Vec<u32>| -> Vec<f32> {
+                        bits.into_iter().map(f32::from_bits).collect()
+                    };
+                    let (with, without) = (
+                        value(selection_bits(&on, rule, d, a, rows, fo, fi)),
+                        value(selection_bits(&off, rule, d, a, rows, fo, fi)),
+                    );
+                    assert!(
+                        with.iter().zip(&without).all(|(x, y)| x == y),
+                        "{rule} B={rows} {fo}x{fi} ({:?} preset): early rejection changed a value:\n{with:?}\n{without:?}",
+                        base.preset
+                    );
+                }
+            }
         }
     }
 }

@@ -93,6 +93,10 @@ pub struct KernelPlan {
     pub partial_units: Units,
     /// Inputs per invocation of the column partial-selection kernel (sparse first layer).
     pub cols_units: Units,
+    /// The partial selection skips inserting a value that cannot enter the kept set: a
+    /// branch per value and side, which pays where lanes diverge cheaply (GPUs) and most
+    /// values are rejected (k small next to B).
+    pub partial_early_reject: bool,
     /// The per-example rules apply the SGD step inside their selection kernel, in place on
     /// the parameters, instead of a separate SGD dispatch.
     pub fused_sgd: bool,
@@ -101,6 +105,19 @@ pub struct KernelPlan {
     pub mean_through_select: bool,
     /// The most runs `--concurrent` defaults to.
     pub auto_concurrent_max: usize,
+    /// Shader modules with wgpu's runtime bounds checks, or trusted (none: a GPU then pays
+    /// no index clamps; the indices are in range by construction, docs/trusted-shaders.md).
+    pub shader_checks: ShaderChecks,
+}
+
+/// How shader modules are created.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ShaderChecks {
+    /// wgpu's default: every buffer access clamped or checked, loops bounded.
+    Bounds,
+    /// `create_shader_module_trusted` with no runtime checks.
+    Trusted,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -127,9 +144,13 @@ impl KernelPlan {
             partial_max_k: crate::gpu::select::PARTIAL_KMAX,
             partial_units: Units::Budget(48),
             cols_units: Units::Budget(48),
+            partial_early_reject: false,
             fused_sgd: true,
             mean_through_select: true,
             auto_concurrent_max: 8,
+            // lavapipe checks bounds itself when asked (robustBufferAccess); the clamps
+            // wgpu adds are a few instructions in loops that are memory-bound there
+            shader_checks: ShaderChecks::Bounds,
         }
     }
 
@@ -146,9 +167,11 @@ impl KernelPlan {
             partial_max_k: 16,
             partial_units: Units::Budget(48),
             cols_units: Units::Budget(48),
+            partial_early_reject: true,
             fused_sgd: true,
             mean_through_select: false,
             auto_concurrent_max: 64,
+            shader_checks: ShaderChecks::Trusted,
         }
     }
 
@@ -219,7 +242,7 @@ impl KernelPlan {
             Units::Fixed(n) => n.to_string(),
         };
         format!(
-            "kernels {:?}: matmul forward {} backward {} grad {}, sparse inputs {}, --select auto: partial up to k = {}, partial units {}, column units {}, fused SGD {}, mean through selection {}, --concurrent default at most {}",
+            "kernels {:?}: matmul forward {} backward {} grad {}, sparse inputs {}, --select auto: partial up to k = {}, partial units {}, column units {}, early rejection {}, fused SGD {}, mean through selection {}, --concurrent default at most {}, shader checks {:?}",
             self.preset,
             v(self.matmul.forward),
             v(self.matmul.backward),
@@ -228,9 +251,11 @@ impl KernelPlan {
             self.partial_max_k,
             u(self.partial_units),
             u(self.cols_units),
+            on(self.partial_early_reject),
             on(self.fused_sgd),
             on(self.mean_through_select),
             self.auto_concurrent_max,
+            self.shader_checks,
         )
         .to_lowercase()
     }

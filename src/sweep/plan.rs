@@ -66,7 +66,7 @@ impl Value {
 const RESERVED: [&str; 5] = ["out", "force", "adapter", "config", "checkpoint-every"];
 
 /// The kernel-plan options: the sweep's runs share dispatches, so the plan is the sweep's.
-pub const KERNEL_OPTIONS: [&str; 7] = [
+pub const KERNEL_OPTIONS: [&str; 9] = [
     "kernels",
     "matmul",
     "sparse-inputs",
@@ -74,6 +74,8 @@ pub const KERNEL_OPTIONS: [&str; 7] = [
     "mean-through-select",
     "partial-units",
     "cols-units",
+    "shader-checks",
+    "early-reject",
 ];
 
 #[derive(Debug, Clone, PartialEq)]

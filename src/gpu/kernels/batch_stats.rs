@@ -2,6 +2,7 @@
 
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = concat!(
     include_str!("../../../shaders/step.wgsl"),
@@ -29,10 +30,11 @@ uniform_struct! {
 pub struct BatchStats(Kernel);
 
 impl BatchStats {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
         use Kind::*;
         BatchStats(Kernel::new(
             gpu,
+            checks,
             "batch_stats",
             SOURCE,
             &[Read, Read, ReadWrite, Uniform, StepUniform],

@@ -2,6 +2,7 @@
 
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = include_str!("../../../shaders/bias_grad.wgsl");
 
@@ -31,10 +32,11 @@ uniform_struct! {
 pub struct BiasGrad(Kernel);
 
 impl BiasGrad {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
         use Kind::*;
         BiasGrad(Kernel::new(
             gpu,
+            checks,
             "bias_grad",
             SOURCE,
             &[Read, ReadWrite, Uniform],

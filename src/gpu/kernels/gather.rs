@@ -2,6 +2,7 @@
 
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice, Work};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = concat!(
     include_str!("../../../shaders/step.wgsl"),
@@ -44,10 +45,11 @@ pub enum GatherFrom<'a> {
 }
 
 impl Gather {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
         use Kind::*;
         Gather(Kernel::new(
             gpu,
+            checks,
             "gather",
             SOURCE,
             &[Read, Read, Read, ReadWrite, ReadWrite, Uniform, StepUniform],

@@ -4,6 +4,7 @@
 
 use super::{Dispatch, Kernel, Kind, MatmulVariant, ShaderVariant, Slice, Work};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 uniform_struct! {
     /// C[m x n] = A B with A[i, q] at `a_off + i * a_rs + q * a_cs` and B[q, j] at
@@ -193,24 +194,25 @@ pub struct Matmul {
 }
 
 impl Matmul {
-    pub fn new(gpu: &Gpu, variant: MatmulVariant) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks, variant: MatmulVariant) -> Self {
         use Kind::*;
         let io = [Read, Read, Read, ReadWrite, Uniform];
         let generic = generic_source(variant);
         let cpu = variant == MatmulVariant::Cpu;
         Matmul {
             variant,
-            kernels: EPILOGUES.map(|e| Kernel::new(gpu, "matmul", &generic, &io, &mode(e))),
+            kernels: EPILOGUES.map(|e| Kernel::new(gpu, checks, "matmul", &generic, &io, &mode(e))),
             forward_k4: cpu.then(|| {
                 let source = k4_source();
                 [Epilogue::BiasRelu, Epilogue::Bias]
-                    .map(|e| Kernel::new(gpu, "matmul_k4", &source, &io, &mode(e)))
+                    .map(|e| Kernel::new(gpu, checks, "matmul_k4", &source, &io, &mode(e)))
             }),
             grad_mn4: cpu.then(|| {
                 let source = mn4_source();
                 [Epilogue::Scale, Epilogue::ScaleAdd].map(|e| {
                     Kernel::new(
                         gpu,
+                        checks,
                         "matmul_mn4",
                         &source,
                         &[Read, Read, ReadWrite, Uniform],
@@ -218,7 +220,7 @@ impl Matmul {
                     )
                 })
             }),
-            backward_n4: cpu.then(|| Kernel::new(gpu, "matmul_n4", &n4_source(), &io, &[])),
+            backward_n4: cpu.then(|| Kernel::new(gpu, checks, "matmul_n4", &n4_source(), &io, &[])),
         }
     }
 

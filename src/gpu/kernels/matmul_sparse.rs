@@ -5,6 +5,7 @@
 use super::matmul::{cpu_block, Epilogue, MatmulParams};
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 fn product_source() -> String {
     cpu_block(concat!(
@@ -48,13 +49,14 @@ pub struct SparseMatmul {
 }
 
 impl SparseMatmul {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
         use Kind::*;
         let source = product_source();
         SparseMatmul {
             products: [Epilogue::BiasRelu, Epilogue::Bias].map(|e| {
                 Kernel::new(
                     gpu,
+                    checks,
                     "matmul_sparse",
                     &source,
                     &[Read, Read, Read, ReadWrite, Uniform, Read],
@@ -63,6 +65,7 @@ impl SparseMatmul {
             }),
             list: Kernel::new(
                 gpu,
+                checks,
                 "nonzero_blocks",
                 &list_source(),
                 &[Read, ReadWrite, Uniform],

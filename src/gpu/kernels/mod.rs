@@ -54,8 +54,8 @@ pub use sgd::Sgd;
 pub use softmax_xent::SoftmaxXent;
 pub use temporal::TemporalCombine;
 
-use super::plan::KernelPlan;
 pub use super::plan::MatmulVariant;
+use super::plan::{KernelPlan, ShaderChecks};
 
 use std::num::NonZeroU64;
 
@@ -286,6 +286,7 @@ pub(super) struct Kernel {
 impl Kernel {
     pub(super) fn new(
         gpu: &Gpu,
+        checks: ShaderChecks,
         name: &'static str,
         source: &str,
         kinds: &[Kind],
@@ -351,12 +352,25 @@ impl Kernel {
                 immediate_size: 0,
             });
         let source = with_prelude(source);
-        let module = gpu
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        let module = match checks {
+            ShaderChecks::Bounds => gpu.device.create_shader_module(desc),
+            // SAFETY: docs/trusted-shaders.md goes through every kernel: each storage index
+            // is guarded in the shader (an early return or a clamp) against a uniform the
+            // host sets from the size it allocated, or bounded by the dispatch size; the
+            // trainer checks labels, image sizes and minibatch indices before they reach
+            // the kernels; every loop is bounded by a constant or a uniform count; no
+            // integer divisor is a uniform. tests/e2e.rs trains every rule group both ways
+            // and requires the same bits (on lavapipe, whose robust buffer access would
+            // also hide a storage read out of range; see the doc).
+            ShaderChecks::Trusted => unsafe {
+                gpu.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            },
+        };
         let pipeline = gpu
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -534,22 +548,23 @@ impl Kernels {
                 );
             }
         }
+        let checks = plan.shader_checks;
         let mut matmuls: Vec<Matmul> = Vec::new();
         for v in [plan.matmul.forward, plan.matmul.backward, plan.matmul.grad] {
             if !matmuls.iter().any(|m| m.variant == v) {
-                matmuls.push(Matmul::new(gpu, v));
+                matmuls.push(Matmul::new(gpu, checks, v));
             }
         }
         Ok(Kernels {
             plan,
-            gather: Gather::new(gpu),
+            gather: Gather::new(gpu, checks),
             matmuls,
-            sparse: plan.sparse_inputs.then(|| SparseMatmul::new(gpu)),
-            softmax: SoftmaxXent::new(gpu),
-            batch_stats: BatchStats::new(gpu),
-            bias_grad: BiasGrad::new(gpu),
-            sgd: Sgd::new(gpu),
-            row_dot: RowDot::new(gpu),
+            sparse: plan.sparse_inputs.then(|| SparseMatmul::new(gpu, checks)),
+            softmax: SoftmaxXent::new(gpu, checks),
+            batch_stats: BatchStats::new(gpu, checks),
+            bias_grad: BiasGrad::new(gpu, checks),
+            sgd: Sgd::new(gpu, checks),
+            row_dot: RowDot::new(gpu, checks),
         })
     }
 

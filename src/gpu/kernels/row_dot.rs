@@ -2,6 +2,7 @@
 
 use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = include_str!("../../../shaders/row_dot.wgsl");
 
@@ -29,10 +30,11 @@ uniform_struct! {
 pub struct RowDot(Kernel);
 
 impl RowDot {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
         use Kind::*;
         RowDot(Kernel::new(
             gpu,
+            checks,
             "row_dot",
             SOURCE,
             &[Read, Read, ReadWrite, Uniform],

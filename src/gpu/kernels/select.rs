@@ -44,7 +44,12 @@ impl Selection {
             Select::Partial
         };
         match path {
-            Select::Sort => Ok(Selection::Sort(Box::new(SortSelect::new(gpu, rule, rows)?))),
+            Select::Sort => Ok(Selection::Sort(Box::new(SortSelect::new(
+                gpu,
+                plan.shader_checks,
+                rule,
+                rows,
+            )?))),
             _ => Ok(Selection::Partial(Box::new(PartialSelect::new(
                 plan, rule, rows,
             )?))),

@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use super::select::scale;
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 use crate::gpu::plan::{KernelPlan, Units};
 use crate::rule::{Finish, Rule};
 
@@ -56,6 +57,7 @@ pub struct PartialSelect {
     shape: PartialShape,
     rows: usize,
     scale: f32,
+    checks: ShaderChecks,
 }
 
 /// What the generated partial-selection shader is specialised for.
@@ -68,6 +70,9 @@ pub struct PartialShape {
     pub units: usize,
     pub finish: Finish,
     pub map_sign: bool,
+    /// Skip the insertion of a value that cannot enter the kept set (the plan's
+    /// `partial_early_reject`).
+    pub early_reject: bool,
 }
 
 impl PartialShape {
@@ -96,6 +101,7 @@ impl PartialShape {
             units: units.clamp(1, 16),
             finish: rule.finish(),
             map_sign: matches!(rule, Rule::SumSign(_)),
+            early_reject: false,
         })
     }
 
@@ -117,13 +123,14 @@ impl PartialShape {
     ) -> ShaderVariant {
         ShaderVariant::new::<PartialParams>(
             format!(
-                "{} KL {} KH {} R {} {:?} sign {} vec_a {vec_a} vec_d {vec_d} update {update}",
+                "{} KL {} KH {} R {} {:?} sign {} early reject {} vec_a {vec_a} vec_d {vec_d} update {update}",
                 orient.kernel_name(),
                 self.kl,
                 self.kh,
                 self.units,
                 self.finish,
-                self.map_sign
+                self.map_sign,
+                self.early_reject
             ),
             self.source(orient, vec_a, vec_d),
             &self.constants(update),
@@ -245,9 +252,20 @@ pub fn variants() -> Vec<ShaderVariant> {
                     ..PartialShape::new(rule, *rows, Units::Fixed(units))
                         .expect("within PARTIAL_KMAX")
                 };
-                for (vec_a, vec_d) in vec_modes(orient, units) {
-                    for update in [false, true] {
-                        out.push(shape.variant(orient, vec_a, vec_d, update));
+                // early rejection: the gpu plan's, whose inputs are dense (row kernel only)
+                let rejects: &[bool] = match orient {
+                    Orientation::Rows => &[false, true],
+                    Orientation::Cols => &[false],
+                };
+                for &early_reject in rejects {
+                    let shape = PartialShape {
+                        early_reject,
+                        ..shape
+                    };
+                    for (vec_a, vec_d) in vec_modes(orient, units) {
+                        for update in [false, true] {
+                            out.push(shape.variant(orient, vec_a, vec_d, update));
+                        }
                     }
                 }
             }
@@ -264,7 +282,10 @@ pub fn variants() -> Vec<ShaderVariant> {
 impl PartialSelect {
     pub fn new(plan: &KernelPlan, rule: &Rule, rows: usize) -> Result<Self> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
-        let shape = PartialShape::new(rule, rows, plan.partial_units)?;
+        let shape = PartialShape {
+            early_reject: plan.partial_early_reject,
+            ..PartialShape::new(rule, rows, plan.partial_units)?
+        };
         // Inputs per invocation of the column kernel: fewer than the row kernel's units,
         // because a group of R inputs is skipped only where all R are zero (on MNIST 28% of
         // the (example, group) pairs are non-zero for R = 4, 39% for R = 8).
@@ -283,6 +304,7 @@ impl PartialSelect {
             shape,
             rows,
             scale: scale(rule, rows, k_lo, k_hi),
+            checks: plan.shader_checks,
         })
     }
 
@@ -316,6 +338,7 @@ impl PartialSelect {
         cache[vec_a as usize + 2 * vec_d as usize + 4 * update as usize].get_or_init(|| {
             Kernel::new(
                 gpu,
+                self.checks,
                 name,
                 &shape.source(orient, vec_a, vec_d),
                 kinds,
@@ -376,6 +399,7 @@ impl PartialSelect {
         let groups_kernel = self.groups_kernel.get_or_init(|| {
             Kernel::new(
                 gpu,
+                self.checks,
                 "nonzero_groups",
                 include_str!("../../../shaders/nonzero_groups.wgsl"),
                 &[Read, ReadWrite, Uniform],

@@ -20,22 +20,41 @@ struct Gen<'a> {
 
 impl Gen<'_> {
     /// Offers v to unit r's kept values: a branch-free min/max bubble through each side.
+    /// With early rejection the bubble is skipped where no component of v can enter that
+    /// side's kept set (v at or beyond its last kept value: the bubble would leave every
+    /// register's value as it is, ties included; only the sign of a kept zero may differ,
+    /// where max(+0, -0) picks either), which pays where lanes diverge cheaply.
     fn insert(&self, out: &mut String, r: usize) {
-        for (name, n, keep, pass) in [("lo", self.kl, "min", "max"), ("hi", self.kh, "max", "min")]
-        {
+        for (name, n, keep, pass, enters) in [
+            ("lo", self.kl, "min", "max", "<"),
+            ("hi", self.kh, "max", "min", ">"),
+        ] {
             if n == 0 {
                 continue;
             }
-            out.push_str("        x = v;\n");
-            for i in 0..n - 1 {
+            let last = n - 1;
+            let pad = if self.shape.early_reject {
+                writeln!(out, "        if (any(v {enters} {name}{r}_{last})) {{").unwrap();
+                "    "
+            } else {
+                ""
+            };
+            writeln!(out, "        {pad}x = v;").unwrap();
+            for i in 0..last {
                 writeln!(
                     out,
-                    "        y = {name}{r}_{i}; {name}{r}_{i} = {keep}(y, x); x = {pass}(y, x);"
+                    "        {pad}y = {name}{r}_{i}; {name}{r}_{i} = {keep}(y, x); x = {pass}(y, x);"
                 )
                 .unwrap();
             }
-            let i = n - 1;
-            writeln!(out, "        {name}{r}_{i} = {keep}({name}{r}_{i}, x);").unwrap();
+            writeln!(
+                out,
+                "        {pad}{name}{r}_{last} = {keep}({name}{r}_{last}, x);"
+            )
+            .unwrap();
+            if self.shape.early_reject {
+                out.push_str("        }\n");
+            }
         }
     }
 

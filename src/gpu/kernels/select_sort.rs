@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use super::select::scale;
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 use crate::rule::{Finish, Rule};
 use crate::sortnet;
 
@@ -90,6 +91,7 @@ pub struct SortSelect {
     /// Coordinates per workgroup.
     per_group: u32,
     stages: Vec<sortnet::Stage>,
+    checks: ShaderChecks,
 }
 
 /// Floats of workgroup memory the sort kernel aims to fill (more coordinates per workgroup
@@ -112,7 +114,7 @@ pub fn sort_tile(p: usize, limit: usize) -> Result<usize, usize> {
 }
 
 impl SortSelect {
-    pub fn new(gpu: &Gpu, rule: &Rule, rows: usize) -> Result<Self> {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks, rule: &Rule, rows: usize) -> Result<Self> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
         let finish = rule.finish();
         if !(rule.selects() || *rule == Rule::Mean) {
@@ -142,6 +144,7 @@ impl SortSelect {
             scale: scale(rule, rows, k_lo, k_hi),
             per_group: per_group as u32,
             stages: sortnet::bitonic(p as u32),
+            checks,
         })
     }
 
@@ -160,12 +163,20 @@ impl SortSelect {
         let kernel = self.kernels[update.is_some() as usize].get_or_init(|| {
             Kernel::new(
                 gpu,
+                self.checks,
                 "select_sort",
                 &self.source,
                 &[Read, Read, ReadWrite, Uniform],
                 &constants(self.finish, update.is_some()),
             )
         });
+        // SORT_PMAX bounds the stages (78 at 4096); the uniform holds SORT_MAX_STAGES, and
+        // the shader loops over n_stages of them
+        assert!(
+            self.stages.len() <= SORT_MAX_STAGES,
+            "{} sort stages do not fit the uniform's {SORT_MAX_STAGES}",
+            self.stages.len()
+        );
         let mut stages = [[0u32; 4]; SORT_MAX_STAGES];
         for (slot, s) in stages.iter_mut().zip(&self.stages) {
             *slot = [s.block, s.dist, s.dist.trailing_zeros(), 0];

@@ -2,6 +2,7 @@
 
 use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice, Work};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = include_str!("../../../shaders/sgd.wgsl");
 
@@ -27,10 +28,11 @@ uniform_struct! {
 pub struct Sgd(Kernel);
 
 impl Sgd {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
         use Kind::*;
         Sgd(Kernel::new(
             gpu,
+            checks,
             "sgd",
             SOURCE,
             &[ReadWrite, Read, Uniform],

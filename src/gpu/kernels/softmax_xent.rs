@@ -2,6 +2,7 @@
 
 use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice, Work};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = include_str!("../../../shaders/softmax_xent.wgsl");
 
@@ -28,10 +29,11 @@ uniform_struct! {
 pub struct SoftmaxXent(Kernel);
 
 impl SoftmaxXent {
-    pub fn new(gpu: &Gpu) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
         use Kind::*;
         SoftmaxXent(Kernel::new(
             gpu,
+            checks,
             "softmax_xent",
             SOURCE,
             &[Read, Read, ReadWrite, ReadWrite, ReadWrite, Uniform],

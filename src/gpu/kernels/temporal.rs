@@ -2,6 +2,7 @@
 
 use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = concat!(
     include_str!("../../../shaders/step.wgsl"),
@@ -37,7 +38,7 @@ pub struct TemporalCombine {
 }
 
 impl TemporalCombine {
-    pub fn new(gpu: &Gpu, rule: crate::rule::Temporal) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks, rule: crate::rule::Temporal) -> Self {
         use crate::rule::Temporal;
         use Kind::*;
         let mode = match rule {
@@ -47,6 +48,7 @@ impl TemporalCombine {
         TemporalCombine {
             kernel: Kernel::new(
                 gpu,
+                checks,
                 "temporal",
                 SOURCE,
                 &[ReadWrite, ReadWrite, Uniform, StepUniform],

@@ -103,6 +103,13 @@ impl Capacity {
         if let Some(w) = layout.widths.iter().find(|&&w| w > 65535) {
             bail!("layer width {w} is over 65535, the most one dispatch dimension covers");
         }
+        // a zero-width layer would underflow index arithmetic in the kernels
+        if layout.widths.contains(&0) {
+            bail!(
+                "network widths {:?}: every layer needs at least one unit",
+                layout.widths
+            );
+        }
         let b = spec.batch;
         if b == 0 || b > 65535 {
             bail!("--batch {b}: must be in 1..=65535");

@@ -106,7 +106,38 @@ fn check_runs(
             data.train.n
         );
     }
+    // the kernels index by label and by example without bounds checks under trusted
+    // shaders (docs/trusted-shaders.md): a label indexes the logits, an example its pixels
+    let labels = run_inits
+        .iter()
+        .map(|r| r.labels)
+        .chain([&data.test.labels[..]]);
+    if labels
+        .flatten()
+        .any(|&y| y as usize >= crate::data::CLASSES)
+    {
+        bail!("a label is not below {}", crate::data::CLASSES);
+    }
+    for (what, s) in [("training", &data.train), ("test", &data.test)] {
+        if s.pixels.len() != s.n * s.dim() || s.dim() != data.train.dim() {
+            bail!(
+                "the {what} images hold {} bytes for {} images of {} pixels",
+                s.pixels.len(),
+                s.n,
+                data.train.dim()
+            );
+        }
+    }
     Ok(layout)
+}
+
+/// Checks that every index of `batches` names a training example (the gather kernel reads
+/// its pixels unchecked).
+fn check_indices<'b>(batches: impl IntoIterator<Item = &'b u32>, n: usize) -> Result<()> {
+    if let Some(&i) = batches.into_iter().find(|&&i| i as usize >= n) {
+        bail!("minibatch index {i} is outside the {n} training examples");
+    }
+    Ok(())
 }
 
 pub struct GpuTrainer<'g> {
@@ -217,16 +248,7 @@ impl<'g> GpuTrainer<'g> {
                 m.len()
             );
         }
-        if let Some(&i) = batches
-            .iter()
-            .flatten()
-            .find(|&&i| i as usize >= self.buf.train.n)
-        {
-            bail!(
-                "minibatch index {i} is outside the {} training examples",
-                self.buf.train.n
-            );
-        }
+        check_indices(batches.iter().flatten(), self.buf.train.n)?;
         let mut out = Vec::with_capacity(batches.len());
         let mut pending: Option<(usize, usize, wgpu::SubmissionIndex)> = None;
         for (g, group) in batches.chunks(self.slots).enumerate() {
@@ -441,6 +463,14 @@ impl<'g> GpuTrainer<'g> {
     /// Wall time of each dispatch of one training step on `batch` (every run's minibatch),
     /// each submitted and waited for on its own: a coarse per-kernel profile that needs no timestamp queries.
     pub fn profile_step(&self, batch: &[u32]) -> Result<Vec<(&'static str, f64)>> {
+        if batch.len() != self.spec.batch * self.runs {
+            bail!(
+                "the minibatch must hold {} indices, it holds {}",
+                self.spec.batch * self.runs,
+                batch.len()
+            );
+        }
+        check_indices(batch, self.buf.train.n)?;
         self.gpu
             .queue
             .write_buffer(&self.buf.indices, 0, bytemuck::cast_slice(batch));
@@ -465,6 +495,7 @@ impl<'g> GpuTrainer<'g> {
                 m.len()
             );
         }
+        check_indices(batches.iter().flatten(), self.buf.train.n)?;
         let mut out = Vec::new();
         for group in batches.chunks(self.slots) {
             let flat: Vec<u32> = group.iter().flatten().copied().collect();

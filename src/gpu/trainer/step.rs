@@ -88,7 +88,7 @@ impl Aggregation {
                         let what = "the temporal rules' gradient history";
                         gpu.check_binding(what, (bytes * group.count) as u64, capacity::ARCH)?;
                         let hist = Stacked::new(gpu, "gradient history", bytes, group.count);
-                        Some((TemporalCombine::new(gpu, t), hist))
+                        Some((TemporalCombine::new(gpu, plan.shader_checks, t), hist))
                     }
                     _ => None,
                 };
