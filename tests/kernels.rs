@@ -480,22 +480,9 @@ fn check_selection_with(
     let path = kernel.path();
     let what =
         format!("{rule} {select:?} ({path:?}) sparse inputs {sparse_inputs} B={rows} {fo}x{fi}");
+    let got = selected(kernel, sparse_inputs, d, a, fo, fi);
     let db = g.storage_init("d", bytemuck::cast_slice(d));
     let ab = g.storage_init("a", bytemuck::cast_slice(a));
-    let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
-    let disp = kernel.bind(
-        g,
-        Slice::all(&db),
-        Slice::all(&ab),
-        Slice::all(&gb),
-        fo as u32,
-        fi as u32,
-        sparse_inputs,
-        1,
-        None,
-    );
-    run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
-    let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
     // the same kernel applying its update as an SGD step, in place on parameters w:
     // reference::sgd from the stored update above, to rounding (2 u of |w| + lr |update|)
     let lr = 0.37f32;
@@ -1186,19 +1173,16 @@ fn row_dot_matches_reference() {
     }
 }
 
-/// The selected (stored, not applied) update of `rule` on (d, a), as bits.
-#[allow(clippy::too_many_arguments)]
-fn selection_bits(
-    plan: &KernelPlan,
-    rule: Rule,
+/// The update `kernel` selects (stores, does not apply) on (d, a).
+fn selected(
+    kernel: &Selection,
+    sparse_inputs: bool,
     d: &[f32],
     a: &[f32],
-    rows: usize,
     fo: usize,
     fi: usize,
-) -> Vec<u32> {
+) -> Vec<f32> {
     let (g, _) = gpu();
-    let kernel = Selection::new(g, plan, &rule, rows, Select::Partial).unwrap();
     let db = g.storage_init("d", bytemuck::cast_slice(d));
     let ab = g.storage_init("a", bytemuck::cast_slice(a));
     let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
@@ -1209,13 +1193,28 @@ fn selection_bits(
         Slice::all(&gb),
         fo as u32,
         fi as u32,
-        plan.sparse_inputs,
+        sparse_inputs,
         1,
         None,
     );
     run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
-    let got = g.read_f32(&gb, 0, fo * (fi + 1)).unwrap();
-    got.iter().map(|x| x.to_bits()).collect()
+    g.read_f32(&gb, 0, fo * (fi + 1)).unwrap()
+}
+
+/// The partial path's update of `rule` on (d, a) under `plan`.
+#[allow(clippy::too_many_arguments)]
+fn partial_update(
+    plan: &KernelPlan,
+    rule: Rule,
+    d: &[f32],
+    a: &[f32],
+    rows: usize,
+    fo: usize,
+    fi: usize,
+) -> Vec<f32> {
+    let (g, _) = gpu();
+    let kernel = Selection::new(g, plan, &rule, rows, Select::Partial).unwrap();
+    selected(&kernel, plan.sparse_inputs, d, a, fo, fi)
 }
 
 /// The partial selection with early rejection (a value that cannot enter the kept set skips
@@ -1268,12 +1267,9 @@ fn partial_selection_with_early_rejection() {
                     check_selection(&on, rule, Select::Partial, d, a, rows, fo, fi);
                     // the same values; only a zero's sign may differ (a rejected -0 does not
                     // displace a kept +0, where max(+0, -0) may pick either)
-                    let value = |bits: Vec<u32>| -> Vec<f32> {
-                        bits.into_iter().map(f32::from_bits).collect()
-                    };
                     let (with, without) = (
-                        value(selection_bits(&on, rule, d, a, rows, fo, fi)),
-                        value(selection_bits(&off, rule, d, a, rows, fo, fi)),
+                        partial_update(&on, rule, d, a, rows, fo, fi),
+                        partial_update(&off, rule, d, a, rows, fo, fi),
                     );
                     assert!(
                         with.iter().zip(&without).all(|(x, y)| x == y),

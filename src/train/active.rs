@@ -133,11 +133,15 @@ impl<'c> Active<'c> {
                 self.out.display()
             ),
         }
+        self.write_metrics()
+    }
+
+    /// Rewrites metrics.csv with every row so far.
+    fn write_metrics(&self) -> Result<()> {
         write_atomic(
             &self.out.join("metrics.csv"),
             metrics::metrics_csv(&self.rows).as_bytes(),
-        )?;
-        Ok(())
+        )
     }
 
     /// This run's checkpoint at `step`, with the trainer's `params` and `history`.
@@ -209,11 +213,7 @@ impl<'c> Active<'c> {
         ));
         self.rows.push(row);
         // rewritten at every logged step so an interrupted run keeps what it measured
-        write_atomic(
-            &self.out.join("metrics.csv"),
-            metrics::metrics_csv(&self.rows).as_bytes(),
-        )?;
-        Ok(())
+        self.write_metrics()
     }
 
     /// Writes weights.safetensors, examples.csv and, last, summary.json (the marker of a
