@@ -211,25 +211,11 @@ impl Checkpoint {
 
     /// The step of `dir`'s checkpoint, from its header alone; None without a readable one.
     pub fn step_of_header(bytes: &[u8]) -> Option<u64> {
-        let (_, header) = SafeTensors::read_metadata(bytes).ok()?;
-        let meta: Meta = serde_json::from_str(header.metadata().as_ref()?.get(META)?).ok()?;
-        (meta.format == FORMAT).then_some(meta.step)
+        read_meta(bytes).ok().map(|m| m.step)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint> {
-        let (_, header) = SafeTensors::read_metadata(bytes)?;
-        let meta = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(META))
-            .context("no winsor-checkpoint metadata")?;
-        let meta: Meta = serde_json::from_str(meta).context("the winsor-checkpoint metadata")?;
-        if meta.format != FORMAT {
-            bail!(
-                "checkpoint format {} (this winsor reads {FORMAT})",
-                meta.format
-            );
-        }
+        let meta = read_meta(bytes)?;
         let st = SafeTensors::deserialize(bytes)?;
         let get = |name: &str, dtype: Dtype| -> Result<Option<(Vec<usize>, Vec<u8>)>> {
             match st.tensor(name) {
@@ -313,6 +299,25 @@ impl Checkpoint {
             spent: meta.spent,
         })
     }
+}
+
+/// The checkpoint's metadata from the file's header (the only part it needs), refused if
+/// it is of another format.
+fn read_meta(bytes: &[u8]) -> Result<Meta> {
+    let (_, header) = SafeTensors::read_metadata(bytes)?;
+    let meta = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(META))
+        .context("no winsor-checkpoint metadata")?;
+    let meta: Meta = serde_json::from_str(meta).context("the winsor-checkpoint metadata")?;
+    if meta.format != FORMAT {
+        bail!(
+            "checkpoint format {} (this winsor reads {FORMAT})",
+            meta.format
+        );
+    }
+    Ok(meta)
 }
 
 /// The step `dir`'s checkpoint goes on from, if it has a readable one (reads only the

@@ -441,11 +441,6 @@ impl<'g> GpuTrainer<'g> {
         self.gpu.wait()
     }
 
-    /// Steps trained so far (the temporal rules' step numbers count from it).
-    pub fn steps_done(&self) -> u64 {
-        self.steps_done.get()
-    }
-
     /// Sets the step count of a resumed run.
     pub fn set_steps_done(&self, steps: u64) {
         self.steps_done.set(steps);
