@@ -4,8 +4,10 @@
 //
 // The 8x8 block itself is written out by the host (src/gpu/kernels/matmul.rs, cpu_block), since WGSL
 // has no macros, at the marked places: ACC declares the accumulators c0..c7 (row i, columns 0..3) and d0..d7
-// (columns 4..7), LOAD_A loads a0..a7 = A[ra[i] + q] (row i, four k), LOAD_B loads
-// b0..b7 = B[cb[j] + q] (column j, four k), FMA adds a{i}[t] * lo and a{i}[t] * hi for the
+// (columns 4..7), AB declares A and B and their readers ld_a and ld_b
+// (storage arrays of vec4, or texture mirrors read through shaders/texel.wgsl), LOAD_A loads
+// a0..a7 = ld_a(ra[i] + q) (row i, four k), LOAD_B loads b0..b7 = ld_b(cb[j] + q) (column j,
+// four k), FMA adds a{i}[t] * lo and a{i}[t] * hi for the
 // column vectors lo and hi of this k, and STORE calls store8 for each row.
 
 fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {

@@ -10,8 +10,9 @@
 // 0: + bias, ReLU   1: + bias
 override MODE: u32 = 0u;
 
-@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+// A and B with their readers ld_a and ld_b: storage arrays of vec4, or texture mirrors of
+// them (the host fills this in; matmul_cpu_block.wgsl)
+/*AB*/
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;

@@ -10,8 +10,9 @@
 // Epilogue: zero where aux <= 0 (matmul_io.wgsl's MODE 2). Strides and offsets in `p`
 // (matmul_params.wgsl, prepended) are in floats.
 
-@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+// A and B with their readers ld_a and ld_b: storage arrays of vec4, or texture mirrors of
+// them (the host fills this in; matmul_cpu_block.wgsl)
+/*AB*/
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -44,8 +45,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         /*LOAD_A*/
         for (var t = 0u; t < 4u; t++) {
             let row = boff + (4u * q + t) * brs;
-            let lo = B[row + nb_lo];
-            let hi = B[row + nb_hi];
+            let lo = ld_b(row + nb_lo);
+            let hi = ld_b(row + nb_hi);
             /*FMA*/
         }
     }

@@ -45,10 +45,10 @@ var<private> gr: u32;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
-// the same range as `a`, viewed as vec4 (read only when VEC_A = 1)
-@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
-// the same range as `d`, viewed as vec4 (read only when VEC_D = 1)
-@group(0) @binding(5) var<storage, read> d4: array<vec4<f32>>;
+// The same ranges as `a` and `d` viewed as vec4, read through ld_a4 and ld_d4 (only when
+// VEC_A = 1, VEC_D = 1): storage arrays, or texture mirrors of them (the host fills this in,
+// src/gpu/kernels/select_partial_source.rs).
+/*VIEWS*/
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -98,7 +98,7 @@ fn load_a(e: u32, q: u32, k0: u32, is_bias: bool) -> vec4<f32> {
     let last = p.fan_in - 1u;
     var av: vec4<f32>;
     if (VEC_A == 1u) {
-        av = a4[(ar + e * p.fan_in) / 4u + min(q, blocks - 1u)];
+        av = ld_a4((ar + e * p.fan_in) / 4u + min(q, blocks - 1u));
     } else {
         let row = ar + e * p.fan_in;
         av = vec4<f32>(

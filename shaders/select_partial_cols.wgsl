@@ -40,8 +40,10 @@ var<private> gr: u32;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> d4: array<vec4<f32>>;
+// The same ranges as `a` and `d` viewed as vec4, read through ld_a4 and ld_d4 (only when
+// VEC_A = 1, VEC_D = 1): storage arrays, or texture mirrors of them (the host fills this in,
+// src/gpu/kernels/select_partial_source.rs).
+/*VIEWS*/
 @group(0) @binding(6) var<storage, read> list: array<u32>;
 
 @compute @workgroup_size(64)
@@ -93,7 +95,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 // Example e's errors of units j..j+3.
 fn load_d(e: u32, j: u32) -> vec4<f32> {
     if (VEC_D == 1u) {
-        return d4[(dr + e * p.fan_out + j) / 4u];
+        return ld_d4((dr + e * p.fan_out + j) / 4u);
     }
     let row = dr + e * p.fan_out;
     let last_j = p.fan_out - 1u;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use winsor::gpu::plan::{MatmulPlan, MatmulVariant, ShaderChecks, Units};
+use winsor::gpu::plan::{MatmulPlan, MatmulVariant, Operands, ShaderChecks, Units};
 use winsor::gpu::{describe_adapters, Gpu, KernelChoice, KernelPlan, Kernels};
 use winsor::model::{Arch, Init};
 use winsor::rule::{Rule, Select};
@@ -193,6 +193,10 @@ struct KernelArgs {
     /// (none; the gpu plan's).
     #[arg(long, value_enum)]
     shader_checks: Option<ShaderChecks>,
+    /// Override the plan: the forward products read their operands from the storage
+    /// buffers, or from textures the step copies them into (the cpu plan's).
+    #[arg(long, value_enum)]
+    operands: Option<Operands>,
     /// A plan recorded in a run's config.toml (`train --config`), used as it is.
     #[arg(skip)]
     recorded: Option<KernelPlan>,
@@ -230,6 +234,9 @@ impl KernelArgs {
         }
         if let Some(c) = self.shader_checks {
             plan.shader_checks = c;
+        }
+        if let Some(o) = self.operands {
+            plan.operands = o;
         }
         plan.validate()?;
         Ok(plan)

@@ -486,34 +486,59 @@ fn training_bits(kernels: &winsor::gpu::Kernels, select: Select) -> Vec<u32> {
     bits
 }
 
+/// Requires a few steps of training (every rule group, six concurrent runs) to give the same
+/// bits with plans `a` and `b`, on both selection paths.
+fn assert_same_training(a: KernelPlan, b: KernelPlan, what: &str) {
+    let (g, _) = gpu();
+    let (ka, kb) = (
+        winsor::gpu::Kernels::new(g, a).unwrap(),
+        winsor::gpu::Kernels::new(g, b).unwrap(),
+    );
+    for select in [Select::Auto, Select::Sort] {
+        let (x, y) = (training_bits(&ka, select), training_bits(&kb, select));
+        assert_eq!(x.len(), y.len());
+        let first = x.iter().zip(&y).position(|(x, y)| x != y);
+        assert!(
+            first.is_none(),
+            "{:?} plan, --select {select}: {what} at word {first:?}",
+            a.preset
+        );
+    }
+}
+
 /// Shader modules created trusted (no runtime bounds checks, the gpu plan's) compute the
 /// same bits as checked ones, under both presets, on both selection paths: the checks never
 /// fired, because every index is in range (docs/trusted-shaders.md).
 #[test]
 fn trusted_shaders_are_bit_identical_to_checked_ones() {
     use winsor::gpu::plan::ShaderChecks;
-    let (g, _) = gpu();
     for preset in KernelPlan::presets() {
-        let with = |checks| {
-            let plan = KernelPlan {
-                shader_checks: checks,
-                ..preset
-            };
-            winsor::gpu::Kernels::new(g, plan).unwrap()
+        let with = |shader_checks| KernelPlan {
+            shader_checks,
+            ..preset
         };
-        let (checked, trusted) = (with(ShaderChecks::Bounds), with(ShaderChecks::Trusted));
-        for select in [Select::Auto, Select::Sort] {
-            let (a, b) = (
-                training_bits(&checked, select),
-                training_bits(&trusted, select),
-            );
-            assert_eq!(a.len(), b.len());
-            let first = a.iter().zip(&b).position(|(x, y)| x != y);
-            assert!(
-                first.is_none(),
-                "{:?} plan, --select {select}: trusted differs from checked at word {first:?}",
-                preset.preset
-            );
-        }
+        assert_same_training(
+            with(ShaderChecks::Bounds),
+            with(ShaderChecks::Trusted),
+            "trusted differs from checked",
+        );
+    }
+}
+
+/// Reading the operands of the forward and backward products and the partial selection's
+/// vec4 views from texture mirrors (the cpu plan's) computes the same bits as reading the
+/// storage buffers, under both presets and both selection paths. Six concurrent runs: the
+/// mirrors hold several runs' rows, the weights' mirrors many rows of texels and the
+/// inputs' a partial last row.
+#[test]
+fn texture_operands_are_bit_identical_to_buffers() {
+    use winsor::gpu::plan::Operands;
+    for preset in KernelPlan::presets() {
+        let with = |operands| KernelPlan { operands, ..preset };
+        assert_same_training(
+            with(Operands::Buffers),
+            with(Operands::Textures),
+            "textures differ from buffers",
+        );
     }
 }

@@ -14,7 +14,7 @@ use common::*;
 use winsor::gpu::kernels::{
     Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice, SparseMatmul,
 };
-use winsor::gpu::plan::{ShaderChecks, Units};
+use winsor::gpu::plan::{Operands, ShaderChecks, Units};
 use winsor::gpu::select::{Selection, PARTIAL_KMAX, SORT_PMAX};
 use winsor::gpu::{run, trainer::pack_bytes, KernelPlan};
 use winsor::reference::{self, MatmulEpilogue, MatmulLayout};
@@ -227,8 +227,25 @@ fn check_matmul(
 #[test]
 fn matmul_forward_backprop_and_grad_layouts() {
     let (g, _) = gpu();
-    let tiled = Matmul::new(g, ShaderChecks::Trusted, MatmulVariant::Tiled);
-    let cpu = Matmul::new(g, ShaderChecks::Bounds, MatmulVariant::Cpu);
+    let tiled = Matmul::new(
+        g,
+        ShaderChecks::Trusted,
+        Operands::Buffers,
+        MatmulVariant::Tiled,
+    );
+    let cpu = Matmul::new(
+        g,
+        ShaderChecks::Bounds,
+        Operands::Buffers,
+        MatmulVariant::Cpu,
+    );
+    // the CPU variant reading A and B from texture mirrors (the cpu plan's operands)
+    let cpu_tex = Matmul::new(
+        g,
+        ShaderChecks::Bounds,
+        Operands::Textures,
+        MatmulVariant::Cpu,
+    );
     // the three stride patterns the trainer uses, at awkward sizes
     let cases = [
         (Epilogue::BiasRelu, 37, 13, 257, false, true), // forward hidden
@@ -256,8 +273,10 @@ fn matmul_forward_backprop_and_grad_layouts() {
     for (i, &(epi, m, n, kk, at, bt)) in cases.iter().enumerate() {
         let a = check_matmul(&tiled, epi, m, n, kk, at, bt, NO_OFFSETS, i as u64);
         let b = check_matmul(&cpu, epi, m, n, kk, at, bt, NO_OFFSETS, i as u64);
-        // same summation order, so the two variants agree bit for bit
+        let c = check_matmul(&cpu_tex, epi, m, n, kk, at, bt, NO_OFFSETS, i as u64);
+        // same summation order, so the variants agree bit for bit
         assert_eq!(bits(&a), bits(&b), "tiled vs cpu, case {i}");
+        assert_eq!(bits(&b), bits(&c), "cpu: buffers vs textures, case {i}");
     }
     // operands inside larger buffers (a layer's segment of the parameters): offsets that
     // keep each of the CPU variant's vec4 layouts (multiples of 4) and offsets that do not
@@ -274,7 +293,13 @@ fn matmul_forward_backprop_and_grad_layouts() {
         let seed = 100 + i as u64;
         let a = check_matmul(&tiled, epi, m, n, kk, at, bt, off, seed);
         let b = check_matmul(&cpu, epi, m, n, kk, at, bt, off, seed);
+        let c = check_matmul(&cpu_tex, epi, m, n, kk, at, bt, off, seed);
         assert_eq!(bits(&a), bits(&b), "tiled vs cpu, offset case {i}");
+        assert_eq!(
+            bits(&b),
+            bits(&c),
+            "cpu: buffers vs textures, offset case {i}"
+        );
     }
 }
 
@@ -1021,8 +1046,14 @@ fn sparse_inputs_like_mnist_background() {
 #[test]
 fn matmul_skipping_zero_inputs_is_bit_identical() {
     let (g, _) = gpu();
-    let tiled = Matmul::new(g, ShaderChecks::Trusted, MatmulVariant::Tiled);
-    let sparse = SparseMatmul::new(g, ShaderChecks::Bounds);
+    let tiled = Matmul::new(
+        g,
+        ShaderChecks::Trusted,
+        Operands::Buffers,
+        MatmulVariant::Tiled,
+    );
+    let sparse = SparseMatmul::new(g, ShaderChecks::Bounds, Operands::Buffers);
+    let sparse_tex = SparseMatmul::new(g, ShaderChecks::Bounds, Operands::Textures);
     let mut r = rng(21);
     for (m, n, kk) in [(37usize, 260usize, 36usize), (100, 13, 784), (5, 8, 4)] {
         let a: Vec<f32> = (0..m * kk)
@@ -1078,11 +1109,26 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
                     1,
                 )
                 .expect("the forward layout has the sparse product");
-            run(g, &[&d1, &d2[0], &d2[1]]).unwrap();
+            // and reading A and B from texture mirrors (the cpu plan's operands)
+            let c3 = g.storage("c3", (m * n * 4) as u64);
+            let d3 = sparse_tex
+                .bind(
+                    g,
+                    epi,
+                    Slice::all(&ab),
+                    Slice::all(&bb),
+                    Slice::all(&c3),
+                    p,
+                    1,
+                )
+                .expect("the forward layout has the sparse product");
+            run(g, &[&d1, &d2[0], &d2[1], &d3[0], &d3[1]]).unwrap();
             let want = g.read_f32(&c1, 0, m * n).unwrap();
             let got = g.read_f32(&c2, 0, m * n).unwrap();
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{epi:?} {m}x{n}x{kk}");
+            let tex = g.read_f32(&c3, 0, m * n).unwrap();
+            assert_eq!(bits(&tex), bits(&want), "textures: {epi:?} {m}x{n}x{kk}");
             // and the product itself against the f64 reference
             let exact = reference::matmul(&to64(&a), &to64(&b), &l, epi64);
             let tol: Vec<f64> = sum_abs

@@ -242,8 +242,9 @@ fn spirv(module: &Module, info: &ModuleInfo) -> Result<(), String> {
         .map_err(|e| format!("{e} ({e:?})"))
 }
 
-/// wgpu-hal's Metal options for MSL 2.0 (macOS 10.13), with the buffer slots it assigns: one
-/// per binding in order, then the buffer of runtime array sizes.
+/// wgpu-hal's Metal options for MSL 2.0 (macOS 10.13), with the slots it assigns: one buffer
+/// slot per buffer binding in order, then the buffer of runtime array sizes; one texture slot
+/// per texture binding.
 fn metal(module: &Module, info: &ModuleInfo) -> Result<(), String> {
     let mut bound: Vec<_> = module
         .global_variables
@@ -251,25 +252,33 @@ fn metal(module: &Module, info: &ModuleInfo) -> Result<(), String> {
         .filter_map(|(_, g)| g.binding.map(|b| (b, g.space)))
         .collect();
     bound.sort_by_key(|(b, _)| (b.group, b.binding));
+    // buffers and textures (the texture mirrors of `Operands::Textures`) have separate slots
     let mut resources = msl::BindingMap::new();
-    for (slot, (binding, space)) in bound.iter().enumerate() {
-        let mutable = match space {
-            AddressSpace::Storage { access } => access.contains(StorageAccess::STORE),
-            _ => false,
+    let (mut buffers, mut textures) = (0, 0);
+    for (binding, space) in &bound {
+        let target = match space {
+            AddressSpace::Handle => {
+                textures += 1;
+                msl::BindTarget {
+                    texture: Some(textures - 1),
+                    ..Default::default()
+                }
+            }
+            _ => {
+                buffers += 1;
+                msl::BindTarget {
+                    buffer: Some(buffers - 1),
+                    mutable: matches!(space, AddressSpace::Storage { access } if access.contains(StorageAccess::STORE)),
+                    ..Default::default()
+                }
+            }
         };
-        resources.insert(
-            *binding,
-            msl::BindTarget {
-                buffer: Some(slot as msl::Slot),
-                mutable,
-                ..Default::default()
-            },
-        );
+        resources.insert(*binding, target);
     }
     let entry = msl::EntryPointResources {
         resources,
         immediates_buffer: None,
-        sizes_buffer: Some(bound.len() as msl::Slot),
+        sizes_buffer: Some(buffers),
     };
     let options = msl::Options {
         lang_version: (2, 0),

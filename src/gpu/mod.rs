@@ -11,15 +11,11 @@ pub use kernels::{select, Dispatch, Kernels};
 pub use plan::{KernelChoice, KernelPlan};
 pub use trainer::{GpuTrainer, ParamLayout};
 
-/// Records `dispatches` in one compute pass, submits and waits.
+/// Records `dispatches` (in one compute pass unless some read texture mirrors), submits
+/// and waits.
 pub fn run(gpu: &Gpu, dispatches: &[&Dispatch]) -> anyhow::Result<()> {
     let mut enc = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        for d in dispatches {
-            d.record(&mut pass, 0);
-        }
-    }
+    kernels::record_all(&mut enc, dispatches.iter().map(|d| (*d, 0)));
     gpu.queue.submit([enc.finish()]);
     gpu.wait()
 }

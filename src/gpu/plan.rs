@@ -108,6 +108,29 @@ pub struct KernelPlan {
     /// Shader modules with wgpu's runtime bounds checks, or trusted (none: a GPU then pays
     /// no index clamps; the indices are in range by construction, docs/trusted-shaders.md).
     pub shader_checks: ShaderChecks,
+    /// Where the forward products read their operands: the storage buffers, or textures
+    /// the step copies them into first. Plans recorded before this choice read buffers.
+    #[serde(default = "Operands::buffers")]
+    pub operands: Operands,
+}
+
+/// How the forward products (matmul_cpu_k4.wgsl, matmul_cpu_sparse.wgsl) read A and B.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Operands {
+    /// Straight from the storage buffers.
+    Buffers,
+    /// From rgba32float textures that mirror the buffers, refreshed by a buffer-to-texture
+    /// copy just before each product: lavapipe loads a storage value lane by lane in a
+    /// loop with a bounds check (about 19 cycles a lane), a texel in straight-line code
+    /// (BENCHMARKS.md, "Operands through textures").
+    Textures,
+}
+
+impl Operands {
+    fn buffers() -> Self {
+        Operands::Buffers
+    }
 }
 
 /// How shader modules are created.
@@ -151,6 +174,7 @@ impl KernelPlan {
             // lavapipe checks bounds itself when asked (robustBufferAccess); the clamps
             // wgpu adds are a few instructions in loops that are memory-bound there
             shader_checks: ShaderChecks::Bounds,
+            operands: Operands::Textures,
         }
     }
 
@@ -172,6 +196,8 @@ impl KernelPlan {
             mean_through_select: false,
             auto_concurrent_max: 64,
             shader_checks: ShaderChecks::Trusted,
+            // a GPU's storage loads are cheap; the copies would be pure cost
+            operands: Operands::Buffers,
         }
     }
 
@@ -242,7 +268,7 @@ impl KernelPlan {
             Units::Fixed(n) => n.to_string(),
         };
         format!(
-            "kernels {:?}: matmul forward {} backward {} grad {}, sparse inputs {}, --select auto: partial up to k = {}, partial units {}, column units {}, early rejection {}, fused SGD {}, mean through selection {}, --concurrent default at most {}, shader checks {:?}",
+            "kernels {:?}: matmul forward {} backward {} grad {}, sparse inputs {}, --select auto: partial up to k = {}, partial units {}, column units {}, early rejection {}, fused SGD {}, mean through selection {}, --concurrent default at most {}, shader checks {:?}, operands {:?}",
             self.preset,
             v(self.matmul.forward),
             v(self.matmul.backward),
@@ -256,6 +282,7 @@ impl KernelPlan {
             on(self.mean_through_select),
             self.auto_concurrent_max,
             self.shader_checks,
+            self.operands,
         )
         .to_lowercase()
     }

@@ -66,7 +66,7 @@ impl Value {
 const RESERVED: [&str; 5] = ["out", "force", "adapter", "config", "checkpoint-every"];
 
 /// The kernel-plan options: the sweep's runs share dispatches, so the plan is the sweep's.
-pub const KERNEL_OPTIONS: [&str; 9] = [
+pub const KERNEL_OPTIONS: [&str; 10] = [
     "kernels",
     "matmul",
     "sparse-inputs",
@@ -76,6 +76,7 @@ pub const KERNEL_OPTIONS: [&str; 9] = [
     "cols-units",
     "shader-checks",
     "early-reject",
+    "operands",
 ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 
 use super::{Dispatch, Kernel, Kind, MatmulVariant, ShaderVariant, Slice, Work};
 use crate::gpu::context::Gpu;
-use crate::gpu::plan::ShaderChecks;
+use crate::gpu::plan::{Operands, ShaderChecks};
 
 uniform_struct! {
     /// C[m x n] = A B with A[i, q] at `a_off + i * a_rs + q * a_cs` and B[q, j] at
@@ -85,12 +85,30 @@ const EPILOGUES: [Epilogue; 5] = [
 /// Fills in the 8x8 register block of the CPU matrix products (the marked places described in
 /// shaders/matmul_cpu_block.wgsl): the same lines in three kernels, and WGSL has no macros.
 /// This is text generation because it shapes the code: one named register per output row.
-pub(super) fn cpu_block(template: &str) -> String {
+/// AB declares A and B and their readers `ld_a`, `ld_b` as `operands` says: vec4 storage
+/// arrays, or texture mirrors read through shaders/texel.wgsl.
+pub(super) fn cpu_block(template: &str, operands: Operands) -> String {
     let lines = |f: &dyn Fn(usize) -> String| (0..8).map(f).collect::<String>();
+    let decl = match operands {
+        Operands::Buffers => "@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
+fn ld_a(i: u32) -> vec4<f32> { return A[i]; }
+fn ld_b(i: u32) -> vec4<f32> { return B[i]; }
+"
+        .to_string(),
+        Operands::Textures => format!(
+            "@group(0) @binding(0) var A: texture_2d<f32>;
+@group(0) @binding(1) var B: texture_2d<f32>;
+fn ld_a(i: u32) -> vec4<f32> {{ return texel(A, i); }}
+fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
+{}",
+            include_str!("../../../shaders/texel.wgsl")
+        ),
+    };
     let acc =
         lines(&|i| format!("    var c{i} = vec4<f32>(0.0);\n    var d{i} = vec4<f32>(0.0);\n"));
-    let load_a = lines(&|i| format!("        let a{i} = A[ra[{i}] + q];\n"));
-    let load_b = lines(&|j| format!("        let b{j} = B[cb[{j}] + q];\n"));
+    let load_a = lines(&|i| format!("        let a{i} = ld_a(ra[{i}] + q);\n"));
+    let load_b = lines(&|j| format!("        let b{j} = ld_b(cb[{j}] + q);\n"));
     let fma = lines(&|i| {
         format!(
             "            c{i} = fma(vec4<f32>(a{i}[t]), lo, c{i});\n            d{i} = fma(vec4<f32>(a{i}[t]), hi, d{i});\n"
@@ -98,6 +116,7 @@ pub(super) fn cpu_block(template: &str) -> String {
     });
     let store = lines(&|i| format!("    store8(m0 + {i}u, n0, c{i}, d{i});\n"));
     template
+        .replace("/*AB*/", decl.trim())
         .replace("/*ACC*/", acc.trim())
         .replace("/*LOAD_A*/", load_a.trim())
         .replace("/*LOAD_B*/", load_b.trim())
@@ -120,20 +139,26 @@ fn generic_source(variant: MatmulVariant) -> String {
 }
 
 /// The CPU variant's forward product reading both operands four k at a time.
-fn k4_source() -> String {
-    cpu_block(concat!(
-        include_str!("../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../shaders/matmul_cpu_k4.wgsl"),
-        include_str!("../../../shaders/matmul_cpu_block.wgsl")
-    ))
+fn k4_source(operands: Operands) -> String {
+    cpu_block(
+        concat!(
+            include_str!("../../../shaders/matmul_params.wgsl"),
+            include_str!("../../../shaders/matmul_cpu_k4.wgsl"),
+            include_str!("../../../shaders/matmul_cpu_block.wgsl")
+        ),
+        operands,
+    )
 }
 
 /// The CPU variant's backward product (MaskPositive) reading B along n as vec4.
-fn n4_source() -> String {
-    cpu_block(concat!(
-        include_str!("../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../shaders/matmul_cpu_n4.wgsl")
-    ))
+fn n4_source(operands: Operands) -> String {
+    cpu_block(
+        concat!(
+            include_str!("../../../shaders/matmul_params.wgsl"),
+            include_str!("../../../shaders/matmul_cpu_n4.wgsl")
+        ),
+        operands,
+    )
 }
 
 /// The CPU variant's summed gradient d^T a, A read along m and B along n as vec4.
@@ -164,15 +189,23 @@ pub fn variants() -> Vec<ShaderVariant> {
             ));
         }
     }
-    for e in [Epilogue::BiasRelu, Epilogue::Bias] {
-        out.push(v("matmul_k4", k4_source(), e));
+    for operands in [Operands::Buffers, Operands::Textures] {
+        for e in [Epilogue::BiasRelu, Epilogue::Bias] {
+            out.push(v(
+                &format!("matmul_k4 {operands:?}"),
+                k4_source(operands),
+                e,
+            ));
+        }
     }
     // the backward product has one epilogue, so no MODE constant
-    out.push(ShaderVariant::new::<MatmulParams>(
-        "matmul_n4 MaskPositive".into(),
-        n4_source(),
-        &[],
-    ));
+    for operands in [Operands::Buffers, Operands::Textures] {
+        out.push(ShaderVariant::new::<MatmulParams>(
+            format!("matmul_n4 {operands:?} MaskPositive"),
+            n4_source(operands),
+            &[],
+        ));
+    }
     for e in [Epilogue::Scale, Epilogue::ScaleAdd] {
         out.push(v("matmul_mn4", mn4_source(), e));
     }
@@ -194,18 +227,28 @@ pub struct Matmul {
 }
 
 impl Matmul {
-    pub fn new(gpu: &Gpu, checks: ShaderChecks, variant: MatmulVariant) -> Self {
+    pub fn new(
+        gpu: &Gpu,
+        checks: ShaderChecks,
+        operands: Operands,
+        variant: MatmulVariant,
+    ) -> Self {
         use Kind::*;
         let io = [Read, Read, Read, ReadWrite, Uniform];
+        let ab = match operands {
+            Operands::Buffers => Read,
+            Operands::Textures => Texture,
+        };
+        let io_k4 = [ab, ab, Read, ReadWrite, Uniform];
         let generic = generic_source(variant);
         let cpu = variant == MatmulVariant::Cpu;
         Matmul {
             variant,
             kernels: EPILOGUES.map(|e| Kernel::new(gpu, checks, "matmul", &generic, &io, &mode(e))),
             forward_k4: cpu.then(|| {
-                let source = k4_source();
+                let source = k4_source(operands);
                 [Epilogue::BiasRelu, Epilogue::Bias]
-                    .map(|e| Kernel::new(gpu, checks, "matmul_k4", &source, &io, &mode(e)))
+                    .map(|e| Kernel::new(gpu, checks, "matmul_k4", &source, &io_k4, &mode(e)))
             }),
             grad_mn4: cpu.then(|| {
                 let source = mn4_source();
@@ -220,7 +263,8 @@ impl Matmul {
                     )
                 })
             }),
-            backward_n4: cpu.then(|| Kernel::new(gpu, checks, "matmul_n4", &n4_source(), &io, &[])),
+            backward_n4: cpu
+                .then(|| Kernel::new(gpu, checks, "matmul_n4", &n4_source(operands), &io_k4, &[])),
         }
     }
 
@@ -248,7 +292,7 @@ impl Matmul {
         {
             let b4 = b.whole_vec4s();
             return k4[epilogue as usize]
-                .bind(gpu, &[a, b4, b, c], &p, None, blocks8)
+                .bind(gpu, &[a.whole_vec4s(), b4, b, c], &p, None, blocks8)
                 .with_work(p.flops());
         }
         if let (Some(n4), true, Epilogue::MaskPositive) =

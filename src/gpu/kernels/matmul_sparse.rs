@@ -5,14 +5,17 @@
 use super::matmul::{cpu_block, Epilogue, MatmulParams};
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
-use crate::gpu::plan::ShaderChecks;
+use crate::gpu::plan::{Operands, ShaderChecks};
 
-fn product_source() -> String {
-    cpu_block(concat!(
-        include_str!("../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../shaders/matmul_cpu_sparse.wgsl"),
-        include_str!("../../../shaders/matmul_cpu_block.wgsl")
-    ))
+fn product_source(operands: Operands) -> String {
+    cpu_block(
+        concat!(
+            include_str!("../../../shaders/matmul_params.wgsl"),
+            include_str!("../../../shaders/matmul_cpu_sparse.wgsl"),
+            include_str!("../../../shaders/matmul_cpu_block.wgsl")
+        ),
+        operands,
+    )
 }
 
 fn list_source() -> String {
@@ -30,12 +33,14 @@ pub fn variants() -> Vec<ShaderVariant> {
         list_source(),
         &[],
     )];
-    for e in [Epilogue::BiasRelu, Epilogue::Bias] {
-        out.push(ShaderVariant::new::<MatmulParams>(
-            format!("matmul_sparse {e:?}"),
-            product_source(),
-            &[("MODE", e as u32 as f64)],
-        ));
+    for operands in [Operands::Buffers, Operands::Textures] {
+        for e in [Epilogue::BiasRelu, Epilogue::Bias] {
+            out.push(ShaderVariant::new::<MatmulParams>(
+                format!("matmul_sparse {operands:?} {e:?}"),
+                product_source(operands),
+                &[("MODE", e as u32 as f64)],
+            ));
+        }
     }
     out
 }
@@ -49,9 +54,13 @@ pub struct SparseMatmul {
 }
 
 impl SparseMatmul {
-    pub fn new(gpu: &Gpu, checks: ShaderChecks) -> Self {
+    pub fn new(gpu: &Gpu, checks: ShaderChecks, operands: Operands) -> Self {
         use Kind::*;
-        let source = product_source();
+        let source = product_source(operands);
+        let ab = match operands {
+            Operands::Buffers => Read,
+            Operands::Textures => Texture,
+        };
         SparseMatmul {
             products: [Epilogue::BiasRelu, Epilogue::Bias].map(|e| {
                 Kernel::new(
@@ -59,7 +68,7 @@ impl SparseMatmul {
                     checks,
                     "matmul_sparse",
                     &source,
-                    &[Read, Read, Read, ReadWrite, Uniform, Read],
+                    &[ab, ab, Read, ReadWrite, Uniform, Read],
                     &[("MODE", e as u32 as f64)],
                 )
             }),
@@ -104,7 +113,7 @@ impl SparseMatmul {
         let product = self.products[epilogue as usize]
             .bind(
                 gpu,
-                &[a, b.whole_vec4s(), b, c, list],
+                &[a.whole_vec4s(), b.whole_vec4s(), b, c, list],
                 &p,
                 None,
                 [p.n.div_ceil(256), n_blocks, 1],

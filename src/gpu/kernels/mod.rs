@@ -35,6 +35,7 @@ pub mod catalog;
 pub mod gather;
 pub mod matmul;
 pub mod matmul_sparse;
+mod mirror;
 pub mod row_dot;
 pub mod select;
 pub mod select_partial;
@@ -56,6 +57,7 @@ pub use temporal::TemporalCombine;
 
 pub use super::plan::MatmulVariant;
 use super::plan::{KernelPlan, ShaderChecks};
+use mirror::Mirror;
 
 use std::num::NonZeroU64;
 
@@ -136,6 +138,18 @@ impl<'a> Slice<'a> {
         }
     }
 
+    /// The same slice cut to what `runs` runs read when each reads its first `floats`
+    /// floats (whole vec4s): a texture mirror then copies only that (the activation
+    /// buffers are sized for evaluation blocks far larger than a minibatch).
+    pub fn reading(self, floats: u64, runs: u32) -> Self {
+        let len = self.size.unwrap_or(self.buf.size() - self.offset);
+        let want = (runs.max(1) as u64 - 1) * self.run + (floats * 4).next_multiple_of(16);
+        Slice {
+            size: Some(want.min(len)),
+            ..self
+        }
+    }
+
     pub fn all(buf: &'a wgpu::Buffer) -> Self {
         Slice {
             buf,
@@ -190,6 +204,9 @@ pub(super) enum Kind {
     Uniform,
     /// The per-step uniform, selected with a dynamic offset at record time.
     StepUniform,
+    /// A read-only operand mirrored in a texture (mirror.rs), bound from a slice like
+    /// `Read`; its dispatch refreshes the mirror before it runs.
+    Texture,
 }
 
 /// A recorded-on-demand compute dispatch.
@@ -217,6 +234,8 @@ pub struct Dispatch {
     runs_group: wgpu::BindGroup,
     groups: [u32; 3],
     per_step: bool,
+    /// Textures this dispatch reads, copied from their buffers before it runs.
+    mirrors: Vec<Mirror>,
     // Keeps the uniform buffers alive as long as the dispatch.
     _uniform: [wgpu::Buffer; 2],
 }
@@ -233,6 +252,19 @@ impl Dispatch {
         }
         pass.set_bind_group(1, &self.runs_group, &[]);
         pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+
+    /// Whether the dispatch reads texture mirrors, which [`Dispatch::record_copies`] must
+    /// refresh outside a compute pass first.
+    pub fn has_copies(&self) -> bool {
+        !self.mirrors.is_empty()
+    }
+
+    /// Refreshes the dispatch's texture mirrors from their buffers.
+    pub fn record_copies(&self, enc: &mut wgpu::CommandEncoder) {
+        for m in &self.mirrors {
+            m.record(enc);
+        }
     }
 
     /// The same dispatch over `runs` runs (the z dimension; shaders/runs.wgsl).
@@ -263,6 +295,27 @@ uniform_struct! {
     /// Run strides per binding, in 4-byte elements (shaders/runs.wgsl).
     pub struct RunStrides {
         stride: [u32; 8],
+    }
+}
+
+/// Records dispatches (each with its per-step uniform slot) in compute passes, in order. A
+/// dispatch that reads texture mirrors ends the pass, since copies are recorded outside
+/// passes; with buffer operands everything goes into one pass.
+pub fn record_all<'d>(
+    enc: &mut wgpu::CommandEncoder,
+    dispatches: impl IntoIterator<Item = (&'d Dispatch, u32)>,
+) {
+    let mut pass: Option<wgpu::ComputePass<'static>> = None;
+    for (d, slot) in dispatches {
+        if d.has_copies() {
+            drop(pass.take());
+            d.record_copies(enc);
+        }
+        let p = pass.get_or_insert_with(|| {
+            enc.begin_compute_pass(&Default::default())
+                .forget_lifetime()
+        });
+        d.record(p, slot);
     }
 }
 
@@ -318,6 +371,11 @@ impl Kernel {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: true,
                         min_binding_size: NonZeroU64::new(16),
+                    },
+                    Kind::Texture => wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
                     },
                 },
                 count: None,
@@ -414,7 +472,7 @@ impl Kernel {
             .kinds
             .iter()
             .enumerate()
-            .filter(|(_, k)| matches!(k, Kind::Read | Kind::ReadWrite))
+            .filter(|(_, k)| matches!(k, Kind::Read | Kind::ReadWrite | Kind::Texture))
             .zip(slices)
             .map(|((i, _), s)| (i, s))
         {
@@ -434,6 +492,17 @@ impl Kernel {
                 resource: sbuf.as_entire_binding(),
             }],
         });
+        // one mirror per texture binding, in binding order
+        let mut si = slices.iter();
+        let mirrors: Vec<Mirror> = self
+            .kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Read | Kind::ReadWrite | Kind::Texture))
+            .zip(&mut si)
+            .filter(|(k, _)| **k == Kind::Texture)
+            .map(|(_, s)| Mirror::new(gpu, s))
+            .collect();
+        let mut mi = mirrors.iter();
         let mut si = slices.iter();
         let entries: Vec<wgpu::BindGroupEntry> = self
             .kinds
@@ -444,6 +513,10 @@ impl Kernel {
                 resource: match k {
                     Kind::Read | Kind::ReadWrite => {
                         si.next().expect("slice per binding").resource()
+                    }
+                    Kind::Texture => {
+                        si.next().expect("slice per binding");
+                        wgpu::BindingResource::TextureView(&mi.next().expect("mirror").view)
                     }
                     Kind::Uniform => ubuf.as_entire_binding(),
                     Kind::StepUniform => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -468,6 +541,7 @@ impl Kernel {
             runs_group,
             groups,
             per_step: self.kinds.contains(&Kind::StepUniform),
+            mirrors,
             _uniform: [ubuf, sbuf],
         }
     }
@@ -552,14 +626,16 @@ impl Kernels {
         let mut matmuls: Vec<Matmul> = Vec::new();
         for v in [plan.matmul.forward, plan.matmul.backward, plan.matmul.grad] {
             if !matmuls.iter().any(|m| m.variant == v) {
-                matmuls.push(Matmul::new(gpu, checks, v));
+                matmuls.push(Matmul::new(gpu, checks, plan.operands, v));
             }
         }
         Ok(Kernels {
             plan,
             gather: Gather::new(gpu, checks),
             matmuls,
-            sparse: plan.sparse_inputs.then(|| SparseMatmul::new(gpu, checks)),
+            sparse: plan
+                .sparse_inputs
+                .then(|| SparseMatmul::new(gpu, checks, plan.operands)),
             softmax: SoftmaxXent::new(gpu, checks),
             batch_stats: BatchStats::new(gpu, checks),
             bias_grad: BiasGrad::new(gpu, checks),

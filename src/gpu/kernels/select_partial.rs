@@ -11,8 +11,8 @@ use anyhow::{bail, Result};
 use super::select::scale;
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
-use crate::gpu::plan::ShaderChecks;
 use crate::gpu::plan::{KernelPlan, Units};
+use crate::gpu::plan::{Operands, ShaderChecks};
 use crate::rule::{Finish, Rule};
 
 /// Largest clip count per side the partial path keeps (its private arrays hold k+1).
@@ -73,6 +73,8 @@ pub struct PartialShape {
     /// Skip the insertion of a value that cannot enter the kept set (the plan's
     /// `partial_early_reject`).
     pub early_reject: bool,
+    /// Where the vec4 views of a and d are read from (the plan's `operands`).
+    pub operands: Operands,
 }
 
 impl PartialShape {
@@ -102,6 +104,7 @@ impl PartialShape {
             finish: rule.finish(),
             map_sign: matches!(rule, Rule::SumSign(_)),
             early_reject: false,
+            operands: Operands::Buffers,
         })
     }
 
@@ -123,14 +126,15 @@ impl PartialShape {
     ) -> ShaderVariant {
         ShaderVariant::new::<PartialParams>(
             format!(
-                "{} KL {} KH {} R {} {:?} sign {} early reject {} vec_a {vec_a} vec_d {vec_d} update {update}",
+                "{} KL {} KH {} R {} {:?} sign {} early reject {} operands {:?} vec_a {vec_a} vec_d {vec_d} update {update}",
                 orient.kernel_name(),
                 self.kl,
                 self.kh,
                 self.units,
                 self.finish,
                 self.map_sign,
-                self.early_reject
+                self.early_reject,
+                self.operands
             ),
             self.source(orient, vec_a, vec_d),
             &self.constants(update),
@@ -258,13 +262,16 @@ pub fn variants() -> Vec<ShaderVariant> {
                     Orientation::Cols => &[false],
                 };
                 for &early_reject in rejects {
-                    let shape = PartialShape {
-                        early_reject,
-                        ..shape
-                    };
-                    for (vec_a, vec_d) in vec_modes(orient, units) {
-                        for update in [false, true] {
-                            out.push(shape.variant(orient, vec_a, vec_d, update));
+                    for operands in [Operands::Buffers, Operands::Textures] {
+                        let shape = PartialShape {
+                            early_reject,
+                            operands,
+                            ..shape
+                        };
+                        for (vec_a, vec_d) in vec_modes(orient, units) {
+                            for update in [false, true] {
+                                out.push(shape.variant(orient, vec_a, vec_d, update));
+                            }
                         }
                     }
                 }
@@ -284,6 +291,7 @@ impl PartialSelect {
         let (k_lo, k_hi) = rule.clip_counts(rows);
         let shape = PartialShape {
             early_reject: plan.partial_early_reject,
+            operands: plan.operands,
             ..PartialShape::new(rule, rows, plan.partial_units)?
         };
         // Inputs per invocation of the column kernel: fewer than the row kernel's units,
@@ -319,21 +327,20 @@ impl PartialSelect {
         update: bool,
     ) -> &Kernel {
         use Kind::*;
-        let (cache, shape, name, kinds): (_, _, _, &[Kind]) = match orient {
-            Orientation::Rows => (
-                &self.rows_kernels,
-                &self.shape,
-                "select_partial",
-                &[Read, Read, ReadWrite, Uniform, Read, Read],
-            ),
-            // plus the list of non-zero input groups
-            Orientation::Cols => (
-                &self.cols_kernels,
-                &self.cols,
-                "select_partial_cols",
-                &[Read, Read, ReadWrite, Uniform, Read, Read, Read],
-            ),
+        let (cache, shape, name) = match orient {
+            Orientation::Rows => (&self.rows_kernels, &self.shape, "select_partial"),
+            Orientation::Cols => (&self.cols_kernels, &self.cols, "select_partial_cols"),
         };
+        // the vec4 views of a and d: texture mirrors where the plan says so and they are read
+        let view = |used: bool| match shape.operands {
+            Operands::Textures if used => Texture,
+            _ => Read,
+        };
+        let mut kinds = vec![Read, Read, ReadWrite, Uniform, view(vec_a), view(vec_d)];
+        if orient == Orientation::Cols {
+            // the list of non-zero input groups
+            kinds.push(Read);
+        }
         let constants = shape.constants(update);
         cache[vec_a as usize + 2 * vec_d as usize + 4 * update as usize].get_or_init(|| {
             Kernel::new(
@@ -341,7 +348,7 @@ impl PartialSelect {
                 self.checks,
                 name,
                 &shape.source(orient, vec_a, vec_d),
-                kinds,
+                &kinds,
                 &constants,
             )
         })
@@ -372,8 +379,16 @@ impl PartialSelect {
             lr: update.unwrap_or(0.0),
             _pad1: [0; 2],
         };
-        // d, a, the gradient, and the vec4 views of a and d
-        let shared = [d, a, g, a, d];
+        // d, a, the gradient, and the vec4 views of a and d (cut to the minibatch's rows,
+        // which is what a texture mirror copies)
+        let rows = self.rows as u64;
+        let shared = [
+            d,
+            a,
+            g,
+            a.reading(rows * fan_in as u64, runs),
+            d.reading(rows * fan_out as u64, runs),
+        ];
         if !sparse_inputs {
             let vec_a = fan_in.is_multiple_of(4);
             let vec_d = fan_out.is_multiple_of(4) && self.shape.units.is_multiple_of(4);

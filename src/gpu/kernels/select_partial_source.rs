@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::select_partial::{Orientation, PartialShape};
+use crate::gpu::plan::Operands;
 
 /// One shader being generated: the shape, its orientation and vec4 modes, and how many
 /// values per side it keeps.
@@ -73,7 +74,7 @@ impl Gen<'_> {
             for u in 0..self.shape.units / 4 {
                 writeln!(
                     out,
-                    "        let av{s}_{u} = a4[min((arow{s} + k0) / 4u + {u}u, (arow{s} + p.fan_in) / 4u - 1u)];"
+                    "        let av{s}_{u} = ld_a4(min((arow{s} + k0) / 4u + {u}u, (arow{s} + p.fan_in) / 4u - 1u));"
                 )
                 .unwrap();
             }
@@ -87,7 +88,7 @@ impl Gen<'_> {
             if r.is_multiple_of(4) {
                 writeln!(
                     out,
-                    "        dv{s} = d4[min((drow{s} + j0) / 4u + {}u, (drow{s} + p.fan_out) / 4u - 1u)];",
+                    "        dv{s} = ld_d4(min((drow{s} + j0) / 4u + {}u, (drow{s} + p.fan_out) / 4u - 1u));",
                     r / 4
                 )
                 .unwrap();
@@ -174,6 +175,43 @@ impl Gen<'_> {
     }
 }
 
+/// The vec4 views a4 (binding 4) and d4 (binding 5) and their readers ld_a4, ld_d4: texture
+/// mirrors where the shape's operands are textures and the view is read, storage otherwise.
+fn views(operands: Operands, vec_a: bool, vec_d: bool) -> String {
+    let mut out = String::new();
+    let mut texel = false;
+    for (name, binding, used) in [("a4", 4, vec_a), ("d4", 5, vec_d)] {
+        if operands == Operands::Textures && used {
+            texel = true;
+            writeln!(
+                out,
+                "@group(0) @binding({binding}) var {name}: texture_2d<f32>;"
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "fn ld_{name}(i: u32) -> vec4<f32> {{ return texel({name}, i); }}"
+            )
+            .unwrap();
+        } else {
+            writeln!(
+                out,
+                "@group(0) @binding({binding}) var<storage, read> {name}: array<vec4<f32>>;"
+            )
+            .unwrap();
+            writeln!(
+                out,
+                "fn ld_{name}(i: u32) -> vec4<f32> {{ return {name}[i]; }}"
+            )
+            .unwrap();
+        }
+    }
+    if texel {
+        out.push_str(include_str!("../../../shaders/texel.wgsl"));
+    }
+    out
+}
+
 /// See [`PartialShape::source`].
 pub(super) fn source(
     shape: &PartialShape,
@@ -220,6 +258,7 @@ pub(super) fn source(
     };
     g.consts()
         + &(base.to_string() + include_str!("../../../shaders/select_finish.wgsl"))
+            .replace("/*VIEWS*/", &views(shape.operands, vec_a, vec_d))
             .replace("/*STATE*/", state.trim_start())
             .replace("/*PAIR*/", deeper(&pair).trim_start())
             .replace("/*SINGLE*/", deeper(&single).trim_start())

@@ -55,7 +55,8 @@ impl Ops<'_> {
             bias_off: (fo * fi) as u32,
             ..Default::default()
         };
-        let a = self.buf.input(l).all();
+        // the rows this product reads (what a texture mirror of A copies)
+        let a = self.buf.input(l).all().reading((r * fi) as u64, self.runs);
         if let (0, Some(sparse)) = (l, &self.kernels.sparse) {
             if let Some(pair) = sparse.bind(self.gpu, epilogue, a, w, out, p, self.runs) {
                 return pair.into();
@@ -133,7 +134,7 @@ impl Ops<'_> {
             .bind(
                 self.gpu,
                 Epilogue::MaskPositive,
-                d.all(),
+                d.all().reading((r * fo) as u64, self.runs),
                 w,
                 relu_of,
                 d_prev.all(),

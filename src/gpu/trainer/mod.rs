@@ -31,7 +31,7 @@ pub use capacity::{check_widths, max_runs};
 pub use layout::{pack_bytes, ParamLayout};
 
 use super::context::Gpu;
-use super::kernels::{step_bytes, Dispatch, Kernels, StepInfo, Work, STEP_STRIDE};
+use super::kernels::{record_all, step_bytes, Dispatch, Kernels, StepInfo, Work, STEP_STRIDE};
 use super::plan::KernelPlan;
 use crate::data::DataSet;
 use crate::model::Params;
@@ -271,14 +271,12 @@ impl<'g> GpuTrainer<'g> {
             );
             self.steps_done.set(t0 + group.len() as u64);
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for s in 0..group.len() {
-                    for d in &self.step {
-                        d.record(&mut pass, (first_slot + s) as u32);
-                    }
-                }
-            }
+            let step = &self.step;
+            record_all(
+                &mut enc,
+                (0..group.len())
+                    .flat_map(|s| step.iter().map(move |d| (d, (first_slot + s) as u32))),
+            );
             let pair = 8 * self.runs;
             enc.copy_buffer_to_buffer(
                 &self.buf.stats,
@@ -508,6 +506,7 @@ impl<'g> GpuTrainer<'g> {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             for s in 0..group.len() {
                 for d in &self.step {
+                    d.record_copies(&mut enc);
                     let query = profiler.begin_pass_query(d.name, &mut enc);
                     {
                         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
