@@ -1098,30 +1098,21 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
                 Slice::all(&c1),
                 p,
             );
-            let d2 = sparse
-                .bind(
-                    g,
-                    epi,
-                    Slice::all(&ab),
-                    Slice::all(&bb),
-                    Slice::all(&c2),
-                    p,
-                    1,
-                )
-                .expect("the forward layout has the sparse product");
-            // and reading A and B from texture mirrors (the cpu plan's operands)
+            // reading A and B from the buffers, and from texture mirrors (the cpu plan's)
             let c3 = g.storage("c3", (m * n * 4) as u64);
-            let d3 = sparse_tex
-                .bind(
-                    g,
-                    epi,
-                    Slice::all(&ab),
-                    Slice::all(&bb),
-                    Slice::all(&c3),
-                    p,
-                    1,
-                )
-                .expect("the forward layout has the sparse product");
+            let [d2, d3] = [(&sparse, &c2), (&sparse_tex, &c3)].map(|(kernel, c)| {
+                kernel
+                    .bind(
+                        g,
+                        epi,
+                        Slice::all(&ab),
+                        Slice::all(&bb),
+                        Slice::all(c),
+                        p,
+                        1,
+                    )
+                    .expect("the forward layout has the sparse product")
+            });
             run(g, &[&d1, &d2[0], &d2[1], &d3[0], &d3[1]]).unwrap();
             let want = g.read_f32(&c1, 0, m * n).unwrap();
             let got = g.read_f32(&c2, 0, m * n).unwrap();

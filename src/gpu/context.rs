@@ -60,6 +60,9 @@ pub struct Gpu {
     /// The first error wgpu reported outside an error scope (out of memory, validation).
     /// wgpu's default is to panic; winsor turns it into an error at the next wait.
     first_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    /// Texture mirrors of buffer ranges shared by this device's dispatches (plan: operands
+    /// through textures).
+    pub(crate) mirrors: crate::gpu::kernels::mirror::MirrorCache,
 }
 
 impl Gpu {
@@ -147,6 +150,7 @@ impl Gpu {
             info,
             limits,
             first_error,
+            mirrors: Default::default(),
         })
     }
 

@@ -235,10 +235,7 @@ impl Matmul {
     ) -> Self {
         use Kind::*;
         let io = [Read, Read, Read, ReadWrite, Uniform];
-        let ab = match operands {
-            Operands::Buffers => Read,
-            Operands::Textures => Texture,
-        };
+        let ab = Kind::operand(operands);
         let io_k4 = [ab, ab, Read, ReadWrite, Uniform];
         let generic = generic_source(variant);
         let cpu = variant == MatmulVariant::Cpu;

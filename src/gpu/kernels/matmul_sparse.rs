@@ -57,10 +57,7 @@ impl SparseMatmul {
     pub fn new(gpu: &Gpu, checks: ShaderChecks, operands: Operands) -> Self {
         use Kind::*;
         let source = product_source(operands);
-        let ab = match operands {
-            Operands::Buffers => Read,
-            Operands::Textures => Texture,
-        };
+        let ab = Kind::operand(operands);
         SparseMatmul {
             products: [Epilogue::BiasRelu, Epilogue::Bias].map(|e| {
                 Kernel::new(

@@ -11,8 +11,18 @@
 //! power-of-two width (1 KiB rows, so every full row is one copy with a legal row pitch);
 //! shaders/texel.wgsl reads it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
 use super::Slice;
 use crate::gpu::context::Gpu;
+
+/// The device's live mirrors by buffer range, so that dispatches binding the same range share
+/// one texture (the evaluation's row chunks all read the same activation rows: one mirror
+/// each would hold hundreds of MB). Each dispatch still refreshes the mirror just before it
+/// runs. Entries whose dispatches are all gone are pruned when the next mirror is made.
+#[derive(Default)]
+pub struct MirrorCache(Mutex<HashMap<(wgpu::Buffer, u64, u64), Weak<Mirror>>>);
 
 /// Texels per row before widening: 64 rgba32float texels, 1 KiB (row pitches of copies must
 /// be multiples of 256 bytes).
@@ -28,12 +38,22 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    /// A texture for `slice` (whole texels: offset and size multiples of 16 bytes).
-    pub fn new(gpu: &Gpu, slice: &Slice<'_>) -> Mirror {
-        let bytes = slice
-            .size
-            .unwrap_or(slice.buf.size() - slice.offset)
-            .max(16);
+    /// The device's mirror of `slice` (whole texels: offset and size multiples of 16
+    /// bytes), made if no live dispatch has one.
+    pub fn shared(gpu: &Gpu, slice: &Slice<'_>) -> Arc<Mirror> {
+        let key = (slice.buf.clone(), slice.offset, slice.bytes());
+        let mut cache = gpu.mirrors.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = cache.get(&key).and_then(Weak::upgrade) {
+            return m;
+        }
+        cache.retain(|_, m| m.strong_count() > 0);
+        let m = Arc::new(Mirror::new(gpu, slice));
+        cache.insert(key, Arc::downgrade(&m));
+        m
+    }
+
+    fn new(gpu: &Gpu, slice: &Slice<'_>) -> Mirror {
+        let bytes = slice.bytes().max(16);
         assert!(
             slice.offset.is_multiple_of(16) && bytes.is_multiple_of(16),
             "a texture mirror covers whole texels (offset {}, {bytes} bytes)",

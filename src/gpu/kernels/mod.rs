@@ -35,7 +35,7 @@ pub mod catalog;
 pub mod gather;
 pub mod matmul;
 pub mod matmul_sparse;
-mod mirror;
+pub(crate) mod mirror;
 pub mod row_dot;
 pub mod select;
 pub mod select_partial;
@@ -56,7 +56,7 @@ pub use softmax_xent::SoftmaxXent;
 pub use temporal::TemporalCombine;
 
 pub use super::plan::MatmulVariant;
-use super::plan::{KernelPlan, ShaderChecks};
+use super::plan::{KernelPlan, Operands, ShaderChecks};
 use mirror::Mirror;
 
 use std::num::NonZeroU64;
@@ -142,12 +142,17 @@ impl<'a> Slice<'a> {
     /// floats (whole vec4s): a texture mirror then copies only that (the activation
     /// buffers are sized for evaluation blocks far larger than a minibatch).
     pub fn reading(self, floats: u64, runs: u32) -> Self {
-        let len = self.size.unwrap_or(self.buf.size() - self.offset);
+        let len = self.bytes();
         let want = (runs.max(1) as u64 - 1) * self.run + (floats * 4).next_multiple_of(16);
         Slice {
             size: Some(want.min(len)),
             ..self
         }
+    }
+
+    /// Bytes in the range (to the buffer's end if it has no size).
+    pub fn bytes(&self) -> u64 {
+        self.size.unwrap_or(self.buf.size() - self.offset)
     }
 
     pub fn all(buf: &'a wgpu::Buffer) -> Self {
@@ -209,6 +214,16 @@ pub(super) enum Kind {
     Texture,
 }
 
+impl Kind {
+    /// The binding of a read-only operand the plan's `operands` may put in a texture.
+    pub(super) fn operand(operands: Operands) -> Kind {
+        match operands {
+            Operands::Buffers => Kind::Read,
+            Operands::Textures => Kind::Texture,
+        }
+    }
+}
+
 /// A recorded-on-demand compute dispatch.
 /// What one run's share of a dispatch does, for the achieved rates of `winsor profile`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -235,7 +250,7 @@ pub struct Dispatch {
     groups: [u32; 3],
     per_step: bool,
     /// Textures this dispatch reads, copied from their buffers before it runs.
-    mirrors: Vec<Mirror>,
+    mirrors: Vec<std::sync::Arc<Mirror>>,
     // Keeps the uniform buffers alive as long as the dispatch.
     _uniform: [wgpu::Buffer; 2],
 }
@@ -494,13 +509,13 @@ impl Kernel {
         });
         // one mirror per texture binding, in binding order
         let mut si = slices.iter();
-        let mirrors: Vec<Mirror> = self
+        let mirrors: Vec<std::sync::Arc<Mirror>> = self
             .kinds
             .iter()
             .filter(|k| matches!(k, Kind::Read | Kind::ReadWrite | Kind::Texture))
             .zip(&mut si)
             .filter(|(k, _)| **k == Kind::Texture)
-            .map(|(_, s)| Mirror::new(gpu, s))
+            .map(|(_, s)| Mirror::shared(gpu, s))
             .collect();
         let mut mi = mirrors.iter();
         let mut si = slices.iter();

@@ -332,9 +332,12 @@ impl PartialSelect {
             Orientation::Cols => (&self.cols_kernels, &self.cols, "select_partial_cols"),
         };
         // the vec4 views of a and d: texture mirrors where the plan says so and they are read
-        let view = |used: bool| match shape.operands {
-            Operands::Textures if used => Texture,
-            _ => Read,
+        let view = |used: bool| {
+            if used {
+                Kind::operand(shape.operands)
+            } else {
+                Read
+            }
         };
         let mut kinds = vec![Read, Read, ReadWrite, Uniform, view(vec_a), view(vec_d)];
         if orient == Orientation::Cols {
