@@ -335,6 +335,17 @@ run() {
         step "bench --kernels $plan" timeout "$(budget 15 8)" "$bin" bench --kernels "$plan" \
             --rule $rules $windows | tee "$out/plans-$plan.md"
     done
+    # the cpu plan's chunk merges (13.2 min/max per value at winsor:8 instead of 34) under
+    # the gpu plan, which leaves them off until a device has measured them (not in CI mode:
+    # the kernel tests run both on lavapipe)
+    if [ $mode != ci ]; then
+        for cm in off on; do
+            # shellcheck disable=SC2086
+            step "bench --kernels gpu --chunk-merge $cm" timeout "$(budget 10 8)" "$bin" bench \
+                --kernels gpu --chunk-merge "$cm" --rule winsor:4 winsor:8 $windows \
+                | tee "$out/gpu-chunk-merge-$cm.md"
+        done
+    fi
     # the model's second case (docs/gpu-model.md) under the gpu plan, on any device
     # shellcheck disable=SC2086
     step "bench --kernels gpu 1x2048" timeout "$(budget 10 20)" "$bin" bench --kernels gpu \

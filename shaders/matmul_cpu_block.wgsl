@@ -1,12 +1,12 @@
 // Shared by matmul_cpu_k4.wgsl and matmul_cpu_sparse.wgsl (appended to them): the forward
-// epilogue of one row of an invocation's 8x8 block, columns n0..n0+3 in `lo` and n0+4..n0+7 in
+// epilogue of one row of an invocation's ROWS x 8 block, columns n0..n0+3 in `lo` and n0+4..n0+7 in
 // `hi` (+ bias, then ReLU for MODE 0). Outputs outside C are skipped.
 //
-// The 8x8 block itself is written out by the host (src/gpu/kernels/matmul.rs, cpu_block), since WGSL
-// has no macros, at the marked places: ACC declares the accumulators c0..c7 (row i, columns 0..3) and d0..d7
-// (columns 4..7), AB declares A and B and their readers ld_a and ld_b
+// The block itself is written out by the host (src/gpu/kernels/matmul.rs, cpu_block), since WGSL
+// has no macros, at the marked places: ACC declares the accumulators c{i} (row i, columns 0..3) and d{i}
+// (columns 4..7) for each of the ROWS rows, AB declares A and B and their readers ld_a and ld_b
 // (storage arrays of vec4, or texture mirrors read through shaders/texel.wgsl), LOAD_A loads
-// a0..a7 = ld_a(ra[i] + q) (row i, four k), LOAD_B loads b0..b7 = ld_b(cb[j] + q) (column j,
+// a{i} = ld_a(ra[i] + q) (row i, four k), LOAD_B loads b0..b7 = ld_b(cb[j] + q) (column j,
 // four k), FMA adds a{i}[t] * lo and a{i}[t] * hi for the
 // column vectors lo and hi of this k, and STORE calls store8 for each row.
 

@@ -1,7 +1,8 @@
 // matmul_cpu_k4.wgsl, for CPU drivers (lavapipe): the forward pass, where both operands are
 // contiguous along k (A = activations, row-major; B = weights, row-major out x in) and k, the
 // row strides and the offsets are multiples of 4. Operands are read four k at a time as vec4,
-// and each invocation owns an 8x8 block of C: 16 vec4 loads per 256 fused multiply-adds (on a
+// and each invocation owns a ROWS x 8 block of C (ROWS = 16, set by the host): 24 vec4 loads per
+// 512 fused multiply-adds (on a
 // CPU driver every per-lane load is a loop over the SIMD lanes, so loads, not arithmetic, set
 // the speed; the accumulators spilling to the stack costs less). The products are still
 // accumulated one k at a time in ascending order, so results are bit-identical to the other
@@ -17,7 +18,8 @@ override MODE: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// rows of C per invocation (a workgroup of 64 covers 8 * ROWS rows x 64 columns)
+// rows of C per invocation (a workgroup of 64 covers 8 * ROWS rows x 64 columns); the host
+// replaces this line with its K4_ROWS (src/gpu/kernels/matmul.rs)
 const ROWS: u32 = 8u;
 
 @compute @workgroup_size(64)

@@ -2,8 +2,8 @@
 // by relu', where A (the errors, row-major) is contiguous along k and B (the weights, row-major
 // out x in, read as k x n) is contiguous along n. Requires k, n, the row strides and the
 // offsets to be multiples of 4. A is read four k at a time as vec4, B as two vec4s per k
-// covering the invocation's 8 columns. Each invocation owns an 8x8 block of C: per four k, 16
-// vec4 loads for 256 fused multiply-adds, against 96 scalar loads in matmul_cpu.wgsl (each
+// covering the invocation's 8 columns. Each invocation owns a ROWS x 8 block of C (ROWS = 16, set
+// by the host): per four k, 24 vec4 loads for 512 fused multiply-adds (an 8x8 block: 16 for 256), against 96 scalar loads in matmul_cpu.wgsl (each
 // per-lane load is a loop over the SIMD lanes on a CPU driver; the accumulators spilling to
 // the stack costs less). The products are accumulated one k at a time in ascending order with
 // fma, so results are bit-identical to the other matmul kernels.
@@ -17,7 +17,8 @@
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// rows of C per invocation (a workgroup of 64 covers 8 * ROWS rows x 64 columns)
+// rows of C per invocation (a workgroup of 64 covers 8 * ROWS rows x 64 columns); the host
+// replaces this line with its N4_ROWS (src/gpu/kernels/matmul.rs)
 const ROWS: u32 = 8u;
 
 @compute @workgroup_size(64)

@@ -67,19 +67,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     let inf = bitcast<f32>(0x7f800000u);
     // @STATE: var t{r} = vec4(0.0); var lo{r}_{i} = vec4(inf); var hi{r}_{i} = vec4(-inf);
     /*STATE*/
-    var dv0: vec4<f32>;
-    var dv1: vec4<f32>;
     var v: vec4<f32>;
     var x: vec4<f32>;
     var y: vec4<f32>;
     // Two examples per iteration: each unit's kept values are then read and written once per
     // pair (the unit's values are still offered in example order, so the result is that of
     // one example at a time). @PAIR, for examples e and e + 1: av{s} = load_a(..),
-    // drow{s} = dr + e{s} * fan_out; then per unit r and example s:
+    // drow{s} = dr + e{s} * fan_out (and dv{s} declared); then per unit r and example s:
     //   v = d[drow{s} + min(j0 + r, p.fan_out - 1u)] * av{s} (or a lane of a vec4 load of d);
     //   [v = sign(v);] t{r} += v; x = v; y = lo{r}_0; lo{r}_0 = min(y, x); x = max(y, x); ...
     //   lo{r}_{KL-1} = min(lo{r}_{KL-1}, x); and the mirror image for hi{r}_*
     var e = 0u;
+    // @CHUNKS (plan: chunk merges): M examples per iteration, their values offered to each
+    // unit's kept values at once by a sorting and merging network (select_network.rs); the
+    // pairs below take the rest
+    /*CHUNKS*/
     for (; e + 1u < p.rows; e += 2u) {
         /*PAIR*/
     }

@@ -189,6 +189,10 @@ struct KernelArgs {
     /// the kept set.
     #[arg(long, value_enum)]
     early_reject: Option<Switch>,
+    /// Override the plan: the partial selection merges chunks of examples into the kept
+    /// values with a sorting and merging network instead of inserting each value.
+    #[arg(long, value_enum)]
+    chunk_merge: Option<Switch>,
     /// Override the plan: shader modules with wgpu's runtime bounds checks, or trusted
     /// (none; the gpu plan's).
     #[arg(long, value_enum)]
@@ -231,6 +235,9 @@ impl KernelArgs {
         }
         if let Some(s) = self.early_reject {
             plan.partial_early_reject = on(s);
+        }
+        if let Some(s) = self.chunk_merge {
+            plan.partial_chunk_merge = on(s);
         }
         if let Some(c) = self.shader_checks {
             plan.shader_checks = c;

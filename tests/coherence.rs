@@ -89,6 +89,7 @@ fn coherence_trainer<'a>(
 
 #[test]
 fn per_example_dots_and_norms_match_explicit_gradients() {
+    let _serial = serial();
     // chunks of 16 rows: 61 examples in 4 chunks, the last one short; and one chunk of 64,
     // where the second pass reuses the first pass's activations and errors
     for k in plans() {
@@ -211,6 +212,7 @@ fn dots_and_norms_match(k: &winsor::gpu::Kernels, eval_chunk: usize) {
 /// and each mask, and the two definitions must give different f_p on this set.
 #[test]
 fn train_coherence_uses_the_changed_mask() {
+    let _serial = serial();
     for k in plans() {
         coherence_mask_under(k);
     }

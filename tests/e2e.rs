@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{gpu, plan_name, plans};
+use common::{gpu, plan_name, plans, serial};
 use winsor::data::{BatchOrder, DataSet, LabelNoise};
 use winsor::gpu::trainer::TrainerSpec;
 use winsor::gpu::{GpuTrainer, KernelPlan};
@@ -152,28 +152,33 @@ fn plan_vs_reference(
 
 #[test]
 fn twenty_steps_mean_match_reference() {
+    let _serial = serial();
     gpu_vs_reference(Rule::Mean, 20, 64);
 }
 
 #[test]
 fn twenty_steps_winsor2_match_reference() {
+    let _serial = serial();
     gpu_vs_reference(Rule::Winsor(2.0), 20, 64);
 }
 
 #[test]
 fn twenty_steps_winsor10_match_reference() {
+    let _serial = serial();
     // B = 37, C = 10: 4 values clipped on each side
     gpu_vs_reference(Rule::Winsor(10.0), 20, 64);
 }
 
 #[test]
 fn ten_steps_trim_and_median_match_reference() {
+    let _serial = serial();
     gpu_vs_reference(Rule::Trim(10.0), 10, 64);
     gpu_vs_reference(Rule::Median, 10, 64);
 }
 
 #[test]
 fn ten_steps_sort_path_matches_reference() {
+    let _serial = serial();
     gpu_vs_reference_with(Rule::Winsor(10.0), Select::Sort, 10, 64);
     gpu_vs_reference_with(Rule::Median, Select::Sort, 10, 64);
     gpu_vs_reference_with(Rule::Median, Select::Partial, 10, 64);
@@ -181,6 +186,7 @@ fn ten_steps_sort_path_matches_reference() {
 
 #[test]
 fn ten_steps_temporal_rules_match_reference() {
+    let _serial = serial();
     for t in [Temporal::Rm3, Temporal::M3, Temporal::Ra3] {
         gpu_vs_reference(Rule::Temporal(t), 10, 64);
     }
@@ -188,12 +194,14 @@ fn ten_steps_temporal_rules_match_reference() {
 
 #[test]
 fn ten_steps_sign_rules_match_reference() {
+    let _serial = serial();
     gpu_vs_reference(Rule::SumSign(0.001), 10, 64);
     gpu_vs_reference(Rule::SignSum(0.001), 10, 64);
 }
 
 #[test]
 fn mean_over_row_chunks_matches_reference() {
+    let _serial = serial();
     // 16 rows per dispatch: each minibatch of 37 runs as chunks of 16, 16 and 5 whose
     // gradients are accumulated, as full-batch training does on small devices
     gpu_vs_reference(Rule::Mean, 10, 16);
@@ -201,6 +209,7 @@ fn mean_over_row_chunks_matches_reference() {
 
 #[test]
 fn same_seed_same_bytes() {
+    let _serial = serial();
     for k in plans() {
         same_bytes_under(k);
     }
@@ -253,6 +262,7 @@ fn same_bytes_under(k: &winsor::gpu::Kernels) {
 
 #[test]
 fn impossible_trainer_configurations_are_errors() {
+    let _serial = serial();
     for k in plans() {
         impossible_configurations_under(k);
     }
@@ -406,6 +416,7 @@ fn concurrent_equals_alone(kernels: &winsor::gpu::Kernels, select: Select) {
 
 #[test]
 fn concurrent_runs_equal_runs_alone() {
+    let _serial = serial();
     for k in plans() {
         concurrent_equals_alone(k, Select::Auto);
     }
@@ -413,6 +424,7 @@ fn concurrent_runs_equal_runs_alone() {
 
 #[test]
 fn concurrent_runs_equal_runs_alone_on_the_sort_path() {
+    let _serial = serial();
     // the sorting-network selection for every selecting rule, with each plan's products
     for k in plans() {
         concurrent_equals_alone(k, Select::Sort);
@@ -511,6 +523,7 @@ fn assert_same_training(a: KernelPlan, b: KernelPlan, what: &str) {
 /// fired, because every index is in range (docs/trusted-shaders.md).
 #[test]
 fn trusted_shaders_are_bit_identical_to_checked_ones() {
+    let _serial = serial();
     use winsor::gpu::plan::ShaderChecks;
     for preset in KernelPlan::presets() {
         let with = |shader_checks| KernelPlan {
@@ -532,6 +545,7 @@ fn trusted_shaders_are_bit_identical_to_checked_ones() {
 /// inputs' a partial last row.
 #[test]
 fn texture_operands_are_bit_identical_to_buffers() {
+    let _serial = serial();
     use winsor::gpu::plan::Operands;
     for preset in KernelPlan::presets() {
         let with = |operands| KernelPlan { operands, ..preset };

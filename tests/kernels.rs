@@ -22,6 +22,7 @@ use winsor::rule::{Rule, Select};
 
 #[test]
 fn gather_reads_selected_examples_and_labels() {
+    let _serial = serial();
     // rows of whole packed words (28) and rows that straddle words (13, 6)
     for dim in [13usize, 28, 6] {
         gather_case(dim);
@@ -226,6 +227,7 @@ fn check_matmul(
 
 #[test]
 fn matmul_forward_backprop_and_grad_layouts() {
+    let _serial = serial();
     let (g, _) = gpu();
     let tiled = Matmul::new(
         g,
@@ -305,6 +307,7 @@ fn matmul_forward_backprop_and_grad_layouts() {
 
 #[test]
 fn softmax_xent_matches_reference() {
+    let _serial = serial();
     let (g, k) = gpu();
     let mut r = rng(8);
     let (rows, classes) = (37usize, 10usize);
@@ -359,6 +362,7 @@ fn softmax_xent_matches_reference() {
 
 #[test]
 fn batch_stats_and_bias_grad_reduce_in_order() {
+    let _serial = serial();
     let (g, k) = gpu();
     let mut r = rng(9);
     let rows = 299usize; // more than one pass of the 256-wide reduction
@@ -431,6 +435,7 @@ fn batch_stats_and_bias_grad_reduce_in_order() {
 
 #[test]
 fn sgd_update() {
+    let _serial = serial();
     let (g, k) = gpu();
     let mut r = rng(10);
     let n = 1001usize;
@@ -598,6 +603,7 @@ fn check_winsor(rule: Rule, d: &[f32], a: &[f32], rows: usize, fo: usize, fi: us
 
 #[test]
 fn winsor_random_awkward_sizes() {
+    let _serial = serial();
     let mut r = rng(11);
     for (rows, fo, fi, c) in [
         (37, 13, 7, 2.0),
@@ -625,6 +631,7 @@ fn winsor_random_awkward_sizes() {
 
 #[test]
 fn winsor_zero_equals_mean() {
+    let _serial = serial();
     let mut r = rng(12);
     let (rows, fo, fi) = (37, 6, 11);
     let d = uniform(&mut r, rows * fo, 1.0);
@@ -635,6 +642,7 @@ fn winsor_zero_equals_mean() {
 
 #[test]
 fn winsor_ties_zeros_and_extremes() {
+    let _serial = serial();
     // fan_in 6 reads a as scalars, 8 as vec4
     for fi in [6, 8] {
         ties_zeros_and_extremes(fi);
@@ -679,6 +687,7 @@ fn ties_zeros_and_extremes(fi: usize) {
 /// that the skipped zeros are among the kept extremes.
 #[test]
 fn sparse_inputs_like_mnist() {
+    let _serial = serial();
     let mut r = rng(17);
     for (rows, fo, fi) in [(100, 12, 30), (100, 13, 32), (37, 8, 9)] {
         let a = mostly_zero(&mut r, rows * fi, 85);
@@ -711,6 +720,7 @@ fn sparse_inputs_like_mnist() {
 
 #[test]
 fn gpu_errors_become_errors_not_panics() {
+    let _serial = serial();
     // a device of its own: the error would otherwise be reported to the other tests
     let g = winsor::gpu::Gpu::new(std::env::var("WINSOR_ADAPTER").ok().as_deref()).unwrap();
     let b = g.storage("b", 16);
@@ -723,6 +733,7 @@ fn gpu_errors_become_errors_not_panics() {
 
 #[test]
 fn trim_and_median_share_the_selection() {
+    let _serial = serial();
     let mut r = rng(14);
     for (rows, fo, fi) in [(37, 3, 7), (100, 2, 8), (128, 2, 5), (1, 2, 3), (2, 2, 4)] {
         let d = uniform(&mut r, rows * fo, 1.0);
@@ -750,6 +761,7 @@ fn trim_and_median_share_the_selection() {
 
 #[test]
 fn sign_rules_random_ties_and_extremes() {
+    let _serial = serial();
     let mut r = rng(15);
     for (rows, fo, fi) in [(37, 3, 7), (100, 2, 8), (1, 2, 3), (200, 2, 5)] {
         let d = uniform(&mut r, rows * fo, 1.0);
@@ -778,6 +790,7 @@ fn sign_rules_random_ties_and_extremes() {
 
 #[test]
 fn sort_path_large_minibatches_and_every_clip_count() {
+    let _serial = serial();
     let mut r = rng(16);
     // P = 512, 1024 (fewer coordinates per workgroup), and the largest clip counts
     for (rows, fo, fi, c) in [(300, 2, 5, 49.0), (1000, 2, 3, 10.0), (1000, 1, 2, 0.0)] {
@@ -833,6 +846,7 @@ fn sort_path_large_minibatches_and_every_clip_count() {
 
 #[test]
 fn selection_paths_refuse_what_they_cannot_do() {
+    let _serial = serial();
     let (g, _) = gpu();
     let err = |r: anyhow::Result<Selection>| format!("{:#}", r.err().expect("must fail"));
     for plan in KernelPlan::presets() {
@@ -897,6 +911,7 @@ fn selection_paths_refuse_what_they_cannot_do() {
 /// where they agree, against the reference.
 #[test]
 fn auto_selection_under_both_presets() {
+    let _serial = serial();
     let mut r = rng(19);
     let (rows, fo, fi) = (100, 5, 9);
     let d = uniform(&mut r, rows * fo, 1.0);
@@ -942,6 +957,7 @@ fn auto_selection_under_both_presets() {
 /// invocation holds, and inputs mostly zero (the column kernel skips whole groups).
 #[test]
 fn partial_selection_with_fixed_units() {
+    let _serial = serial();
     let mut r = rng(20);
     for units in [1, 4, 16] {
         let plan = KernelPlan {
@@ -968,6 +984,7 @@ fn partial_selection_with_fixed_units() {
 
 #[test]
 fn temporal_rules_match_reference_over_steps() {
+    let _serial = serial();
     use winsor::gpu::kernels::{step_buffer, step_bytes, StepInfo, TemporalCombine};
     use winsor::rule::Temporal;
     let (g, _) = gpu();
@@ -1017,6 +1034,7 @@ fn temporal_rules_match_reference_over_steps() {
 
 #[test]
 fn sparse_inputs_like_mnist_background() {
+    let _serial = serial();
     // most inputs zero (MNIST's background pixels): whole groups of four zero inputs are
     // counted instead of inserted, so their zeros must still count as order statistics
     let mut r = rng(18);
@@ -1045,6 +1063,7 @@ fn sparse_inputs_like_mnist_background() {
 /// workgroup of 256 columns.
 #[test]
 fn matmul_skipping_zero_inputs_is_bit_identical() {
+    let _serial = serial();
     let (g, _) = gpu();
     let tiled = Matmul::new(
         g,
@@ -1185,6 +1204,7 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
 
 #[test]
 fn row_dot_matches_reference() {
+    let _serial = serial();
     let (g, k) = gpu();
     let mut r = rng(21);
     for (rows, width, base) in [(37, 13, 0), (70, 257, 5), (1, 1, 3)] {
@@ -1254,27 +1274,21 @@ fn partial_update(
     selected(&kernel, plan.sparse_inputs, d, a, fo, fi)
 }
 
-/// The partial selection with early rejection (a value that cannot enter the kept set skips
-/// the insertion; the gpu plan's): against the reference, and value for value (a zero's sign
-/// aside) against the kernel without it, on awkward sizes, heavy ties (values from a few levels), extreme
-/// magnitudes and subnormals, for every finish, under both presets' other choices.
-#[test]
-fn partial_selection_with_early_rejection() {
-    let mut r = rng(41);
+/// A partial-selection choice of the plan, on and off under both presets' other choices:
+/// against the reference, and value for value (a zero's sign aside) between on and off, on
+/// awkward sizes, heavy ties (values from a few levels), extreme magnitudes and subnormals,
+/// for every finish.
+fn partial_choice_changes_no_value(what: &str, seed: u64, set: fn(&mut KernelPlan, bool)) {
+    let mut r = rng(seed);
     let levels = |r: &mut winsor::rng::Rng, n: usize, vals: &[f32]| -> Vec<f32> {
         (0..n)
             .map(|_| vals[r.below(vals.len() as u64) as usize])
             .collect()
     };
     for base in KernelPlan::presets() {
-        let on = KernelPlan {
-            partial_early_reject: true,
-            ..base
-        };
-        let off = KernelPlan {
-            partial_early_reject: false,
-            ..base
-        };
+        let (mut on, mut off) = (base, base);
+        set(&mut on, true);
+        set(&mut off, false);
         for (rows, fo, fi) in [(37, 13, 7), (100, 6, 9), (23, 4, 16)] {
             let inputs = [
                 (
@@ -1295,6 +1309,7 @@ fn partial_selection_with_early_rejection() {
             for (d, a) in &inputs {
                 for rule in [
                     Rule::Winsor(2.0),
+                    Rule::Winsor(8.0),
                     Rule::Winsor(10.0),
                     Rule::Winsor(25.0),
                     Rule::Trim(20.0),
@@ -1302,19 +1317,35 @@ fn partial_selection_with_early_rejection() {
                     Rule::Mean,
                 ] {
                     check_selection(&on, rule, Select::Partial, d, a, rows, fo, fi);
-                    // the same values; only a zero's sign may differ (a rejected -0 does not
-                    // displace a kept +0, where max(+0, -0) may pick either)
+                    // the same values; only a zero's sign may differ (where +0 and -0 tie,
+                    // max(+0, -0) may pick either)
                     let (with, without) = (
                         partial_update(&on, rule, d, a, rows, fo, fi),
                         partial_update(&off, rule, d, a, rows, fo, fi),
                     );
                     assert!(
                         with.iter().zip(&without).all(|(x, y)| x == y),
-                        "{rule} B={rows} {fo}x{fi} ({:?} preset): early rejection changed a value:\n{with:?}\n{without:?}",
+                        "{rule} B={rows} {fo}x{fi} ({:?} preset): {what} changed a value:\n{with:?}\n{without:?}",
                         base.preset
                     );
                 }
             }
         }
     }
+}
+
+/// Early rejection (a value that cannot enter the kept set skips the insertion; the gpu
+/// plan's).
+#[test]
+fn partial_selection_with_early_rejection() {
+    let _serial = serial();
+    partial_choice_changes_no_value("early rejection", 41, |p, on| p.partial_early_reject = on);
+}
+
+/// Chunk merges (chunks of examples sorted and merged into the kept values by a network;
+/// the cpu plan's): minibatches of 23 to 100 take 2 to 12 chunks and a remainder.
+#[test]
+fn partial_selection_with_chunk_merges() {
+    let _serial = serial();
+    partial_choice_changes_no_value("chunk merges", 43, |p, on| p.partial_chunk_merge = on);
 }

@@ -63,6 +63,8 @@ pub struct Gpu {
     /// Texture mirrors of buffer ranges shared by this device's dispatches (plan: operands
     /// through textures).
     pub(crate) mirrors: crate::gpu::kernels::mirror::MirrorCache,
+    /// Every kernel compiled on this device, so that each distinct shader is compiled once.
+    pub(crate) kernels: crate::gpu::kernels::KernelCache,
 }
 
 impl Gpu {
@@ -151,6 +153,7 @@ impl Gpu {
             limits,
             first_error,
             mirrors: Default::default(),
+            kernels: Default::default(),
         })
     }
 

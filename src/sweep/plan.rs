@@ -66,7 +66,7 @@ impl Value {
 const RESERVED: [&str; 5] = ["out", "force", "adapter", "config", "checkpoint-every"];
 
 /// The kernel-plan options: the sweep's runs share dispatches, so the plan is the sweep's.
-pub const KERNEL_OPTIONS: [&str; 10] = [
+pub const KERNEL_OPTIONS: [&str; 11] = [
     "kernels",
     "matmul",
     "sparse-inputs",
@@ -76,6 +76,7 @@ pub const KERNEL_OPTIONS: [&str; 10] = [
     "cols-units",
     "shader-checks",
     "early-reject",
+    "chunk-merge",
     "operands",
 ];
 

@@ -21,6 +21,15 @@ pub fn gpu() -> &'static (Gpu, Kernels) {
     })
 }
 
+/// Held for the whole of a test that shares the device with the others of its binary: on
+/// lavapipe, tests submitting side by side to one device ran about 9x slower in all than one
+/// after another (tests/kernels.rs: 650 s against 70 s on 2 cores), each waiting on the
+/// others' work. A failed test's poisoned lock is taken over, so one failure stays one.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The kernels of both presets, cpu then gpu, on the test device: every end-to-end test
 /// runs under each, so that the paths a GPU takes are tested on lavapipe too.
 pub fn plans() -> [&'static Kernels; 2] {

@@ -82,13 +82,14 @@ const EPILOGUES: [Epilogue; 5] = [
     Epilogue::ScaleAdd,
 ];
 
-/// Fills in the 8x8 register block of the CPU matrix products (the marked places described in
+/// Fills in the `rows` x 8 register block of the CPU matrix products (the marked places described in
 /// shaders/matmul_cpu_block.wgsl): the same lines in three kernels, and WGSL has no macros.
 /// This is text generation because it shapes the code: one named register per output row.
 /// AB declares A and B and their readers `ld_a`, `ld_b` as `operands` says: vec4 storage
 /// arrays, or texture mirrors read through shaders/texel.wgsl.
-pub(super) fn cpu_block(template: &str, operands: Operands) -> String {
-    let lines = |f: &dyn Fn(usize) -> String| (0..8).map(f).collect::<String>();
+pub(super) fn cpu_block(template: &str, operands: Operands, rows: usize) -> String {
+    let lines = |f: &dyn Fn(usize) -> String| (0..rows).map(f).collect::<String>();
+    let cols = |f: &dyn Fn(usize) -> String| (0..8).map(f).collect::<String>();
     let decl = match operands {
         Operands::Buffers => "@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> B: array<vec4<f32>>;
@@ -108,7 +109,7 @@ fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
     let acc =
         lines(&|i| format!("    var c{i} = vec4<f32>(0.0);\n    var d{i} = vec4<f32>(0.0);\n"));
     let load_a = lines(&|i| format!("        let a{i} = ld_a(ra[{i}] + q);\n"));
-    let load_b = lines(&|j| format!("        let b{j} = ld_b(cb[{j}] + q);\n"));
+    let load_b = cols(&|j| format!("        let b{j} = ld_b(cb[{j}] + q);\n"));
     let fma = lines(&|i| {
         format!(
             "            c{i} = fma(vec4<f32>(a{i}[t]), lo, c{i});\n            d{i} = fma(vec4<f32>(a{i}[t]), hi, d{i});\n"
@@ -116,6 +117,10 @@ fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
     });
     let store = lines(&|i| format!("    store8(m0 + {i}u, n0, c{i}, d{i});\n"));
     template
+        .replace(
+            "const ROWS: u32 = 8u;",
+            &format!("const ROWS: u32 = {rows}u;"),
+        )
         .replace("/*AB*/", decl.trim())
         .replace("/*ACC*/", acc.trim())
         .replace("/*LOAD_A*/", load_a.trim())
@@ -138,6 +143,13 @@ fn generic_source(variant: MatmulVariant) -> String {
     )
 }
 
+/// Rows of C per invocation of the forward and backward register-blocked products (8
+/// columns each). 16 rows halve the loads per multiply-add of B against 8x8 blocks (A's stay
+/// one per row): mean 43-61 -> 58-64 steps/s on lavapipe, alternating in one run, where 32
+/// rows were slower again (BENCHMARKS.md).
+const K4_ROWS: usize = 16;
+const N4_ROWS: usize = 16;
+
 /// The CPU variant's forward product reading both operands four k at a time.
 fn k4_source(operands: Operands) -> String {
     cpu_block(
@@ -147,6 +159,7 @@ fn k4_source(operands: Operands) -> String {
             include_str!("../../../shaders/matmul_cpu_block.wgsl")
         ),
         operands,
+        K4_ROWS,
     )
 }
 
@@ -158,6 +171,7 @@ fn n4_source(operands: Operands) -> String {
             include_str!("../../../shaders/matmul_cpu_n4.wgsl")
         ),
         operands,
+        N4_ROWS,
     )
 }
 
@@ -282,14 +296,16 @@ impl Matmul {
             MatmulVariant::Tiled => [p.n.div_ceil(64), p.m.div_ceil(64), 1],
             MatmulVariant::Cpu => [p.n.div_ceil(64), p.m.div_ceil(32), 1],
         };
-        // the CPU kernels own 8x8 blocks: a workgroup covers 64 rows
+        // mn4 owns 8x8 blocks: a workgroup covers 64 rows
         let blocks8 = [p.n.div_ceil(64), p.m.div_ceil(64), 1];
+        // k4 and n4: 8 invocations of `rows` rows each
+        let blocks = |rows: usize| [p.n.div_ceil(64), p.m.div_ceil(8 * rows as u32), 1];
         if let (Some(k4), true, Epilogue::BiasRelu | Epilogue::Bias) =
             (&self.forward_k4, p.vec4_along_k(), epilogue)
         {
             let b4 = b.whole_vec4s();
             return k4[epilogue as usize]
-                .bind(gpu, &[a.whole_vec4s(), b4, b, c], &p, None, blocks8)
+                .bind(gpu, &[a.whole_vec4s(), b4, b, c], &p, None, blocks(K4_ROWS))
                 .with_work(p.flops());
         }
         if let (Some(n4), true, Epilogue::MaskPositive) =
@@ -297,7 +313,7 @@ impl Matmul {
         {
             let b4 = b.whole_vec4s();
             return n4
-                .bind(gpu, &[a, b4, aux, c], &p, None, blocks8)
+                .bind(gpu, &[a, b4, aux, c], &p, None, blocks(N4_ROWS))
                 .with_work(p.flops());
         }
         if let (Some(mn4), true, Epilogue::Scale | Epilogue::ScaleAdd) =

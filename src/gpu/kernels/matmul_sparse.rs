@@ -15,6 +15,7 @@ fn product_source(operands: Operands) -> String {
             include_str!("../../../shaders/matmul_cpu_block.wgsl")
         ),
         operands,
+        8,
     )
 }
 

@@ -38,6 +38,7 @@ pub mod matmul_sparse;
 pub(crate) mod mirror;
 pub mod row_dot;
 pub mod select;
+pub mod select_network;
 pub mod select_partial;
 mod select_partial_source;
 pub mod select_sort;
@@ -202,7 +203,7 @@ impl<'a> From<&'a wgpu::Buffer> for Slice<'a> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 pub(super) enum Kind {
     Read,
     ReadWrite,
@@ -343,6 +344,11 @@ pub fn groups_1d(items: u64, wg: u64) -> [u32; 3] {
     [x as u32, y as u32, 1]
 }
 
+/// The kernels compiled on a device, by name, checks, bindings, constants and source.
+#[derive(Default)]
+pub(crate) struct KernelCache(std::sync::Mutex<std::collections::HashMap<String, Kernel>>);
+
+#[derive(Clone)]
 pub(super) struct Kernel {
     name: &'static str,
     pipeline: wgpu::ComputePipeline,
@@ -353,6 +359,27 @@ pub(super) struct Kernel {
 
 impl Kernel {
     pub(super) fn new(
+        gpu: &Gpu,
+        checks: ShaderChecks,
+        name: &'static str,
+        source: &str,
+        kinds: &[Kind],
+        constants: &[(&str, f64)],
+    ) -> Self {
+        // One compile per distinct shader on a device: the selection kernels are generated
+        // per rule and minibatch size, and every trainer (each run of a sweep, each test)
+        // asks for its own; lavapipe spends up to a second compiling a large one.
+        let key = format!("{name}|{checks:?}|{kinds:?}|{constants:?}|{source}");
+        let mut cache = gpu.kernels.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = cache.get(&key) {
+            return k.clone();
+        }
+        let kernel = Self::compile(gpu, checks, name, source, kinds, constants);
+        cache.insert(key, kernel.clone());
+        kernel
+    }
+
+    fn compile(
         gpu: &Gpu,
         checks: ShaderChecks,
         name: &'static str,

@@ -9,6 +9,7 @@ use std::cell::OnceCell;
 use anyhow::{bail, Result};
 
 use super::select::scale;
+use super::select_network::chunk_size;
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
 use crate::gpu::plan::{KernelPlan, Units};
@@ -75,6 +76,9 @@ pub struct PartialShape {
     pub early_reject: bool,
     /// Where the vec4 views of a and d are read from (the plan's `operands`).
     pub operands: Operands,
+    /// Examples per chunk merged at once into the kept values (the plan's
+    /// `partial_chunk_merge`, sized by [`chunk_size`]); None: each value is inserted.
+    pub chunk: Option<usize>,
 }
 
 impl PartialShape {
@@ -105,6 +109,7 @@ impl PartialShape {
             map_sign: matches!(rule, Rule::SumSign(_)),
             early_reject: false,
             operands: Operands::Buffers,
+            chunk: None,
         })
     }
 
@@ -126,7 +131,7 @@ impl PartialShape {
     ) -> ShaderVariant {
         ShaderVariant::new::<PartialParams>(
             format!(
-                "{} KL {} KH {} R {} {:?} sign {} early reject {} operands {:?} vec_a {vec_a} vec_d {vec_d} update {update}",
+                "{} KL {} KH {} R {} {:?} sign {} early reject {} operands {:?} chunk {:?} vec_a {vec_a} vec_d {vec_d} update {update}",
                 orient.kernel_name(),
                 self.kl,
                 self.kh,
@@ -134,7 +139,8 @@ impl PartialShape {
                 self.finish,
                 self.map_sign,
                 self.early_reject,
-                self.operands
+                self.operands,
+                self.chunk
             ),
             self.source(orient, vec_a, vec_d),
             &self.constants(update),
@@ -156,6 +162,15 @@ impl PartialShape {
     /// that every kept value lives in a register (src/gpu/kernels/select_partial_source.rs).
     pub fn source(&self, orient: Orientation, vec_a: bool, vec_d: bool) -> String {
         super::select_partial_source::source(self, orient, vec_a, vec_d)
+    }
+
+    /// The chunk size the plan's chunk merges give this shape for a minibatch of `rows`.
+    pub fn chunked(self, on: bool, rows: usize) -> Self {
+        let (kl, kh) = self.kept();
+        PartialShape {
+            chunk: if on { chunk_size(kl, kh, rows) } else { None },
+            ..self
+        }
     }
 
     /// The kept values per side the generated code holds: none where the finish needs only
@@ -263,14 +278,20 @@ pub fn variants() -> Vec<ShaderVariant> {
                 };
                 for &early_reject in rejects {
                     for operands in [Operands::Buffers, Operands::Textures] {
-                        let shape = PartialShape {
-                            early_reject,
-                            operands,
-                            ..shape
-                        };
-                        for (vec_a, vec_d) in vec_modes(orient, units) {
-                            for update in [false, true] {
-                                out.push(shape.variant(orient, vec_a, vec_d, update));
+                        for chunks in [false, true] {
+                            let shape = PartialShape {
+                                early_reject,
+                                operands,
+                                ..shape
+                            }
+                            .chunked(chunks, *rows);
+                            if chunks && shape.chunk.is_none() {
+                                continue;
+                            }
+                            for (vec_a, vec_d) in vec_modes(orient, units) {
+                                for update in [false, true] {
+                                    out.push(shape.variant(orient, vec_a, vec_d, update));
+                                }
                             }
                         }
                     }
@@ -293,14 +314,28 @@ impl PartialSelect {
             early_reject: plan.partial_early_reject,
             operands: plan.operands,
             ..PartialShape::new(rule, rows, plan.partial_units)?
-        };
+        }
+        .chunked(plan.partial_chunk_merge, rows);
         // Inputs per invocation of the column kernel: fewer than the row kernel's units,
         // because a group of R inputs is skipped only where all R are zero (on MNIST 28% of
         // the (example, group) pairs are non-zero for R = 4, 39% for R = 8).
-        let cols_units = plan
+        let mut cols_units = plan
             .cols_units
             .resolve(shape.kl + shape.kh, &[4, 2, 1])
             .clamp(1, 16);
+        // Chunk merges hold a chunk of values per unit besides the kept ones, all in stack
+        // slots past a handful of units anyway; what counts then is that four units (or
+        // inputs) share each vec4 load: winsor:8 (the budget's 2) went from 8.8 to 6.4 ms
+        // per row dispatch with 4 on lavapipe (BENCHMARKS.md).
+        let mut shape = shape;
+        if shape.chunk.is_some() {
+            if let Units::Budget(_) = plan.partial_units {
+                shape.units = shape.units.max(4);
+            }
+            if let Units::Budget(_) = plan.cols_units {
+                cols_units = cols_units.max(4);
+            }
+        }
         Ok(PartialSelect {
             rows_kernels: Default::default(),
             cols_kernels: Default::default(),

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::select_network::{ChunkMerge, Val};
 use super::select_partial::{Orientation, PartialShape};
 use crate::gpu::plan::Operands;
 
@@ -65,6 +66,9 @@ impl Gen<'_> {
             writeln!(out, "        let e{s} = e + {s}u;").unwrap();
             writeln!(out, "        let av{s} = load_a(e{s}, q, k0, is_bias);").unwrap();
             writeln!(out, "        let drow{s} = dr + e{s} * p.fan_out;").unwrap();
+            if self.vec_d {
+                writeln!(out, "        var dv{s}: vec4<f32>;").unwrap();
+            }
             return;
         }
         writeln!(out, "        let e{s} = list[first + t + {s}u];").unwrap();
@@ -83,6 +87,12 @@ impl Gen<'_> {
 
     /// Unit r's value from example s, offered to its sum and kept values.
     fn unit(&self, out: &mut String, r: usize, s: usize) {
+        self.value(out, r, s);
+        self.insert(out, r);
+    }
+
+    /// Unit r's value v from example s, added to its sum.
+    fn value(&self, out: &mut String, r: usize, s: usize) {
         if self.rows && self.vec_d {
             // one vec4 load of d serves four units
             if r.is_multiple_of(4) {
@@ -117,7 +127,68 @@ impl Gen<'_> {
             out.push_str("        v = sign(v);\n");
         }
         writeln!(out, "        t{r} += v;").unwrap();
-        self.insert(out, r);
+    }
+
+    /// The loop over chunks of `net.m` examples: each unit's values c{r}_{s} (added to its
+    /// sum in example order), then the network's operations, then its new kept values.
+    fn chunks(&self, net: &ChunkMerge) -> String {
+        let m = net.m;
+        let mut body = String::new();
+        for s in 0..m {
+            self.load(&mut body, s);
+        }
+        for r in 0..self.shape.units {
+            for s in 0..m {
+                self.value(&mut body, r, s);
+                writeln!(body, "        let c{r}_{s} = v;").unwrap();
+            }
+            let name = |v: Val| match v {
+                Val::Input(i) if i < m => format!("c{r}_{i}"),
+                Val::Input(i) if i < m + net.kl => format!("lo{r}_{}", i - m),
+                Val::Input(i) => format!("hi{r}_{}", i - m - net.kl),
+                Val::Op(i) => format!("n{r}_{i}"),
+                Val::NegInf => "vec4<f32>(-inf)".into(),
+                Val::PosInf => "vec4<f32>(inf)".into(),
+            };
+            for (i, op) in net.ops.iter().enumerate() {
+                let f = if op.max { "max" } else { "min" };
+                writeln!(
+                    body,
+                    "        let n{r}_{i} = {f}({}, {});",
+                    name(op.a),
+                    name(op.b)
+                )
+                .unwrap();
+            }
+            // the new kept values may read old ones: all are named before any is replaced
+            for (side, vals) in [("lo", &net.lo), ("hi", &net.hi)] {
+                for (i, &v) in vals.iter().enumerate() {
+                    writeln!(body, "        let new_{side}{r}_{i} = {};", name(v)).unwrap();
+                }
+            }
+            for (side, vals) in [("lo", &net.lo), ("hi", &net.hi)] {
+                for i in 0..vals.len() {
+                    writeln!(body, "        {side}{r}_{i} = new_{side}{r}_{i};").unwrap();
+                }
+            }
+        }
+        let head = if self.rows {
+            format!("for (; e + {m}u <= p.rows; e += {m}u) {{")
+        } else {
+            format!("for (; t + {m}u <= listed; t += {m}u) {{")
+        };
+        format!("{head}\n{}\n    }}", body.trim_end())
+    }
+
+    /// Unit r's kept values against at least max(KL, KH) zeros at once
+    /// (select_partial_cols.wgsl).
+    fn clamp_zeros(&self, out: &mut String, r: usize) {
+        for i in 0..self.kl {
+            writeln!(out, "    lo{r}_{i} = min(lo{r}_{i}, zl);").unwrap();
+        }
+        for i in 0..self.kh {
+            writeln!(out, "    hi{r}_{i} = max(hi{r}_{i}, zh);").unwrap();
+        }
     }
 
     /// Unit r's running sum and kept values, declared.
@@ -233,7 +304,7 @@ pub(super) fn source(
         kl,
         kh,
     };
-    let [mut state, mut pair, mut single, mut zeros, mut finish] = Default::default();
+    let [mut state, mut pair, mut single, mut zeros, mut clamp, mut finish] = Default::default();
     g.load(&mut pair, 0);
     g.load(&mut pair, 1);
     g.load(&mut single, 0);
@@ -243,8 +314,13 @@ pub(super) fn source(
         g.unit(&mut pair, r, 1);
         g.unit(&mut single, r, 0);
         g.insert(&mut zeros, r);
+        g.clamp_zeros(&mut clamp, r);
         g.finish(&mut finish, r);
     }
+    let chunks = shape
+        .chunk
+        .map(|m| g.chunks(&ChunkMerge::new(m, kl, kh)))
+        .unwrap_or_default();
     let base = match orient {
         Orientation::Rows => include_str!("../../../shaders/select_partial.wgsl"),
         Orientation::Cols => include_str!("../../../shaders/select_partial_cols.wgsl"),
@@ -260,8 +336,10 @@ pub(super) fn source(
         + &(base.to_string() + include_str!("../../../shaders/select_finish.wgsl"))
             .replace("/*VIEWS*/", &views(shape.operands, vec_a, vec_d))
             .replace("/*STATE*/", state.trim_start())
+            .replace("/*CHUNKS*/", &chunks)
             .replace("/*PAIR*/", deeper(&pair).trim_start())
             .replace("/*SINGLE*/", deeper(&single).trim_start())
             .replace("/*ZEROS*/", zeros.trim_start())
+            .replace("/*CLAMP*/", clamp.trim_start())
             .replace("/*FINISH*/", finish.trim_start())
 }

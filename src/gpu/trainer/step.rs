@@ -77,10 +77,12 @@ impl Aggregation {
                 } else {
                     None
                 };
-                // Measured on lavapipe (BENCHMARKS.md): fusing is faster for winsor, slower
-                // for the streamed mean (whose finish's extra load costs more than the SGD
-                // dispatch it saves), so the mean and temporal rules keep the SGD dispatch.
-                let fused = plan.fused_sgd && rule.per_example() && selection.is_some();
+                // The temporal rules keep the SGD dispatch: their combination needs this
+                // step's mean gradient stored. The streamed mean fuses too since its operands
+                // come through textures (BENCHMARKS.md: 16.3-17.7 -> 12.9-14.3 ms of kernels
+                // per step on lavapipe; with storage operands fusing had been slower).
+                let temporal = matches!(rule, Rule::Temporal(_));
+                let fused = plan.fused_sgd && !temporal && selection.is_some();
                 let temporal = match rule {
                     Rule::Temporal(t) => {
                         // one history buffer per group, holding that group's runs
