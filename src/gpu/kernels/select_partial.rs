@@ -310,7 +310,7 @@ pub fn variants() -> Vec<ShaderVariant> {
 impl PartialSelect {
     pub fn new(plan: &KernelPlan, rule: &Rule, rows: usize) -> Result<Self> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
-        let shape = PartialShape {
+        let mut shape = PartialShape {
             early_reject: plan.partial_early_reject,
             operands: plan.operands,
             ..PartialShape::new(rule, rows, plan.partial_units)?
@@ -327,7 +327,6 @@ impl PartialSelect {
         // slots past a handful of units anyway; what counts then is that four units (or
         // inputs) share each vec4 load: winsor:8 (the budget's 2) went from 8.8 to 6.4 ms
         // per row dispatch with 4 on lavapipe (BENCHMARKS.md).
-        let mut shape = shape;
         if shape.chunk.is_some() {
             if let Units::Budget(_) = plan.partial_units {
                 shape.units = shape.units.max(4);
