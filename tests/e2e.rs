@@ -556,3 +556,37 @@ fn texture_operands_are_bit_identical_to_buffers() {
         );
     }
 }
+
+/// Chunk merges (the cpu plan's) and early rejection (the gpu plan's) keep the same values as
+/// inserting each value, so training gives the same bits with either on or off, under both
+/// presets: this is the only place the gpu plan runs chunk merges end to end, and the cpu
+/// plan early rejection.
+#[test]
+fn chunk_merges_and_early_rejection_change_no_bits() {
+    let _serial = serial();
+    for preset in KernelPlan::presets() {
+        for on in [false, true] {
+            let base = KernelPlan {
+                partial_chunk_merge: on,
+                partial_early_reject: !on,
+                ..preset
+            };
+            assert_same_training(
+                base,
+                KernelPlan {
+                    partial_chunk_merge: !on,
+                    ..base
+                },
+                "chunk merges change the training",
+            );
+            assert_same_training(
+                base,
+                KernelPlan {
+                    partial_early_reject: on,
+                    ..base
+                },
+                "early rejection changes the training",
+            );
+        }
+    }
+}

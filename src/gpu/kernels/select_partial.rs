@@ -164,11 +164,15 @@ impl PartialShape {
         super::select_partial_source::source(self, orient, vec_a, vec_d)
     }
 
-    /// The chunk size the plan's chunk merges give this shape for a minibatch of `rows`.
-    pub fn chunked(self, on: bool, rows: usize) -> Self {
+    /// The chunk size the plan's chunk merges give this shape for a minibatch of `rows`, and
+    /// the unit count they want where `units` left it to the register budget
+    /// ([`units_under_chunks`]).
+    pub fn chunked(self, on: bool, rows: usize, units: Units) -> Self {
         let (kl, kh) = self.kept();
+        let chunk = if on { chunk_size(kl, kh, rows) } else { None };
         PartialShape {
-            chunk: if on { chunk_size(kl, kh, rows) } else { None },
+            chunk,
+            units: units_under_chunks(self.units, units, chunk.is_some()),
             ..self
         }
     }
@@ -284,7 +288,11 @@ pub fn variants() -> Vec<ShaderVariant> {
                                 operands,
                                 ..shape
                             }
-                            .chunked(chunks, *rows);
+                            .chunked(
+                                chunks,
+                                *rows,
+                                Units::Fixed(units),
+                            );
                             if chunks && shape.chunk.is_none() {
                                 continue;
                             }
@@ -307,34 +315,35 @@ pub fn variants() -> Vec<ShaderVariant> {
     out
 }
 
+/// The units per invocation under chunk merges: at least four where the plan left the count
+/// to its register budget. Chunk merges hold a chunk of values per unit besides the kept
+/// ones, all in stack slots past a handful of units anyway; what counts then is that four
+/// units (or inputs) share each vec4 load: winsor:8 (the budget's 2) went from 8.8 to 6.4 ms
+/// per row dispatch with 4 on lavapipe (BENCHMARKS.md). A fixed count is kept as given.
+fn units_under_chunks(resolved: usize, chosen: Units, chunked: bool) -> usize {
+    match chosen {
+        Units::Budget(_) if chunked => resolved.max(4),
+        _ => resolved,
+    }
+}
+
 impl PartialSelect {
     pub fn new(plan: &KernelPlan, rule: &Rule, rows: usize) -> Result<Self> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
-        let mut shape = PartialShape {
+        let shape = PartialShape {
             early_reject: plan.partial_early_reject,
             operands: plan.operands,
             ..PartialShape::new(rule, rows, plan.partial_units)?
         }
-        .chunked(plan.partial_chunk_merge, rows);
+        .chunked(plan.partial_chunk_merge, rows, plan.partial_units);
         // Inputs per invocation of the column kernel: fewer than the row kernel's units,
         // because a group of R inputs is skipped only where all R are zero (on MNIST 28% of
         // the (example, group) pairs are non-zero for R = 4, 39% for R = 8).
-        let mut cols_units = plan
+        let cols_units = plan
             .cols_units
             .resolve(shape.kl + shape.kh, &[4, 2, 1])
             .clamp(1, 16);
-        // Chunk merges hold a chunk of values per unit besides the kept ones, all in stack
-        // slots past a handful of units anyway; what counts then is that four units (or
-        // inputs) share each vec4 load: winsor:8 (the budget's 2) went from 8.8 to 6.4 ms
-        // per row dispatch with 4 on lavapipe (BENCHMARKS.md).
-        if shape.chunk.is_some() {
-            if let Units::Budget(_) = plan.partial_units {
-                shape.units = shape.units.max(4);
-            }
-            if let Units::Budget(_) = plan.cols_units {
-                cols_units = cols_units.max(4);
-            }
-        }
+        let cols_units = units_under_chunks(cols_units, plan.cols_units, shape.chunk.is_some());
         Ok(PartialSelect {
             rows_kernels: Default::default(),
             cols_kernels: Default::default(),
