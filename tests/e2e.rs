@@ -564,6 +564,18 @@ fn texture_operands_are_bit_identical_to_buffers() {
 #[test]
 fn chunk_merges_and_early_rejection_change_no_bits() {
     let _serial = serial();
+    use winsor::gpu::kernels::select_partial::PartialShape;
+    use winsor::gpu::plan::Units;
+    // the fixture's winsor and trim runs (batch 23 in training_bits) really take chunk
+    // merges, so that the comparison is not of two identical plans
+    for rule in [Rule::Winsor(10.0), Rule::Trim(20.0)] {
+        let shape = PartialShape::new(&rule, 23, Units::Fixed(4)).unwrap();
+        let chunked = shape.chunked(true, 23, Units::Fixed(4));
+        assert!(
+            chunked.chunk.is_some(),
+            "{rule} at batch 23: no chunk merges"
+        );
+    }
     for preset in KernelPlan::presets() {
         for on in [false, true] {
             let base = KernelPlan {
