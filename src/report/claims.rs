@@ -138,10 +138,11 @@ fn per_seed(runs: &[&Run], checks: impl Fn(&[&Run]) -> Vec<Check>) -> String {
 /// "Runs: N <what> on ARCH, seeds [..]." for a figure's groups of runs.
 fn runs_line(groups: &[(f64, Vec<&Run>)], what: &str) -> String {
     let all: Vec<&Run> = groups.iter().flat_map(|g| g.1.iter().copied()).collect();
+    let first = groups[0].1[0];
     format!(
         "Runs: {} {what} on {}, seeds {:?}.\n\n",
         groups.len(),
-        groups[0].1[0].arch,
+        first.protocol().unwrap_or_else(|| first.arch.clone()),
         seeds(&all)
     )
 }
@@ -151,6 +152,28 @@ fn step_to_reach(run: &Run, col: &str, frac: f64) -> Option<f64> {
     let s = run.metrics.as_ref()?.series(col)?;
     let last = s.last()?.1;
     s.iter().find(|p| p.1 >= frac * last).map(|p| p.0)
+}
+
+/// The area under column `col` divided by its last value, over log(step) from step 1 to the
+/// last logged step, as a fraction of that span (trapezoids between logged steps): 1 for a
+/// curve at its final value from step 1 on, smaller the later it gets there.
+fn log_step_area(run: &Run, col: &str) -> Option<f64> {
+    let s: Vec<(f64, f64)> = run
+        .metrics
+        .as_ref()?
+        .series(col)?
+        .into_iter()
+        .filter(|p| p.0 >= 1.0)
+        .collect();
+    let (first, last) = (s.first()?, s.last()?);
+    if s.len() < 2 || last.1 <= 0.0 || last.0 <= first.0 {
+        return None;
+    }
+    let area: f64 = s
+        .windows(2)
+        .map(|w| (w[1].0.ln() - w[0].0.ln()) * (w[0].1 + w[1].1) / 2.0)
+        .sum();
+    Some(area / (last.0.ln() - first.0.ln()) / last.1)
 }
 
 /// Median (never learnt counts as +infinity); NaN for an empty group.
@@ -261,6 +284,30 @@ fn experiment1_checks(chosen: &[&Run]) -> Vec<Check> {
                 .join(", "),
         )
     });
+    // One crossing step is fragile: one noisy evaluation can reorder two noise levels. The
+    // area under the whole curve over log-step weighs every logged point.
+    let areas: Vec<(f64, Option<f64>)> = chosen
+        .iter()
+        .map(|r| (r.noise, log_step_area(r, "train_acc")))
+        .collect();
+    let claim = "learning is slower with more noise (area under train accuracy / its final value over log-step from step 1, non-increasing in noise)";
+    out.push(if areas.len() < 2 {
+        untestable(claim, "fewer than two noise levels")
+    } else {
+        let a: Vec<f64> = areas.iter().map(|x| x.1.unwrap_or(f64::NAN)).collect();
+        check(
+            claim,
+            a.iter().all(|x| x.is_finite()) && a.windows(2).all(|w| w[1] <= w[0]),
+            areas
+                .iter()
+                .map(|(n, x)| match x {
+                    Some(x) => format!("{n}%: {x:.4}"),
+                    None => format!("{n}%: no curve"),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    });
     let claim =
         "pristine examples are learned much faster than corrupt ones (median first step learnt)";
     let noisy: Vec<&&Run> = chosen
@@ -319,6 +366,7 @@ pub fn experiment2(runs: &[&Run]) -> String {
         s.push_str("Not testable: no run with `--coherence` at 0 < noise < 100.\n");
         return s;
     }
+    s.push_str(&runs_line(&groups, "noise levels with --coherence"));
     let coh: Vec<&Run> = groups.iter().flat_map(|g| g.1.iter().copied()).collect();
     s.push_str(&per_seed(&coh, |mine| {
         let mut out = Vec::new();
@@ -337,18 +385,26 @@ pub fn experiment2(runs: &[&Run]) -> String {
                 ));
                 continue;
             };
-            out.push(crossing(r, claim, noise < 75.0));
+            let (sign, test) = crossing(r, claim, noise < 75.0);
+            out.push(sign);
+            out.push(test);
         }
         out
     }));
     s
 }
 
-/// The crossing check of one coherence run.
-fn crossing(r: &Run, claim: String, is_claim: bool) -> Check {
+/// The crossing check of one coherence run, in the paper's words (f_p starts above f_c,
+/// they cross, no null world crosses), and the permutation test beside it.
+fn crossing(r: &Run, claim: String, is_claim: bool) -> (Check, Check) {
+    let test_claim = format!(
+        "{}% noise: f_p departs from the pristine share further than in the null worlds (permutation test of max_t |f_p - |P|/N|)",
+        r.noise
+    );
     let t = r.coherence.as_ref().expect("a coherence run");
     let (Some(fp), Some(fc)) = (t.series("f_p"), t.series("f_c")) else {
-        return untestable(claim, "coherence.csv lacks f_p or f_c");
+        let why = "coherence.csv lacks f_p or f_c";
+        return (untestable(claim.clone(), why), untestable(test_claim, why));
     };
     let last = fp.last().map_or(0.0, |x| x.0);
     let (s0, p0, c0) = (fp[0].0, fp[0].1, fc[0].1);
@@ -360,9 +416,11 @@ fn crossing(r: &Run, claim: String, is_claim: bool) -> Check {
         .position(|(p, c)| p.1 < c.1)
         .filter(|&i| i > 0);
     let mut detail = format!("step {s0}: f_p {p0:.4}, f_c {c0:.4}; ");
-    if let Some(e) = read_learnt(r) {
-        let pristine = e.iter().filter(|x| !x.corrupt).count() as f64 / e.len().max(1) as f64;
-        let _ = write!(detail, "pristine share |P|/N {pristine:.3}; ");
+    // a null world's f_p sits at the pristine share, give or take sampling spread
+    let share = read_learnt(r)
+        .map(|e| e.iter().filter(|x| !x.corrupt).count() as f64 / e.len().max(1) as f64);
+    if let Some(share) = share {
+        let _ = write!(detail, "pristine share |P|/N {share:.3}; ");
     }
     match cross {
         Some(i) => {
@@ -384,40 +442,93 @@ fn crossing(r: &Run, claim: String, is_claim: bool) -> Check {
             );
         }
     }
-    let mut nulls_steady = true;
-    for k in 1.. {
-        let (Some(np), Some(nc)) = (
-            t.series(&format!("f_p_null{k}")),
-            t.series(&format!("f_c_null{k}")),
-        ) else {
-            break;
-        };
-        let signs: Vec<bool> = np.iter().zip(&nc).map(|(p, c)| p.1 > c.1).collect();
-        let steady = signs.iter().all(|&x| x == signs[0]);
-        nulls_steady &= steady;
-        let (lo, hi) = np
+    let nulls: Vec<Vec<(f64, f64)>> = (1..)
+        .map_while(|k| t.series(&format!("f_p_null{k}")))
+        .collect();
+    // f_c = 1 - f_p, so a world crosses when its f_p changes side of one half
+    let crosses = |fp: &[(f64, f64)]| fp.iter().any(|p| (p.1 > 0.5) != (fp[0].1 > 0.5));
+    let crossing_nulls = nulls.iter().filter(|np| crosses(np)).count();
+    if !nulls.is_empty() {
+        let (lo, hi) = nulls
             .iter()
+            .flatten()
             .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x.1), b.max(x.1)));
-        // a null world's f_p scatters around the pristine share |P|/N; its mean says where
-        let mean = np.iter().map(|x| x.1).sum::<f64>() / np.len().max(1) as f64;
+        let mean = nulls.iter().flatten().map(|x| x.1).sum::<f64>()
+            / nulls.iter().map(Vec::len).sum::<usize>().max(1) as f64;
         let _ = write!(
             detail,
-            "; null world {k} f_p in [{lo:.4}, {hi:.4}], mean {mean:.4}{}",
-            if steady { "" } else { " (crosses)" }
+            "; {crossing_nulls} of {} null worlds cross (their f_p in [{lo:.4}, {hi:.4}], mean {mean:.4})",
+            nulls.len()
         );
     }
-    if !is_claim {
-        return Check {
-            claim,
-            verdict: Verdict::Reported,
-            detail,
-        };
-    }
-    check(
-        claim,
-        starts_above && cross.is_some() && nulls_steady,
+    let verdict = |ok: bool| if ok { Verdict::Pass } else { Verdict::Fail };
+    let sign = Check {
+        claim: claim.clone(),
+        verdict: if is_claim {
+            verdict(starts_above && cross.is_some() && crossing_nulls == 0)
+        } else {
+            Verdict::Reported
+        },
         detail,
-    )
+    };
+    let claim = test_claim;
+    let test = match (share, permutation_test(&fp, &nulls, share.unwrap_or(0.0))) {
+        (None, _) => untestable(claim, "examples.csv missing: no pristine share"),
+        (_, None) => untestable(claim, "no null worlds in coherence.csv"),
+        (Some(_), Some(p)) => Check {
+            claim,
+            verdict: if is_claim {
+                verdict(p.p_value <= 0.05)
+            } else {
+                Verdict::Reported
+            },
+            detail: p.describe(),
+        },
+    };
+    (sign, test)
+}
+
+/// The permutation test Experiment 2's argument needs: a null world's f_p sits at the
+/// pristine share |P|/N give or take sampling spread, so the question is whether the real
+/// f_p departs from the share further than the null worlds do. The statistic is the largest
+/// departure over the measured steps, max_t |f_p(t) - |P|/N|; the p-value counts the null
+/// worlds at least as far out, (1 + #{null >= real}) / (1 + K).
+pub struct Permutation {
+    pub real: f64,
+    pub nulls: usize,
+    pub at_least_as_far: usize,
+    pub largest_null: f64,
+    pub p_value: f64,
+}
+
+impl Permutation {
+    fn describe(&self) -> String {
+        format!(
+            "largest departure of f_p from the pristine share {:.4}; null worlds' largest {:.4}; {} of {} null worlds at least as far; p = {:.4} (PASS needs p <= 0.05)",
+            self.real, self.largest_null, self.at_least_as_far, self.nulls, self.p_value
+        )
+    }
+}
+
+pub fn permutation_test(
+    real: &[(f64, f64)],
+    nulls: &[Vec<(f64, f64)>],
+    share: f64,
+) -> Option<Permutation> {
+    if nulls.is_empty() {
+        return None;
+    }
+    let departure = |fp: &[(f64, f64)]| fp.iter().map(|p| (p.1 - share).abs()).fold(0.0, f64::max);
+    let d = departure(real);
+    let null_d: Vec<f64> = nulls.iter().map(|n| departure(n)).collect();
+    let at_least_as_far = null_d.iter().filter(|&&x| x >= d).count();
+    Some(Permutation {
+        real: d,
+        nulls: nulls.len(),
+        at_least_as_far,
+        largest_null: null_d.iter().copied().fold(0.0, f64::max),
+        p_value: (1 + at_least_as_far) as f64 / (1 + nulls.len()) as f64,
+    })
 }
 
 /// Experiment 3 (Figure 4): winsor:C for C in 0, 1, 2, 4, 8 x noise levels.
@@ -545,21 +656,27 @@ fn experiment3_checks(chosen: &[&Run]) -> Vec<Check> {
                 .join(", "),
         )
     });
-    let claim = "memorisation at c = 0 (the regime the claims are about: final train accuracy >= 0.95 at every noise level)";
+    // The precondition of the claims above, as the paper's own scale shows it (PAPER.md,
+    // Experiment 3): plain SGD memorises part of the noise, its train accuracy climbing
+    // above the proper accuracy (to about 0.94 at 50% noise in 100 epochs), so that there is
+    // something for winsorization to hold back. It is not a 100% memorisation threshold:
+    // at the paper's scale plain SGD does not reach one in 100 epochs.
+    let claim = "regime: at c = 0 train accuracy rises above the proper accuracy at every noise level > 0 (final train accuracy > proper + 0.01; the paper's scale: about 0.94 against 0.55 at 50% noise)";
     let plain: Vec<(f64, f64)> = chosen
         .iter()
-        .filter(|r| r.winsor_c() == Some(0.0))
+        .filter(|r| r.winsor_c() == Some(0.0) && r.noise > 0.0)
         .filter_map(|r| Some((r.noise, r.last("train_acc")?)))
         .collect();
+    let proper = |noise: f64| (1.0 - noise / 100.0) + noise / 1000.0;
     out.push(if plain.is_empty() {
-        untestable(claim, "no run with C = 0")
+        untestable(claim, "no run with C = 0 and noise > 0")
     } else {
         check(
             claim,
-            plain.iter().all(|p| p.1 >= 0.95),
+            plain.iter().all(|&(n, a)| a > proper(n) + 0.01),
             plain
                 .iter()
-                .map(|(n, a)| format!("{n}%: {a:.4}"))
+                .map(|&(n, a)| format!("{n}%: {a:.4} vs {:.3}", proper(n)))
                 .collect::<Vec<_>>()
                 .join(", "),
         )
@@ -678,5 +795,61 @@ mod tests {
             definition_line(&refs),
             "Pristine and corrupt: corrupt = label changed, pristine = label unchanged (the paper's definition, section 2.1; `--corrupt changed`, the default).\n"
         );
+    }
+
+    /// The permutation p-value counts the null worlds at least as far from the share as the
+    /// real curve, plus one, over K + 1.
+    #[test]
+    fn permutation_p_value_counts_null_worlds_as_far_out() {
+        let curve = |v: &[f64]| -> Vec<(f64, f64)> {
+            v.iter().enumerate().map(|(i, &x)| (i as f64, x)).collect()
+        };
+        let real = curve(&[0.70, 0.60, 0.45]); // departs 0.15 from 0.55
+        let nulls: Vec<Vec<(f64, f64)>> = [0.56, 0.50, 0.58, 0.71, 0.54]
+            .iter()
+            .map(|&x| curve(&[0.55, x, 0.55]))
+            .collect();
+        let p = permutation_test(&real, &nulls, 0.55).unwrap();
+        assert!((p.real - 0.15).abs() < 1e-12);
+        // only the null world reaching 0.71 (0.16 out) is at least as far
+        assert_eq!(p.at_least_as_far, 1);
+        assert!((p.p_value - 2.0 / 6.0).abs() < 1e-12);
+        assert!((p.largest_null - 0.16).abs() < 1e-12);
+        // ties count against the real curve
+        let tie = vec![curve(&[0.55, 0.40, 0.55])];
+        assert_eq!(permutation_test(&real, &tie, 0.55).unwrap().p_value, 1.0);
+        assert!(permutation_test(&real, &[], 0.55).is_none());
+    }
+
+    /// The log-step area is 1 for a curve at its final value from step 1 on, and smaller for
+    /// a later rise; step 0 is left out (its log is -infinity).
+    #[test]
+    fn log_step_area_weighs_the_whole_curve() {
+        let mut r = run(0.0, 0.0, 0, [0.1, 0.9], 0.0);
+        let set = |r: &mut Run, rows: Vec<Vec<f64>>| {
+            r.metrics.as_mut().unwrap().rows = rows;
+        };
+        set(
+            &mut r,
+            vec![
+                vec![0.0, 0.1, 0.0, 0.0],
+                vec![1.0, 0.8, 0.0, 0.0],
+                vec![100.0, 0.8, 0.0, 0.0],
+            ],
+        );
+        assert!((log_step_area(&r, "train_acc").unwrap() - 1.0).abs() < 1e-12);
+        // 0.4 at steps 1 and 10, then 0.8 from step 100: (0.4 + 0.6) / 2 of the span / 0.8
+        set(
+            &mut r,
+            vec![
+                vec![1.0, 0.4, 0.0, 0.0],
+                vec![10.0, 0.4, 0.0, 0.0],
+                vec![100.0, 0.8, 0.0, 0.0],
+            ],
+        );
+        let want = (0.4 + 0.6) / 2.0 / 0.8;
+        assert!((log_step_area(&r, "train_acc").unwrap() - want).abs() < 1e-12);
+        set(&mut r, vec![vec![1.0, 0.4, 0.0, 0.0]]);
+        assert!(log_step_area(&r, "train_acc").is_none());
     }
 }

@@ -98,6 +98,28 @@ impl Run {
         }
     }
 
+    /// The protocol in a researcher's terms, from config.toml: "3x36: 31294 parameters, 6000
+    /// training examples (5.2 per example), 100 epochs". None for runs whose config.toml
+    /// lacks the widths or sizes (made before they were recorded).
+    pub fn protocol(&self) -> Option<String> {
+        let int = |k: &str| self.config.get(k)?.as_integer();
+        let widths: Vec<i64> = self
+            .config
+            .get("widths")?
+            .as_array()?
+            .iter()
+            .map(|w| w.as_integer())
+            .collect::<Option<_>>()?;
+        let params: i64 = widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+        let n = int("n-train")?;
+        let epochs = (int("steps")? * int("batch")?) as f64 / n.max(1) as f64;
+        Some(format!(
+            "{}: {params} parameters, {n} training examples ({:.1} per example), {epochs:.0} epochs",
+            self.arch,
+            params as f64 / n.max(1) as f64
+        ))
+    }
+
     /// The last logged value of a metrics column.
     pub fn last(&self, column: &str) -> Option<f64> {
         self.metrics.as_ref()?.series(column)?.last().map(|p| p.1)
