@@ -207,13 +207,14 @@ struct KernelArgs {
 }
 
 impl KernelArgs {
-    /// The plan for `gpu`: the preset, then the overrides.
-    fn plan(&self, gpu: &Gpu) -> Result<KernelPlan> {
+    /// The plan for `gpu` and networks whose widest hidden layer is `widest`: the preset
+    /// fitted to them, then the overrides.
+    fn plan(&self, gpu: &Gpu, widest: usize) -> Result<KernelPlan> {
         if let Some(plan) = self.recorded {
             plan.validate()?;
             return Ok(plan);
         }
-        let mut plan = KernelPlan::resolve(self.kernels, gpu);
+        let mut plan = KernelPlan::resolve(self.kernels, gpu).fit_to(widest);
         let on = |s: Switch| matches!(s, Switch::On);
         if let Some(v) = self.matmul {
             plan.matmul = MatmulPlan::all(v);
@@ -252,9 +253,9 @@ impl KernelArgs {
 
 impl DeviceArgs {
     /// The adapter, and the kernels of the plan asked for.
-    fn open(&self) -> Result<(Gpu, Kernels)> {
+    fn open(&self, widest: usize) -> Result<(Gpu, Kernels)> {
         let gpu = Gpu::new(self.adapter.as_deref())?;
-        let plan = self.kernels.plan(&gpu)?;
+        let plan = self.kernels.plan(&gpu, widest)?;
         let kernels = Kernels::new(&gpu, plan)?;
         Ok((gpu, kernels))
     }
@@ -344,9 +345,11 @@ struct TrainArgs {
     #[arg(long, default_value = "10", requires = "coherence")]
     coherence_first: u64,
     /// With --coherence: how many null worlds (random permutations of which examples are
-    /// pristine and which corrupt).
-    #[arg(long, default_value = "3", requires = "coherence")]
-    null_worlds: usize,
+    /// pristine and which corrupt), at most 999; 99 or more give claims.md's permutation
+    /// test a p-value down to 0.01.
+    #[arg(long, default_value = "3", requires = "coherence",
+          value_parser = clap::value_parser!(u64).range(0..=999))]
+    null_worlds: u64,
     /// With --coherence: how many fixed random minibatches (of --batch examples) the
     /// minibatch-averaged alpha is taken over.
     #[arg(long, default_value = "4", requires = "coherence")]
@@ -444,7 +447,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
             .coherence
             .then(|| winsor::analysis::coherence::CoherenceConfig {
                 first: a.coherence_first,
-                null_worlds: a.null_worlds,
+                null_worlds: a.null_worlds as usize,
                 minibatches: a.coherence_minibatches,
                 ..Default::default()
             }),
@@ -557,7 +560,7 @@ fn train(a: TrainArgs, explicit: &[String]) -> Result<()> {
     let (n_train, n_test) = (subset.train.n, subset.test.n);
     drop(subset);
     cfg.validate_for(n_train)?;
-    let (gpu, kernels) = a.device.open()?;
+    let (gpu, kernels) = a.device.open(cfg.arch.widest_hidden())?;
     if let Some((path, saved)) = &recorded {
         if saved.run.adapter != gpu.adapter_name() {
             eprintln!(
@@ -648,7 +651,8 @@ fn sweep(a: SweepArgs) -> Result<ExitCode> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let (gpu, kernels) = a.device.open()?;
+    let widest = cells.iter().map(|c| c.config.arch.widest_hidden());
+    let (gpu, kernels) = a.device.open(widest.max().unwrap_or(0))?;
     let load = |path: Option<&std::path::Path>| winsor::data::load(path);
     let opts = winsor::sweep::SweepOptions {
         shard,
@@ -682,7 +686,13 @@ fn sweep(a: SweepArgs) -> Result<ExitCode> {
 
 fn bench(a: BenchArgs) -> Result<()> {
     let data = winsor::data::load(a.data.as_deref())?;
-    let (gpu, kernels) = a.device.open()?;
+    // the suite trains 3x256 and 1x2048
+    let widest = if a.suite {
+        2048
+    } else {
+        a.arch.widest_hidden()
+    };
+    let (gpu, kernels) = a.device.open(widest)?;
     println!(
         "# winsor bench: {} batch {} on {}, median of {} windows of {} steps after {} warm-up steps",
         if a.suite { "the suite" } else { &a.arch.spec },
@@ -972,7 +982,7 @@ fn main() -> ExitCode {
             t.steps = Some(steps);
             let cfg = train_config(&t)?;
             let data = winsor::data::load(t.data.as_deref())?;
-            let (gpu, kernels) = t.device.open()?;
+            let (gpu, kernels) = t.device.open(cfg.arch.widest_hidden())?;
             winsor::profile::run(
                 &gpu,
                 &kernels,

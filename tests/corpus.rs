@@ -122,6 +122,11 @@ const CASES: &[Case] = &[
     case(&["train", "--corrupt", "maybe"], 2, "possible values: changed, selected"),
     case(&["train", "--coherence-first", "3"], 2, "--coherence"),
     case(&["train", "--null-worlds", "2"], 2, "--coherence"),
+    case(
+        &["train", "--coherence", "--null-worlds", "5000"],
+        2,
+        "5000 is not in 0..=999",
+    ),
     case(&["train", "--coherence-minibatches", "2"], 2, "--coherence"),
     // ---- the kernel plan ----
     case(&["train", "--kernels", "fast"], 2, "possible values: auto, cpu, gpu"),

@@ -227,6 +227,20 @@ impl KernelPlan {
         }
     }
 
+    /// The preset fitted to the networks it will train (`widest`: their widest hidden
+    /// layer). The cpu preset reads the products' operands through texture mirrors only for
+    /// layers of 256 units or more: a mirror's copy is a fixed cost per dispatch that a
+    /// narrow layer's product does not repay. On lavapipe, with 8 concurrent runs, buffers
+    /// gave 1.3-2.0x the run-steps/s of textures at 3x36, 3x64, 3x128 and 1x100, where
+    /// textures gave 3.2x the mean's steps/s at 3x256 (BENCHMARKS.md, "Operands through
+    /// textures"). Same bits either way (tests/kernels.rs, tests/e2e.rs).
+    pub fn fit_to(mut self, widest: usize) -> Self {
+        if self.preset == Preset::Cpu && widest < 256 {
+            self.operands = Operands::Buffers;
+        }
+        self
+    }
+
     /// Both presets, for the tests.
     pub fn presets() -> [Self; 2] {
         [Self::cpu(), Self::gpu()]
@@ -320,6 +334,26 @@ mod tests {
         assert_eq!(cpu.select_path(Select::Auto, 128, 128), Select::Sort);
         assert_eq!(cpu.select_path(Select::Sort, 1, 1), Select::Sort);
         assert_eq!(gpu.select_path(Select::Partial, 49, 49), Select::Partial);
+    }
+
+    /// The cpu preset reads texture mirrors only for hidden layers of 256 or more; the gpu
+    /// preset reads buffers at every width.
+    #[test]
+    fn operands_follow_the_widest_layer() {
+        assert_eq!(KernelPlan::cpu().fit_to(256).operands, Operands::Textures);
+        assert_eq!(KernelPlan::cpu().fit_to(2048).operands, Operands::Textures);
+        assert_eq!(KernelPlan::cpu().fit_to(255).operands, Operands::Buffers);
+        assert_eq!(KernelPlan::cpu().fit_to(36).operands, Operands::Buffers);
+        assert_eq!(KernelPlan::gpu().fit_to(2048).operands, Operands::Buffers);
+        // nothing else moves
+        let fitted = KernelPlan::cpu().fit_to(36);
+        assert_eq!(
+            KernelPlan {
+                operands: Operands::Textures,
+                ..fitted
+            },
+            KernelPlan::cpu()
+        );
     }
 
     #[test]

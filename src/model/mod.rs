@@ -56,6 +56,11 @@ impl std::str::FromStr for Arch {
 }
 
 impl Arch {
+    /// The widest hidden layer (0 for a network without one).
+    pub fn widest_hidden(&self) -> usize {
+        self.hidden.iter().copied().max().unwrap_or(0)
+    }
+
     /// All layer widths from input to output, checked against the data's shape.
     pub fn widths(&self, input: usize, classes: usize) -> Result<Vec<usize>> {
         if let Some((i, o)) = self.ends {

@@ -204,39 +204,28 @@ impl Plan {
     }
 
     /// The built-in plans, at `full` scale (the paper's), `medium` or `quick` (the same grid
-    /// on training and test subsets, chosen by measurement: BENCHMARKS.md, "Quick protocols"):
-    /// - `fig1`: 1x2048, plain SGD, five noise levels (Experiment 1);
-    /// - `fig2`: 1x2048, plain SGD, noise 25/50/75 with `--coherence` (Experiment 2, Figures 2
-    ///   and 3);
-    /// - `fig4`: 3x256, five noise levels x winsor:C for C in 0, 1, 2, 4, 8 (Experiment 3).
+    /// with the [`Protocol`] of that scale):
+    /// - `fig1`: plain SGD, five noise levels (Experiment 1);
+    /// - `fig2`: plain SGD, noise 25/50/75 with `--coherence` and 99 null worlds (Experiment
+    ///   2, Figures 2 and 3);
+    /// - `fig4`: five noise levels x winsor:C for C in 0, 1, 2, 4, 8 (Experiment 3).
     ///
-    /// `seeds` (default 2 at quick and medium scale, 3 at full) adds a `seed` grid dimension, varying
-    /// fastest, so that concurrent runs absorb it and the report can show the spread.
+    /// `seeds` (default 3) adds a `seed` grid dimension, varying fastest, so that concurrent
+    /// runs absorb it and the report can show the spread.
     pub fn preset(name: &str, scale: &str, seeds: Option<u64>) -> Result<Plan> {
         let s = |v: &str| Value::Str(v.into());
         let int = Value::Int;
         let ints = |v: &[i64]| v.iter().map(|&x| Value::Int(x)).collect::<Vec<_>>();
         let noise = |v: &[i64]| ("noise".to_string(), ints(v));
         let all_noise = [0, 25, 50, 75, 100];
-        let (quick, medium) = match scale {
-            "quick" => (true, false),
-            "medium" => (false, true),
-            "full" => (false, false),
-            other => bail!("--scale {other}: the scales are quick, medium and full"),
-        };
-        let reduced = quick || medium;
-        let seeds = seeds.unwrap_or(if reduced { 2 } else { 3 });
+        let seeds = seeds.unwrap_or(3);
         if seeds == 0 {
             bail!("--seeds 0: give at least one seed");
         }
         let (mut base, mut grid): (Vec<(String, Value)>, _) = match name {
-            "fig1" => (
-                vec![("arch".into(), s("1x2048")), ("rule".into(), s("mean"))],
-                vec![noise(&all_noise)],
-            ),
+            "fig1" => (vec![("rule".into(), s("mean"))], vec![noise(&all_noise)]),
             "fig2" => (
                 vec![
-                    ("arch".into(), s("1x2048")),
                     ("rule".into(), s("mean")),
                     ("coherence".into(), Value::Bool(true)),
                     // every step to 12 is measured, so Figure 3's exact cumulative sums
@@ -246,7 +235,7 @@ impl Plan {
                 vec![noise(&[25, 50, 75])],
             ),
             "fig4" => (
-                vec![("arch".into(), s("3x256"))],
+                vec![],
                 vec![
                     noise(&all_noise),
                     ("winsor".to_string(), ints(&[0, 1, 2, 4, 8])),
@@ -254,32 +243,20 @@ impl Plan {
             ),
             other => bail!("--preset {other}: the presets are fig1, fig2 and fig4"),
         };
+        let protocol = Protocol::of(name, scale)?;
         let mut set = |k: &str, v: Value| base.push((k.to_string(), v));
-        // The quick and medium protocols were chosen by measurement on 2 cores with lavapipe
-        // (BENCHMARKS.md, "Quick protocols"): at both, plain SGD memorises every noise level
-        // (train accuracy >= 0.95), the regime the paper's claims are about. quick fits 20
-        // minutes per preset there; medium trains on 1000 examples and takes about an hour.
-        let pick = |q: i64, m: i64| int(if medium { m } else { q });
-        match (name, reduced) {
-            ("fig1", false) => set("steps", int(100_000)),
-            // the paper's log grid; coherence at every logged step and every step to 12
-            ("fig2", false) => set("steps", int(2000)),
-            ("fig4", false) => set("steps", int(60_000)),
-            // 100 epochs on the paper's log grid (22 points at quick scale, 29 at medium)
-            ("fig1", true) => set("steps", pick(300, 1000)),
-            // 133 epochs at quick scale: 25 coherence measurements on the paper's log grid
-            // and every step to 12 (on 1000 examples f_p was still above f_c at step 300)
-            ("fig2", true) => set("steps", pick(400, 1000)),
-            // 50 epochs (16 points) at quick scale, 60 (13 points) at medium
-            ("fig4", true) => {
-                set("steps", pick(150, 600));
-                set("log-grid", s(if medium { "every:50" } else { "every:10" }));
-            }
-            _ => unreachable!("names are checked above"),
+        set("arch", s(protocol.arch));
+        set("steps", int(protocol.steps));
+        if let Some(n) = protocol.train_subset {
+            set("train-subset", int(n));
         }
-        if reduced {
-            set("train-subset", pick(300, 1000));
-            set("test-subset", pick(1000, 2000));
+        if let Some(n) = protocol.test_subset {
+            set("test-subset", int(n));
+        }
+        if name == "fig2" {
+            // null worlds only regroup per-example numbers: 99 cost next to nothing and give
+            // the permutation test of claims.md a p-value down to 0.01
+            set("null-worlds", int(99));
         }
         grid.push((
             "seed".to_string(),
@@ -353,6 +330,56 @@ impl Plan {
             self.name,
             toml::to_string(&t).expect("a table of plain values serialises")
         )
+    }
+}
+
+/// A preset's network and data at one scale. The paper's own scale is `full`; the reduced
+/// scales were chosen by measurement against winsor's full-scale Experiment 3 cells
+/// (docs/science.md, "Reduced protocols"). How well a reduced protocol tracks the full
+/// scale grew with its training examples and hardly with its parameters per example, so
+/// each reduced scale trains on as many examples as its time budget allows, with a network
+/// narrowed to keep the step cheap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Protocol {
+    pub arch: &'static str,
+    /// Training examples (None: the whole set).
+    pub train_subset: Option<i64>,
+    /// Test examples evaluated (None: the whole set).
+    pub test_subset: Option<i64>,
+    pub steps: i64,
+}
+
+impl Protocol {
+    pub fn of(preset: &str, scale: &str) -> Result<Protocol> {
+        let p = |arch, train: Option<i64>, test: Option<i64>, steps| Protocol {
+            arch,
+            train_subset: train,
+            test_subset: test,
+            steps,
+        };
+        Ok(match (preset, scale) {
+            // the paper's: 1x2048 (27 parameters per example), 1e5 steps (167 epochs)
+            ("fig1", "full") => p("1x2048", None, None, 100_000),
+            ("fig1", "medium") => p("1x200", Some(6000), Some(2000), 10_000),
+            ("fig1", "quick") => p("1x100", Some(3000), Some(2000), 5000),
+            // Figure 2 shows the first 2000 steps. On 3000 examples f_p and f_c cross at 25%
+            // noise only after 100-133 epochs (at 50%: 3-7), so the reduced scales run 200
+            ("fig2", "full") => p("1x2048", None, None, 2000),
+            ("fig2", "medium") => p("1x200", Some(6000), Some(2000), 12_000),
+            ("fig2", "quick") => p("1x100", Some(3000), Some(2000), 6000),
+            // the paper's: 3x256 (5.6 parameters per example), 60,000 steps (100 epochs)
+            ("fig4", "full") => p("3x256", None, None, 60_000),
+            // the best trackers of winsor's full-scale cells that fit the budgets on 2 cores
+            // with lavapipe: what mattered was the number of training examples, not the
+            // parameters per example; 33-50 epochs on more examples tracked better than 100 on
+            // fewer at the same cost (quick: 33 epochs, to fit 15 minutes with 3 seeds)
+            ("fig4", "medium") => p("3x64", Some(12_000), Some(2000), 4000),
+            ("fig4", "quick") => p("3x36", Some(6000), Some(2000), 2000),
+            (_, "full" | "medium" | "quick") => {
+                bail!("--preset {preset}: the presets are fig1, fig2 and fig4")
+            }
+            (_, other) => bail!("--scale {other}: the scales are quick, medium and full"),
+        })
     }
 }
 
@@ -485,28 +512,40 @@ mod tests {
 
     #[test]
     fn presets() {
-        // seeds: 3 at full scale, 2 at quick, or as asked; the seed varies fastest
+        // seeds: 3 at every scale, or as asked; the seed varies fastest
         assert_eq!(
             Plan::preset("fig4", "full", None).unwrap().cells().len(),
             75
         );
         let quick = Plan::preset("fig1", "quick", None).unwrap().cells();
-        assert_eq!(quick.len(), 10);
+        assert_eq!(quick.len(), 15);
         assert_eq!(quick[0].name, "noise0-seed0");
         assert_eq!(quick[1].name, "noise0-seed1");
         let fig2 = Plan::preset("fig2", "quick", Some(1)).unwrap().cells();
         assert_eq!(fig2.len(), 3);
-        assert!(fig2[0].args().contains(&"--coherence".to_string()));
+        let args = fig2[0].args();
+        assert!(args.contains(&"--coherence".to_string()));
+        assert!(args.windows(2).any(|w| w == ["--null-worlds", "99"]));
         assert!(Plan::preset("fig4", "quick", Some(0)).is_err());
         assert!(Plan::preset("fig9", "full", None).is_err());
         assert!(Plan::preset("fig1", "huge", None).is_err());
-        // medium: larger subsets, the same grids
+        // each scale's protocol: network, subsets and steps
+        let has = |cells: &[Cell], flag: &str, v: &str| {
+            cells
+                .iter()
+                .all(|c| c.args().windows(2).any(|w| w == [flag, v]))
+        };
         let medium = Plan::preset("fig4", "medium", None).unwrap().cells();
-        assert_eq!(medium.len(), 50);
-        assert!(medium[0]
-            .args()
-            .windows(2)
-            .any(|w| w == ["--train-subset", "1000"]));
+        assert_eq!(medium.len(), 75);
+        assert!(has(&medium, "--train-subset", "12000"));
+        assert!(has(&medium, "--arch", "3x64"));
+        assert!(has(&medium, "--steps", "4000"));
+        let quick = Plan::preset("fig4", "quick", None).unwrap().cells();
+        assert!(has(&quick, "--arch", "3x36"));
+        assert!(has(&quick, "--steps", "2000"));
+        let full = Plan::preset("fig4", "full", None).unwrap().cells();
+        assert!(has(&full, "--arch", "3x256"));
+        assert!(!full[0].args().contains(&"--train-subset".to_string()));
     }
 
     #[test]
