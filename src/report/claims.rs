@@ -531,6 +531,13 @@ pub fn permutation_test(
     })
 }
 
+/// The proper accuracy at `noise` percent label noise: the pristine share plus the corrupt
+/// examples whose random label lands on the true one by chance, (1 - n) + n/10.
+fn proper_accuracy(noise: f64) -> f64 {
+    let n = noise / 100.0;
+    (1.0 - n) + n / 10.0
+}
+
 /// Experiment 3 (Figure 4): winsor:C for C in 0, 1, 2, 4, 8 x noise levels.
 pub fn experiment3(runs: &[&Run]) -> String {
     let mut s = String::from("## Experiment 3 (Figure 4): winsorized SGD\n\n");
@@ -557,8 +564,7 @@ fn experiment3_checks(chosen: &[&Run]) -> Vec<Check> {
         .iter()
         .filter(|r| r.winsor_c().unwrap_or(0.0) > 0.0 && r.noise > 0.0)
     {
-        let n = r.noise / 100.0;
-        let proper = (1.0 - n) + n / 10.0;
+        let proper = proper_accuracy(r.noise);
         let Some(max) = r
             .metrics
             .as_ref()
@@ -667,7 +673,7 @@ fn experiment3_checks(chosen: &[&Run]) -> Vec<Check> {
         .filter(|r| r.winsor_c() == Some(0.0) && r.noise > 0.0)
         .filter_map(|r| Some((r.noise, r.last("train_acc")?)))
         .collect();
-    let proper = |noise: f64| (1.0 - noise / 100.0) + noise / 1000.0;
+    let proper = proper_accuracy;
     out.push(if plain.is_empty() {
         untestable(claim, "no run with C = 0 and noise > 0")
     } else {
