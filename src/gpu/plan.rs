@@ -230,10 +230,11 @@ impl KernelPlan {
     /// The preset fitted to the networks it will train (`widest`: their widest hidden
     /// layer). The cpu preset reads the products' operands through texture mirrors only for
     /// layers of 256 units or more: a mirror's copy is a fixed cost per dispatch that a
-    /// narrow layer's product does not repay. On lavapipe, with 8 concurrent runs, buffers
-    /// gave 1.3-2.0x the run-steps/s of textures at 3x36, 3x64, 3x128 and 1x100, where
-    /// textures gave 3.2x the mean's steps/s at 3x256 (BENCHMARKS.md, "Operands through
-    /// textures"). Same bits either way (tests/kernels.rs, tests/e2e.rs).
+    /// narrow layer's product does not repay. On lavapipe, with 8 concurrent runs at 3x36,
+    /// buffers gave 2.7x (mean) and 2.2x (winsor:1) the run-steps/s of textures
+    /// (BENCHMARKS.md, "Operands at narrow widths"), where textures gave 3.2x the mean's
+    /// steps/s at 3x256 ("Operands through textures"). Same bits either way
+    /// (tests/kernels.rs, tests/e2e.rs).
     pub fn fit_to(mut self, widest: usize) -> Self {
         if self.preset == Preset::Cpu && widest < 256 {
             self.operands = Operands::Buffers;
