@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use winsor::gpu::plan::{MatmulPlan, MatmulVariant, Operands, ShaderChecks, Units};
-use winsor::gpu::{describe_adapters, Gpu, KernelChoice, KernelPlan, Kernels};
+use winsor::gpu::{
+    describe_adapters, Gpu, KernelChoice, KernelPlan, Kernels, LimitsChoice, Validation,
+};
 use winsor::model::{Arch, Init};
 use winsor::rule::{Rule, Select};
 use winsor::train::{stop, CheckpointEvery, LogGrid, RunOptions, SavedConfig, TrainConfig};
@@ -148,6 +150,11 @@ struct DeviceArgs {
     /// real GPU, else any adapter (lavapipe on a CPU-only machine).
     #[arg(long)]
     adapter: Option<String>,
+    /// Run under the Khronos Vulkan validation layer (README, "GPU readiness"): on checks
+    /// API use and synchronization, gpu-assisted also out-of-bounds shader access. Its
+    /// warnings are printed; any error fails the command. Needs vulkan-validationlayers.
+    #[arg(long, value_enum, default_value = "off")]
+    validate: Validation,
     #[command(flatten)]
     kernels: KernelArgs,
 }
@@ -254,7 +261,11 @@ impl KernelArgs {
 impl DeviceArgs {
     /// The adapter, and the kernels of the plan asked for.
     fn open(&self, widest: usize) -> Result<(Gpu, Kernels)> {
-        let gpu = Gpu::new(self.adapter.as_deref())?;
+        let gpu = Gpu::with_options(
+            self.adapter.as_deref(),
+            LimitsChoice::Adapter,
+            self.validate,
+        )?;
         let plan = self.kernels.plan(&gpu, widest)?;
         let kernels = Kernels::new(&gpu, plan)?;
         Ok((gpu, kernels))
@@ -477,10 +488,17 @@ fn parse_cell(args: Vec<String>) -> Result<TrainArgs> {
 }
 
 /// The options `train --config` allows besides the file (they do not change the results).
-const BESIDES_CONFIG: [&str; 5] = ["config", "out", "force", "adapter", "checkpoint_every"];
+const BESIDES_CONFIG: [&str; 6] = [
+    "config",
+    "out",
+    "force",
+    "adapter",
+    "validate",
+    "checkpoint_every",
+];
 
 /// `train --config FILE`: the run's settings and kernel plan from FILE, with `given`'s
-/// --out, --force, --adapter and --checkpoint-every. `explicit` names the options on the
+/// --out, --force, --adapter, --validate and --checkpoint-every. `explicit` names the options on the
 /// command line; any other setting there is refused rather than silently overridden.
 fn from_config(
     path: &std::path::Path,
@@ -519,6 +537,7 @@ fn from_config(
     a.force = given.force;
     a.checkpoint_every = given.checkpoint_every;
     a.device.adapter = given.device.adapter;
+    a.device.validate = given.device.validate;
     a.device.kernels.recorded = Some(saved.kernels);
     Ok((a, saved))
 }

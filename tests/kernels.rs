@@ -722,7 +722,13 @@ fn sparse_inputs_like_mnist() {
 fn gpu_errors_become_errors_not_panics() {
     let _serial = serial();
     // a device of its own: the error would otherwise be reported to the other tests
-    let g = winsor::gpu::Gpu::new(std::env::var("WINSOR_ADAPTER").ok().as_deref()).unwrap();
+    let adapter = std::env::var("WINSOR_ADAPTER").ok();
+    let g = winsor::gpu::Gpu::with_options(
+        adapter.as_deref(),
+        winsor::gpu::LimitsChoice::Adapter,
+        common::validation(),
+    )
+    .unwrap();
     let b = g.storage("b", 16);
     let mut enc = g.device.create_command_encoder(&Default::default());
     enc.copy_buffer_to_buffer(&b, 0, &b, 0, 16); // one buffer as source and destination: invalid

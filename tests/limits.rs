@@ -7,6 +7,8 @@
 //! DX12 laptop) therefore runs the defaults; where a configuration does not fit, the error
 //! names the buffer and the limit (`Gpu::check_binding`).
 
+mod common;
+
 use winsor::data::{BatchOrder, LabelNoise};
 use winsor::gpu::trainer::TrainerSpec;
 use winsor::gpu::{Gpu, GpuTrainer, KernelPlan, Kernels, LimitsChoice};
@@ -16,8 +18,12 @@ use winsor::rule::{Rule, Select};
 #[test]
 fn default_configurations_fit_the_default_limits() {
     let adapter = std::env::var("WINSOR_ADAPTER").ok();
-    let g = Gpu::with_limits(adapter.as_deref(), LimitsChoice::Default)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let g = Gpu::with_options(
+        adapter.as_deref(),
+        LimitsChoice::Default,
+        common::validation(),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     let defaults = wgpu::Limits::default();
     assert_eq!(
         g.limits.max_compute_workgroup_storage_size,

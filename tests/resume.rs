@@ -6,6 +6,8 @@
 //! Each scenario runs the same command line in two folders (a run records its command line,
 //! so the relative `--out` must be the same): one interrupted, one not.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -45,9 +47,19 @@ fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     a
 }
 
+/// The command line with the tests' `--validate` choice after the subcommand, so that the
+/// validation layer checks every run and sweep these tests make.
+fn validated<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = args.to_vec();
+    if matches!(a.first(), Some(&"train") | Some(&"sweep")) {
+        a.splice(1..1, common::validate_flag());
+    }
+    a
+}
+
 fn winsor_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_winsor"))
-        .args(args)
+        .args(validated(args))
         .current_dir(dir)
         .output()
         .expect("run winsor")
@@ -55,7 +67,7 @@ fn winsor_in(dir: &Path, args: &[&str]) -> Output {
 
 fn spawn_in(dir: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_winsor"))
-        .args(args)
+        .args(validated(args))
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

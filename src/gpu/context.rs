@@ -3,6 +3,8 @@
 use anyhow::{anyhow, bail, Context as _, Result};
 use wgpu::util::DeviceExt;
 
+use crate::gpu::validation::{self, Validation};
+
 /// What to tell a user whose machine shows no adapter.
 pub const NO_ADAPTER_HELP: &str = "no GPU adapter found. winsor runs its WGSL kernels through wgpu; \
 on a machine without a GPU install Mesa's lavapipe (software Vulkan): `sudo apt-get install -y mesa-vulkan-drivers`, \
@@ -14,15 +16,20 @@ fn backends() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
 }
 
-fn instance() -> wgpu::Instance {
+fn instance(validation: Validation) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backends();
+    desc.flags = validation.instance_flags();
     wgpu::Instance::new(desc)
 }
 
 /// All adapters wgpu can see, in the order `--adapter N` counts them.
 pub fn adapters() -> Vec<wgpu::Adapter> {
-    pollster::block_on(instance().enumerate_adapters(backends()))
+    adapters_of(&instance(Validation::Off))
+}
+
+fn adapters_of(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(backends()))
 }
 
 /// One line per adapter for `winsor adapters`.
@@ -57,6 +64,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The Vulkan validation this device runs under; with it on, [`Gpu::check`] also fails
+    /// on the layer's errors.
+    pub validation: Validation,
     /// The first error wgpu reported outside an error scope (out of memory, validation).
     /// wgpu's default is to panic; winsor turns it into an error at the next wait.
     first_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
@@ -77,7 +87,24 @@ impl Gpu {
 
     /// [`Gpu::new`] with the limits of `limits`.
     pub fn with_limits(choice: Option<&str>, limits: LimitsChoice) -> Result<Gpu> {
-        let all = adapters();
+        Self::with_options(choice, limits, Validation::Off)
+    }
+
+    /// [`Gpu::with_limits`] under `validation`: with it on, the Khronos layer must be
+    /// installed and the adapter a Vulkan one, and the layer's errors fail [`Gpu::check`].
+    pub fn with_options(
+        choice: Option<&str>,
+        limits: LimitsChoice,
+        validation: Validation,
+    ) -> Result<Gpu> {
+        if validation != Validation::Off {
+            validation::install_logger()?;
+        }
+        let instance = instance(validation);
+        if validation != Validation::Off {
+            validation::check_layer(&instance)?;
+        }
+        let all = adapters_of(&instance);
         if all.is_empty() {
             bail!("{NO_ADAPTER_HELP}");
         }
@@ -117,6 +144,13 @@ impl Gpu {
             }
         };
         let info = adapter.get_info();
+        if validation != Validation::Off && info.backend != wgpu::Backend::Vulkan {
+            bail!(
+                "--validate runs the Khronos Vulkan validation layer, but adapter {} is a {:?} adapter; pick a Vulkan one (`winsor adapters`) or set WGPU_BACKEND=vulkan",
+                info.name,
+                info.backend
+            );
+        }
         let have = adapter.limits();
         let limits = match limits {
             LimitsChoice::Adapter => wgpu::Limits {
@@ -151,6 +185,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            validation,
             first_error,
             mirrors: Default::default(),
             kernels: Default::default(),
@@ -268,15 +303,28 @@ impl Gpu {
         self.check()
     }
 
-    /// Fails with the first error wgpu reported on this device, if any.
+    /// Fails with the first error wgpu reported on this device, if any, and under
+    /// `--validate` with the first error the validation layer reported in this process.
     pub fn check(&self) -> Result<()> {
         let slot = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(e) => bail!(
+        if let Some(e) = slot.as_ref() {
+            bail!(
                 "the GPU reported an error on adapter {}: {e}; if it ran out of memory, use a smaller --batch or --arch",
                 self.info.name
-            ),
-            None => Ok(()),
+            );
         }
+        if self.validation != Validation::Off {
+            let errors = validation::errors();
+            if let Some(first) = errors.first() {
+                bail!(
+                    "the Vulkan validation layer reported {} error(s) on adapter {}; the first:\n{}\n\
+                     this is misuse of the Vulkan API that a desktop driver may turn into wrong numbers or a crash; please report it with the command",
+                    errors.len(),
+                    self.info.name,
+                    first.text
+                );
+            }
+        }
+        Ok(())
     }
 }

@@ -5,11 +5,13 @@ pub mod context;
 pub mod kernels;
 pub mod plan;
 pub mod trainer;
+pub mod validation;
 
 pub use context::{describe_adapters, Gpu, LimitsChoice, NO_ADAPTER_HELP};
 pub use kernels::{select, Dispatch, Kernels};
 pub use plan::{KernelChoice, KernelPlan};
 pub use trainer::{GpuTrainer, ParamLayout};
+pub use validation::Validation;
 
 /// Records `dispatches` (in one compute pass unless some read texture mirrors), submits
 /// and waits.

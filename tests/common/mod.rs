@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use winsor::gpu::{Gpu, KernelPlan, Kernels};
+use winsor::gpu::{Gpu, KernelPlan, Kernels, LimitsChoice, Validation};
 use winsor::rng::{Rng, Stream};
 
 /// The test device. Without an adapter this panics with instructions to install lavapipe:
@@ -14,11 +14,36 @@ use winsor::rng::{Rng, Stream};
 pub fn gpu() -> &'static (Gpu, Kernels) {
     static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
     GPU.get_or_init(|| {
-        let gpu = Gpu::new(std::env::var("WINSOR_ADAPTER").ok().as_deref())
+        let adapter = std::env::var("WINSOR_ADAPTER").ok();
+        let gpu = Gpu::with_options(adapter.as_deref(), LimitsChoice::Adapter, validation())
             .unwrap_or_else(|e| panic!("{e:#}"));
         let kernels = Kernels::for_adapter(&gpu).unwrap_or_else(|e| panic!("{e:#}"));
         (gpu, kernels)
     })
+}
+
+/// The validation the test device runs under: `on` (the Khronos layer's core and
+/// synchronization checks; any error it reports fails the test at its next wait, through
+/// `Gpu::check`), unless `WINSOR_VALIDATE` says off or gpu-assisted. The layer costs about
+/// 10% of the tests' time on lavapipe. Without it installed, the tests fail with the
+/// command that installs it.
+pub fn validation() -> Validation {
+    use clap::ValueEnum as _;
+    match std::env::var("WINSOR_VALIDATE") {
+        Ok(v) => Validation::from_str(&v, true)
+            .unwrap_or_else(|e| panic!("WINSOR_VALIDATE={v:?}: {e}; use off, on or gpu-assisted")),
+        Err(_) => Validation::On,
+    }
+}
+
+/// `--validate` with [`validation`]'s choice, for tests that run the winsor binary.
+pub fn validate_flag() -> [&'static str; 2] {
+    let v = match validation() {
+        Validation::Off => "off",
+        Validation::On => "on",
+        Validation::GpuAssisted => "gpu-assisted",
+    };
+    ["--validate", v]
 }
 
 /// Held for the whole of a test that shares the device with the others of its binary: on

@@ -86,6 +86,21 @@ pub trait Contract {
     fn fields() -> Vec<Field>;
 }
 
+/// The module source handed to wgpu. Under `--validate`, the WGSL parsed here into naga's
+/// IR: wgpu's debug flag (which the validation layer needs to send messages) otherwise
+/// embeds the WGSL text in the SPIR-V as source language 10 (WGSL), which the SPIR-V
+/// validator inside layers before 1.3.250 rejects as invalid, and then validates nothing
+/// else of the module. From IR, wgpu emits the same SPIR-V without the embedded text. A
+/// parse error falls back to the text, so that wgpu reports it as it always does.
+fn shader_source(gpu: &Gpu, source: String) -> wgpu::ShaderSource<'static> {
+    if gpu.validation != crate::gpu::Validation::Off {
+        if let Ok(module) = wgpu::naga::front::wgsl::parse_str(&source) {
+            return wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(module));
+        }
+    }
+    wgpu::ShaderSource::Wgsl(source.into())
+}
+
 /// What every kernel's source starts with: the run strides every kernel reads.
 pub fn with_prelude(source: &str) -> String {
     format!("{}{source}", include_str!("../../../shaders/runs.wgsl"))
@@ -454,7 +469,7 @@ impl Kernel {
         let source = with_prelude(source);
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
+            source: shader_source(gpu, source),
         };
         let module = match checks {
             ShaderChecks::Bounds => gpu.device.create_shader_module(desc),
