@@ -520,7 +520,10 @@ fn assert_same_training(a: KernelPlan, b: KernelPlan, what: &str) {
 
 /// Shader modules created trusted (no runtime bounds checks, the gpu plan's) compute the
 /// same bits as checked ones, under both presets, on both selection paths: the checks never
-/// fired, because every index is in range (docs/trusted-shaders.md).
+/// fired, because every index is in range (docs/trusted-shaders.md). On lavapipe, robust
+/// buffer access would hide an out-of-range storage access from this comparison, so the
+/// range-asserted build (every array index checked against its binding, a miss failing the
+/// device's next wait) must also give the same bits, with no index out of range.
 #[test]
 fn trusted_shaders_are_bit_identical_to_checked_ones() {
     let _serial = serial();
@@ -535,7 +538,13 @@ fn trusted_shaders_are_bit_identical_to_checked_ones() {
             with(ShaderChecks::Trusted),
             "trusted differs from checked",
         );
+        assert_same_training(
+            with(ShaderChecks::Trusted),
+            with(ShaderChecks::Asserted),
+            "the range-asserted build differs from trusted",
+        );
     }
+    gpu().0.check().expect("no index out of range");
 }
 
 /// Reading the operands of the forward and backward products and the partial selection's

@@ -208,3 +208,79 @@ fn the_1x2048_network_with_coherence_runs_clean_under_validation() {
         ]);
     }
 }
+
+/// The range-asserted build (`--shader-checks asserted`) catches what neither robust buffer
+/// access nor the layer reports on lavapipe: a trusted module storing far out of range. The
+/// store is dropped, and the device's next check fails naming the kernel and the line.
+#[test]
+fn the_asserted_build_reports_a_planted_out_of_range_store() {
+    let adapter = std::env::var("WINSOR_ADAPTER").ok();
+    // a device of its own: the planted index would fail every later check of a shared one
+    let gpu = Gpu::with_options(adapter.as_deref(), LimitsChoice::Adapter, Validation::Off)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let source = winsor::gpu::kernels::asserted::instrument_on(
+        &gpu,
+        "planted",
+        "@group(0) @binding(0) var<storage, read_write> data: array<u32>;
+@compute @workgroup_size(1)
+fn main() {
+    let i = data[0] + 100000u;
+    data[i] = 7u;
+}",
+    );
+    // SAFETY: the module's only out-of-range index is wrapped by the assertion, which
+    // replaces it by 0; that is what is tested.
+    let module = unsafe {
+        gpu.device.create_shader_module_trusted(
+            wgpu::ShaderModuleDescriptor {
+                label: Some("planted"),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            },
+            wgpu::ShaderRuntimeChecks::unchecked(),
+        )
+    };
+    let pipeline = gpu
+        .device
+        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("planted"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+    let data = gpu.storage("data", 64);
+    let group = |g: u32, binding: u32, buffer: &wgpu::Buffer| {
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(g),
+            entries: &[wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            }],
+        })
+    };
+    let (g0, g1) = (
+        group(0, 0, &data),
+        group(1, winsor::gpu::kernels::asserted::BINDING, gpu.oob_buffer()),
+    );
+    gpu.check()
+        .expect("no index out of range before the dispatch");
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &g0, &[]);
+        pass.set_bind_group(1, &g1, &[]);
+        pass.dispatch_workgroups(1, 1, 1);
+    }
+    gpu.queue.submit([enc.finish()]);
+    let err = format!(
+        "{:#}",
+        gpu.wait().expect_err("the planted store must be reported")
+    );
+    assert!(
+        err.contains("out of range 1 time(s)") && err.contains("planted line 5: data[i] = 7u;"),
+        "{err}"
+    );
+}

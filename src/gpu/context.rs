@@ -75,6 +75,10 @@ pub struct Gpu {
     pub(crate) mirrors: crate::gpu::kernels::mirror::MirrorCache,
     /// Every kernel compiled on this device, so that each distinct shader is compiled once.
     pub(crate) kernels: crate::gpu::kernels::KernelCache,
+    /// The debug buffer of range-asserted kernels (`ShaderChecks::Asserted`), made when
+    /// the first is bound, and what each of their sites indexes.
+    oob: std::sync::OnceLock<wgpu::Buffer>,
+    pub(crate) oob_sites: std::sync::Mutex<Vec<String>>,
 }
 
 impl Gpu {
@@ -189,6 +193,8 @@ impl Gpu {
             first_error,
             mirrors: Default::default(),
             kernels: Default::default(),
+            oob: Default::default(),
+            oob_sites: Default::default(),
         })
     }
 
@@ -256,7 +262,25 @@ impl Gpu {
     }
 
     /// Copies `bytes` bytes from the start of `src` to the host (waits for the GPU).
+    /// The debug buffer the range-asserted kernels count out-of-range indices in
+    /// (kernels/asserted.rs); once made, [`Gpu::check`] reads it.
+    pub fn oob_buffer(&self) -> &wgpu::Buffer {
+        self.oob.get_or_init(|| {
+            self.storage_init(
+                "out-of-range indices",
+                &[0u8; crate::gpu::kernels::asserted::WORDS * 4],
+            )
+        })
+    }
+
     pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let out = self.read_unchecked(src, offset, bytes)?;
+        self.check()?;
+        Ok(out)
+    }
+
+    /// [`Gpu::read_bytes`] without [`Gpu::check`], which itself reads the debug buffer.
+    fn read_unchecked(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.max(4),
@@ -273,7 +297,6 @@ impl Gpu {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .context("waiting for the GPU")?;
-        self.check()?;
         rx.recv()
             .context("readback callback dropped")?
             .context("mapping a readback buffer")?;
@@ -312,6 +335,23 @@ impl Gpu {
                 "the GPU reported an error on adapter {}: {e}; if it ran out of memory, use a smaller --batch or --arch",
                 self.info.name
             );
+        }
+        drop(slot);
+        if let Some(oob) = self.oob.get() {
+            let words: Vec<u32> =
+                bytemuck::pod_collect_to_vec(&self.read_unchecked(oob, 0, oob.size())?);
+            if words[0] > 0 {
+                let sites = self.oob_sites.lock().unwrap_or_else(|p| p.into_inner());
+                let site = (words[1] as usize)
+                    .checked_sub(1)
+                    .and_then(|s| sites.get(s))
+                    .map_or("an unknown site", |s| s.as_str());
+                bail!(
+                    "a range-asserted kernel indexed out of range {} time(s) on adapter {}; one offending site: {site}",
+                    words[0],
+                    self.info.name
+                );
+            }
         }
         if self.validation != Validation::Off {
             let errors = validation::errors();

@@ -147,6 +147,10 @@ pub enum ShaderChecks {
     Bounds,
     /// `create_shader_module_trusted` with no runtime checks.
     Trusted,
+    /// A test build: trusted modules with every array index checked against its binding
+    /// or declared length (kernels/asserted.rs); an index out of range fails the next wait,
+    /// naming the kernel and the line. Computes the same bits as `trusted`, more slowly.
+    Asserted,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

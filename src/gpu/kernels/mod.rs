@@ -29,6 +29,7 @@ macro_rules! uniform_struct {
     };
 }
 
+pub mod asserted;
 pub mod batch_stats;
 pub mod bias_grad;
 pub mod catalog;
@@ -370,6 +371,9 @@ pub(super) struct Kernel {
     layout: wgpu::BindGroupLayout,
     runs_layout: wgpu::BindGroupLayout,
     kinds: Vec<Kind>,
+    /// Built with range assertions (ShaderChecks::Asserted): group 1 also binds the
+    /// device's debug buffer.
+    asserted: bool,
 }
 
 impl Kernel {
@@ -444,20 +448,35 @@ impl Kernel {
                 label: Some(name),
                 entries: &entries,
             });
+        // group 1: the run strides, and in the asserted build its debug buffer
+        let asserted = checks == ShaderChecks::Asserted;
+        let runs_entries = [
+            wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: asserted::BINDING,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: false },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            },
+        ];
         let runs_layout = gpu
             .device
             .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("runs"),
-                entries: &[wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                }],
+                entries: &runs_entries[..if asserted { 2 } else { 1 }],
             });
         let pl = gpu
             .device
@@ -466,7 +485,10 @@ impl Kernel {
                 bind_group_layouts: &[Some(&layout), Some(&runs_layout)],
                 immediate_size: 0,
             });
-        let source = with_prelude(source);
+        let mut source = with_prelude(source);
+        if asserted {
+            source = asserted::instrument_on(gpu, name, &source);
+        }
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: shader_source(gpu, source),
@@ -481,7 +503,9 @@ impl Kernel {
             // integer divisor is a uniform. tests/e2e.rs trains every rule group both ways
             // and requires the same bits (on lavapipe, whose robust buffer access would
             // also hide a storage read out of range; see the doc).
-            ShaderChecks::Trusted => unsafe {
+            // SAFETY: as for Trusted; the asserted build adds a range check to every array
+            // index on top of the same module.
+            ShaderChecks::Trusted | ShaderChecks::Asserted => unsafe {
                 gpu.device
                     .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
             },
@@ -505,6 +529,7 @@ impl Kernel {
             layout,
             runs_layout,
             kinds: kinds.to_vec(),
+            asserted,
         }
     }
 
@@ -541,13 +566,21 @@ impl Kernel {
             strides.stride[i] = (s.run / 4) as u32;
         }
         let sbuf = gpu.uniform("runs", &strides);
+        let oob = self.asserted.then(|| gpu.oob_buffer());
+        let mut runs_entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: sbuf.as_entire_binding(),
+        }];
+        if let Some(oob) = oob {
+            runs_entries.push(wgpu::BindGroupEntry {
+                binding: asserted::BINDING,
+                resource: oob.as_entire_binding(),
+            });
+        }
         let runs_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("runs"),
             layout: &self.runs_layout,
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: sbuf.as_entire_binding(),
-            }],
+            entries: &runs_entries,
         });
         // one mirror per texture binding, in binding order
         let mut si = slices.iter();
