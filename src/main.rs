@@ -58,8 +58,7 @@ struct SweepArgs {
     /// test subsets, chosen by measurement; see BENCHMARKS.md).
     #[arg(long, requires = "preset")]
     scale: Option<String>,
-    /// With --preset: seeds per cell, 0..N, a grid dimension (default 2 at quick and medium
-    /// scale, 3 at full).
+    /// With --preset: seeds per cell, 0..N, a grid dimension (default 3 at every scale).
     #[arg(long, value_name = "N", requires = "preset")]
     seeds: Option<u64>,
     /// The sweep's folder; each run goes into a subfolder named from its grid values.
