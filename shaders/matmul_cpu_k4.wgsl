@@ -18,9 +18,9 @@ override MODE: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// rows of C per invocation (a workgroup of 64 covers 8 * ROWS rows x 64 columns); the host
-// replaces this line with its K4_ROWS (src/gpu/kernels/matmul.rs)
-const ROWS: u32 = 8u;
+// rows of C per invocation (a workgroup of 64 covers 8 * ROWS rows x 64 columns): the host
+// fills in its K4_ROWS (src/gpu/kernels/matmul.rs)
+const ROWS: u32 = /*ROWS*/;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {

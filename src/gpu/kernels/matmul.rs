@@ -117,10 +117,7 @@ fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
     });
     let store = lines(&|i| format!("    store8(m0 + {i}u, n0, c{i}, d{i});\n"));
     template
-        .replace(
-            "const ROWS: u32 = 8u;",
-            &format!("const ROWS: u32 = {rows}u;"),
-        )
+        .replace("/*ROWS*/", &format!("{rows}u"))
         .replace("/*AB*/", decl.trim())
         .replace("/*ACC*/", acc.trim())
         .replace("/*LOAD_A*/", load_a.trim())
