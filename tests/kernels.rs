@@ -723,6 +723,7 @@ fn gpu_errors_become_errors_not_panics() {
     let _serial = serial();
     // a device of its own: the error would otherwise be reported to the other tests
     let adapter = std::env::var("WINSOR_ADAPTER").ok();
+    winsor::gpu::validation::warnings_are_errors();
     let g = winsor::gpu::Gpu::with_options(
         adapter.as_deref(),
         winsor::gpu::LimitsChoice::Adapter,

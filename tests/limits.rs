@@ -18,6 +18,7 @@ use winsor::rule::{Rule, Select};
 #[test]
 fn default_configurations_fit_the_default_limits() {
     let adapter = std::env::var("WINSOR_ADAPTER").ok();
+    winsor::gpu::validation::warnings_are_errors();
     let g = Gpu::with_options(
         adapter.as_deref(),
         LimitsChoice::Default,

@@ -22,6 +22,7 @@ fn validated() -> (std::sync::MutexGuard<'static, ()>, &'static Gpu) {
     let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let gpu = GPU.get_or_init(|| {
         let adapter = std::env::var("WINSOR_ADAPTER").ok();
+        validation::warnings_are_errors();
         Gpu::with_options(adapter.as_deref(), LimitsChoice::Adapter, Validation::On)
             .unwrap_or_else(|e| panic!("{e:#}"))
     });

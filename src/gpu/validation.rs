@@ -66,6 +66,16 @@ pub struct LayerError {
 
 static ERRORS: Mutex<Vec<LayerError>> = Mutex::new(Vec::new());
 
+/// Whether the layer's warnings are recorded as errors too (the tests': a warning there is
+/// something to look at, not to scroll past).
+static STRICT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the layer's warnings fail [`crate::gpu::Gpu::check`] like its errors, for the
+/// rest of the process.
+pub fn warnings_are_errors() {
+    STRICT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The errors the layer has reported in this process so far.
 pub fn errors() -> Vec<LayerError> {
     ERRORS.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -101,7 +111,8 @@ impl log::Log for LayerLog {
             "{source} {}: {text}",
             record.level().as_str().to_lowercase()
         );
-        if from_layer && record.level() == log::Level::Error {
+        let strict = STRICT.load(std::sync::atomic::Ordering::Relaxed);
+        if from_layer && (record.level() == log::Level::Error || strict) {
             let mut errors = ERRORS.lock().unwrap_or_else(|p| p.into_inner());
             // wgpu-hal logs a message's queues, command buffers and objects as separate
             // lines that start with a tab; they belong to the message before them

@@ -15,6 +15,8 @@ pub fn gpu() -> &'static (Gpu, Kernels) {
     static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
     GPU.get_or_init(|| {
         let adapter = std::env::var("WINSOR_ADAPTER").ok();
+        // the layer's warnings fail the tests too
+        winsor::gpu::validation::warnings_are_errors();
         let gpu = Gpu::with_options(adapter.as_deref(), LimitsChoice::Adapter, validation())
             .unwrap_or_else(|e| panic!("{e:#}"));
         let kernels = Kernels::for_adapter(&gpu).unwrap_or_else(|e| panic!("{e:#}"));
@@ -23,8 +25,8 @@ pub fn gpu() -> &'static (Gpu, Kernels) {
 }
 
 /// The validation the test device runs under: `on` (the Khronos layer's core and
-/// synchronization checks; any error it reports fails the test at its next wait, through
-/// `Gpu::check`), unless `WINSOR_VALIDATE` says off or gpu-assisted. The layer costs about
+/// synchronization checks; any error or warning it reports fails the test at its next wait,
+/// through `Gpu::check`), unless `WINSOR_VALIDATE` says off or gpu-assisted. The layer costs about
 /// 10% of the tests' time on lavapipe. Without it installed, the tests fail with the
 /// command that installs it.
 pub fn validation() -> Validation {
