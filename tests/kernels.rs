@@ -10,13 +10,22 @@
 
 mod common;
 
+/// This binary's device: unvalidated unless `WINSOR_VALIDATE` says otherwise. Its tests
+/// compile hundreds of shader variants (every clip count, unit count and orientation), and
+/// the validation layer checks each module's SPIR-V as it is created, which made the binary
+/// several times slower on lavapipe; the end-to-end, coherence, limits and resume tests run
+/// every kernel of a training step under the layer instead.
+fn gpu() -> &'static (Gpu, Kernels) {
+    common::gpu_unless(Validation::Off)
+}
+
 use common::*;
 use winsor::gpu::kernels::{
     Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice, SparseMatmul,
 };
 use winsor::gpu::plan::{Operands, ShaderChecks, Units};
 use winsor::gpu::select::{Selection, PARTIAL_KMAX, SORT_PMAX};
-use winsor::gpu::{run, trainer::pack_bytes, KernelPlan};
+use winsor::gpu::{run, trainer::pack_bytes, Gpu, KernelPlan, Kernels, Validation};
 use winsor::reference::{self, MatmulEpilogue, MatmulLayout};
 use winsor::rule::{Rule, Select};
 
@@ -727,7 +736,7 @@ fn gpu_errors_become_errors_not_panics() {
     let g = winsor::gpu::Gpu::with_options(
         adapter.as_deref(),
         winsor::gpu::LimitsChoice::Adapter,
-        common::validation(),
+        common::validation_unless(Validation::Off),
     )
     .unwrap();
     let b = g.storage("b", 16);

@@ -7,18 +7,28 @@ use std::sync::OnceLock;
 use winsor::gpu::{Gpu, KernelPlan, Kernels, LimitsChoice, Validation};
 use winsor::rng::{Rng, Stream};
 
-/// The test device. Without an adapter this panics with instructions to install lavapipe:
-/// a GPU test must fail, not silently pass, on a machine that cannot run it.
-/// The kernels are those of the adapter's plan (the cpu plan on lavapipe); [`plans`] gives
-/// both plans' kernels, for the end-to-end tests that must run each.
+/// The test device, under [`validation`]. Without an adapter this panics with instructions
+/// to install lavapipe: a GPU test must fail, not silently pass, on a machine that cannot
+/// run it. The kernels are those of the adapter's plan (the cpu plan on lavapipe); [`plans`]
+/// gives both plans' kernels, for the end-to-end tests that must run each.
 pub fn gpu() -> &'static (Gpu, Kernels) {
+    gpu_unless(Validation::On)
+}
+
+/// [`gpu`], validated as `default` says where `WINSOR_VALIDATE` is unset. The first call in
+/// a test binary opens the device; tests/kernels.rs takes `off`.
+pub fn gpu_unless(default: Validation) -> &'static (Gpu, Kernels) {
     static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
     GPU.get_or_init(|| {
         let adapter = std::env::var("WINSOR_ADAPTER").ok();
         // the layer's warnings fail the tests too
         winsor::gpu::validation::warnings_are_errors();
-        let gpu = Gpu::with_options(adapter.as_deref(), LimitsChoice::Adapter, validation())
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let gpu = Gpu::with_options(
+            adapter.as_deref(),
+            LimitsChoice::Adapter,
+            validation_unless(default),
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
         let kernels = Kernels::for_adapter(&gpu).unwrap_or_else(|e| panic!("{e:#}"));
         (gpu, kernels)
     })
@@ -30,11 +40,16 @@ pub fn gpu() -> &'static (Gpu, Kernels) {
 /// 10% of the tests' time on lavapipe. Without it installed, the tests fail with the
 /// command that installs it.
 pub fn validation() -> Validation {
+    validation_unless(Validation::On)
+}
+
+/// `WINSOR_VALIDATE`'s choice, or `default` where it is unset.
+pub fn validation_unless(default: Validation) -> Validation {
     use clap::ValueEnum as _;
     match std::env::var("WINSOR_VALIDATE") {
         Ok(v) => Validation::from_str(&v, true)
             .unwrap_or_else(|e| panic!("WINSOR_VALIDATE={v:?}: {e}; use off, on or gpu-assisted")),
-        Err(_) => Validation::On,
+        Err(_) => default,
     }
 }
 
