@@ -36,9 +36,9 @@ pub fn gpu_unless(default: Validation) -> &'static (Gpu, Kernels) {
 
 /// The validation the test device runs under: `on` (the Khronos layer's core and
 /// synchronization checks; any error or warning it reports fails the test at its next wait,
-/// through `Gpu::check`), unless `WINSOR_VALIDATE` says off or gpu-assisted. The layer costs about
-/// 10% of the tests' time on lavapipe. Without it installed, the tests fail with the
-/// command that installs it.
+/// through `Gpu::check`), unless `WINSOR_VALIDATE` says off or gpu-assisted. The layer costs
+/// about 10% of the end-to-end tests' time on lavapipe (BENCHMARKS.md). Without it
+/// installed, the tests fail with the command that installs it.
 pub fn validation() -> Validation {
     validation_unless(Validation::On)
 }
