@@ -320,13 +320,18 @@ struct TrainArgs {
     #[arg(long)]
     force: bool,
     /// Re-run a run exactly: its settings and kernel plan from its config.toml (only --out,
-    /// --force, --adapter and --checkpoint-every may be given besides).
+    /// --force, --adapter, --validate, --checkpoint-every and --shaders-out may be given
+    /// besides).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Write the checkpoint at every multiple of N steps (0: only every 10 minutes and on
     /// SIGINT/SIGTERM). Default: at each logged step from step 100 on, and every 10 minutes.
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count::<u64>)]
     checkpoint_every: Option<u64>,
+    /// After the run, write the WGSL of every kernel it compiled, exactly as handed to the
+    /// driver (the plan's generated parts filled in), to DIR/<kernel>.wgsl.
+    #[arg(long, value_name = "DIR")]
+    shaders_out: Option<PathBuf>,
     /// MNIST-format data folder (train-images-idx3-ubyte[.gz] etc.), or cifar10:DIR for the
     /// CIFAR-10 binary batches. Default: built-in MNIST.
     #[arg(long)]
@@ -487,17 +492,18 @@ fn parse_cell(args: Vec<String>) -> Result<TrainArgs> {
 }
 
 /// The options `train --config` allows besides the file (they do not change the results).
-const BESIDES_CONFIG: [&str; 6] = [
+const BESIDES_CONFIG: [&str; 7] = [
     "config",
     "out",
     "force",
     "adapter",
     "validate",
     "checkpoint_every",
+    "shaders_out",
 ];
 
 /// `train --config FILE`: the run's settings and kernel plan from FILE, with `given`'s
-/// --out, --force, --adapter, --validate and --checkpoint-every. `explicit` names the options on the
+/// --out, --force, --adapter, --validate, --checkpoint-every and --shaders-out. `explicit` names the options on the
 /// command line; any other setting there is refused rather than silently overridden.
 fn from_config(
     path: &std::path::Path,
@@ -535,6 +541,7 @@ fn from_config(
     a.out = given.out;
     a.force = given.force;
     a.checkpoint_every = given.checkpoint_every;
+    a.shaders_out = given.shaders_out;
     a.device.adapter = given.device.adapter;
     a.device.validate = given.device.validate;
     a.device.kernels.recorded = Some(saved.kernels);
@@ -618,6 +625,10 @@ fn train(a: TrainArgs, explicit: &[String]) -> Result<()> {
             checkpoint: checkpoint_every(a.checkpoint_every),
         },
     )?;
+    if let Some(dir) = &a.shaders_out {
+        let n = winsor::gpu::kernels::write_compiled_shaders(&gpu, dir)?;
+        eprintln!("wrote the WGSL of {n} kernels to {}", dir.display());
+    }
     let f = &s.final_metrics;
     println!(
         "done: {} steps in {:.1}s ({:.1} steps/s training), train acc {:.4} test acc {:.4} overfit {:.4} -> {}",

@@ -1022,3 +1022,67 @@ fn no_stray_driver_warnings() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
 }
+
+/// `--shaders-out` writes the WGSL each kernel was compiled from, complete: the run-stride
+/// prelude in, every generated part filled (no marker left), valid for naga on its own, and
+/// saying what runs (the cpu plan's products hold 16 rows per invocation).
+#[test]
+fn shaders_out_writes_the_wgsl_that_was_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let shaders = dir.path().join("wgsl");
+    let out = winsor(&[
+        "train",
+        "--arch",
+        "3x256",
+        "--kernels",
+        "cpu",
+        "--steps",
+        "1",
+        "--train-subset",
+        "1000",
+        "--test-subset",
+        "200",
+        "--log-grid",
+        "every:1",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+        "--shaders-out",
+        shaders.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let mut files: Vec<_> = std::fs::read_dir(&shaders)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(
+        err.contains(&format!("wrote the WGSL of {} kernels", files.len())),
+        "{err}"
+    );
+    for want in ["matmul_k4.wgsl", "select_partial.wgsl", "softmax_xent.wgsl"] {
+        assert!(
+            files.iter().any(|f| f.ends_with(want)),
+            "{want} missing from {files:?}"
+        );
+    }
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.contains("fn ro(binding: u32)"),
+            "{}: no prelude",
+            f.display()
+        );
+        assert!(!text.contains("/*"), "{}: a marker was left", f.display());
+        let module = naga::front::wgsl::parse_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {}", f.display(), e.emit_to_string(&text)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
+    }
+    let k4 = std::fs::read_to_string(shaders.join("matmul_k4.wgsl")).unwrap();
+    assert!(k4.contains("const ROWS: u32 = 16u;"), "{k4}");
+}

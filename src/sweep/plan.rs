@@ -62,8 +62,17 @@ impl Value {
 }
 
 /// Options a plan may not set: the sweep decides where runs go and never overwrites a
-/// finished one, and its own flags say when runs checkpoint.
-const RESERVED: [&str; 5] = ["out", "force", "adapter", "config", "checkpoint-every"];
+/// finished one, and its own flags say when runs checkpoint and how the device is opened;
+/// `--shaders-out` belongs to a single `winsor train`.
+const RESERVED: [&str; 7] = [
+    "out",
+    "force",
+    "adapter",
+    "validate",
+    "config",
+    "checkpoint-every",
+    "shaders-out",
+];
 
 /// The kernel-plan options: the sweep's runs share dispatches, so the plan is the sweep's.
 pub const KERNEL_OPTIONS: [&str; 11] = [
@@ -121,7 +130,7 @@ fn key(k: &str) -> String {
 fn check_key(k: &str, path: &Path) -> Result<()> {
     if RESERVED.contains(&k) {
         bail!(
-            "{}: `{k}` cannot be set in a plan (the sweep names each run's folder under --out, skips finished runs instead of overwriting them and resumes unfinished ones; pass --adapter and --checkpoint-every to `winsor sweep`)",
+            "{}: `{k}` cannot be set in a plan (the sweep names each run's folder under --out, skips finished runs instead of overwriting them and resumes unfinished ones; pass --adapter, --validate and --checkpoint-every to `winsor sweep`; --shaders-out is for `winsor train`)",
             path.display()
         );
     }

@@ -374,6 +374,44 @@ pub(super) struct Kernel {
     /// Built with range assertions (ShaderChecks::Asserted): group 1 also binds the
     /// device's debug buffer.
     asserted: bool,
+    /// The WGSL exactly as handed to wgpu (prelude, generated parts and assertions in),
+    /// for `winsor train --shaders-out`.
+    compiled: std::sync::Arc<str>,
+}
+
+/// Writes [`compiled_shaders`] to `dir`, one file per kernel: NAME.wgsl, and NAME-2.wgsl,
+/// NAME-3.wgsl, ... where one kernel was compiled in several variants (selection kernels per
+/// clip count, products per layout). Each file is written atomically. Returns the count.
+pub fn write_compiled_shaders(gpu: &Gpu, dir: &std::path::Path) -> anyhow::Result<usize> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--shaders-out {}: creating the folder", dir.display()))?;
+    let all = compiled_shaders(gpu);
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    for (name, text) in &all {
+        let n = seen.entry(name).or_default();
+        *n += 1;
+        let file = match *n {
+            1 => format!("{name}.wgsl"),
+            k => format!("{name}-{k}.wgsl"),
+        };
+        crate::output::write_atomic(&dir.join(&file), text.as_bytes())
+            .with_context(|| format!("--shaders-out {}", dir.display()))?;
+    }
+    Ok(all.len())
+}
+
+/// Every kernel compiled on `gpu` so far, as (name, the WGSL handed to wgpu), ordered by
+/// name and then text, so that a listing is the same from run to run.
+pub fn compiled_shaders(gpu: &Gpu) -> Vec<(&'static str, std::sync::Arc<str>)> {
+    let cache = gpu.kernels.0.lock().unwrap_or_else(|p| p.into_inner());
+    let mut all: Vec<_> = cache
+        .values()
+        .map(|k| (k.name, k.compiled.clone()))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 impl Kernel {
@@ -489,6 +527,7 @@ impl Kernel {
         if asserted {
             source = asserted::instrument_on(gpu, name, &source);
         }
+        let compiled: std::sync::Arc<str> = source.as_str().into();
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: shader_source(gpu, source),
@@ -530,6 +569,7 @@ impl Kernel {
             runs_layout,
             kinds: kinds.to_vec(),
             asserted,
+            compiled,
         }
     }
 
