@@ -612,6 +612,11 @@ fn train(a: TrainArgs, explicit: &[String]) -> Result<()> {
         cfg.seed,
         out.display()
     );
+    if let Some(dir) = &a.shaders_out {
+        // before training, so that a bad folder costs no run
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--shaders-out {}: creating the folder", dir.display()))?;
+    }
     let s = winsor::train::run(
         &gpu,
         &kernels,
