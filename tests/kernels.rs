@@ -10,10 +10,11 @@
 
 mod common;
 
-/// This binary's device: unvalidated unless `WINSOR_VALIDATE` says otherwise. Its tests
-/// compile hundreds of shader variants (every clip count, unit count and orientation), and
-/// the validation layer checks each module's SPIR-V as it is created, which made the binary
-/// several times slower on lavapipe; the end-to-end, coherence, limits and resume tests run
+/// This binary's device: unvalidated unless `WINSOR_VALIDATE` says otherwise. It is the
+/// longest test binary (about 20 minutes unvalidated on a 2-core lavapipe machine, 2026-12-06)
+/// and compiles hundreds of shader variants (every clip count, unit count and orientation),
+/// each of whose SPIR-V the layer checks at creation; a validated run had not finished after
+/// 25 minutes (with builds beside it). The end-to-end, coherence, limits and resume tests run
 /// every kernel of a training step under the layer instead.
 fn gpu() -> &'static (Gpu, Kernels) {
     common::gpu_unless(Validation::Off)
