@@ -145,6 +145,16 @@ pub fn suite() -> Vec<SuiteCase> {
     out
 }
 
+/// The widest hidden layer of the suite's networks, which the kernel plan is fitted to.
+pub fn suite_widest() -> Result<usize> {
+    let mut widest = 0;
+    for case in suite() {
+        let arch: Arch = case.arch.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        widest = widest.max(arch.widest_hidden());
+    }
+    Ok(widest)
+}
+
 /// A measured suite case: run-steps per second (median and every window).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SuiteRow {
@@ -299,6 +309,11 @@ pub fn aggregation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plan_is_fitted_to_the_suites_widest_layer() {
+        assert_eq!(suite_widest().unwrap(), 2048);
+    }
 
     #[test]
     fn suite_covers_the_documented_cases() {

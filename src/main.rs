@@ -720,9 +720,8 @@ fn sweep(a: SweepArgs) -> Result<ExitCode> {
 
 fn bench(a: BenchArgs) -> Result<()> {
     let data = winsor::data::load(a.data.as_deref())?;
-    // the suite trains 3x256 and 1x2048
     let widest = if a.suite {
-        2048
+        winsor::bench::suite_widest()?
     } else {
         a.arch.widest_hidden()
     };
