@@ -3,11 +3,13 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
 
 use crate::data::{BatchOrder, DataSet, CLASSES};
 use crate::gpu::trainer::{RunInit, TrainerSpec};
-use crate::gpu::{Gpu, GpuTrainer, Kernels};
+use crate::gpu::{Gpu, GpuTrainer, KernelPlan, Kernels};
 use crate::model::{Arch, Init, Params};
 use crate::rule::{Rule, Select};
 
@@ -145,6 +147,271 @@ pub fn suite() -> Vec<SuiteCase> {
     out
 }
 
+/// `winsor bench`'s options (the device's are the command line's).
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "3x256")]
+    pub arch: Arch,
+    /// Rules to measure, in order; ratios are given against the first.
+    #[arg(long, num_args = 1.., default_values = ["mean", "winsor:1", "winsor:2", "winsor:4", "winsor:8"])]
+    pub rule: Vec<Rule>,
+    /// Selection kernel for winsor/trim/median (sort, partial or auto).
+    #[arg(long, default_value = "auto")]
+    pub select: Select,
+    #[arg(long, default_value = "100")]
+    pub batch: usize,
+    /// Untimed steps first (pipeline compilation, caches).
+    #[arg(long, default_value = "10")]
+    pub warmup: usize,
+    /// Steps per timed window.
+    #[arg(long, default_value = "50")]
+    pub window: usize,
+    /// Timed windows; the median is reported.
+    #[arg(long, default_value = "5")]
+    pub windows: usize,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Also print the wall time of each dispatch of one step (each submitted on its own).
+    #[arg(long)]
+    pub profile: bool,
+    /// Instead of training steps, time the selection kernel alone on the first layer (its
+    /// inputs real MNIST images), in million coordinates per second: on both paths, or on
+    /// the one that --select partial or sort names.
+    #[arg(long)]
+    pub aggregation: bool,
+    /// With --aggregation: dispatches per timed window.
+    #[arg(long, default_value = "5")]
+    pub reps: usize,
+    /// Runs trained together in the same dispatches (seeds 0..R), one or more values;
+    /// rates are then run-steps per second.
+    #[arg(long, num_args = 1.., default_values = ["1"])]
+    pub concurrent: Vec<usize>,
+    /// Run the fixed suite instead (README): 3x256 and 1x2048, mean, winsor:1/2/4/8, other
+    /// rules, and 8 concurrent runs; --arch, --rule and --concurrent are ignored.
+    #[arg(long)]
+    pub suite: bool,
+    /// With --suite: also write the results as JSON to FILE.
+    #[arg(long, value_name = "FILE", requires = "suite")]
+    pub json: Option<PathBuf>,
+}
+
+/// Runs what `a` asks for on `gpu` and prints its tables to stdout, as markdown.
+pub fn print(a: &BenchArgs, gpu: &Gpu, kernels: &Kernels, data: &DataSet) -> Result<()> {
+    println!(
+        "# winsor bench: {} batch {} on {}, median of {} windows of {} steps after {} warm-up steps",
+        if a.suite { "the suite" } else { &a.arch.spec },
+        a.batch,
+        gpu.adapter_name(),
+        a.windows,
+        a.window,
+        a.warmup
+    );
+    println!("# {}", kernels.plan.describe());
+    if a.aggregation {
+        return aggregation_table(a, gpu, &kernels.plan, data);
+    }
+    if a.suite {
+        return suite_table(a, gpu, kernels, data);
+    }
+    if let Some(r) = a.concurrent.iter().find(|&&r| r == 0) {
+        anyhow::bail!("--concurrent {r}: at least one run");
+    }
+    print!(
+        "{}",
+        table_head(&[
+            "rule",
+            "runs",
+            "run-steps/s (median)",
+            "windows",
+            &format!("vs {} x{}", a.rule[0], a.concurrent[0]),
+        ])
+    );
+    let mut base = None;
+    for (rule, &concurrent) in a
+        .rule
+        .iter()
+        .flat_map(|r| a.concurrent.iter().map(move |c| (r, c)))
+    {
+        let r = run(
+            gpu,
+            kernels,
+            data,
+            &BenchSpec {
+                arch: a.arch.clone(),
+                rule: *rule,
+                select: a.select,
+                batch: a.batch,
+                warmup: a.warmup,
+                window: a.window,
+                windows: a.windows,
+                seed: 0,
+                concurrent,
+                profile_eval: a.profile,
+            },
+        )
+        .with_context(|| format!("benchmarking {rule} with {concurrent} runs"))?;
+        let b = *base.get_or_insert(r.median);
+        let ws: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
+        print!(
+            "{}",
+            table_row(&[
+                &rule.to_string(),
+                &concurrent.to_string(),
+                &format!("{:.1}", r.median),
+                &ws.join(" "),
+                &format!("{:.2}x", r.median / b),
+            ])
+        );
+        if a.profile {
+            let steps = r.profile.iter().map(|(n, t)| (format!("  step: {n}"), t));
+            let evals = (r.eval_profile.iter())
+                .map(|(n, t)| (format!("  evaluation, all {n} dispatches"), t));
+            for (what, t) in steps.chain(evals) {
+                let ms = format!("{:.3} ms", t * 1e3);
+                print!("{}", table_row(&[&what, "", &ms, "", ""]));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn suite_table(a: &BenchArgs, gpu: &Gpu, kernels: &Kernels, data: &DataSet) -> Result<()> {
+    use {SuiteReport, SuiteRow};
+    let mut report = SuiteReport {
+        device: gpu.adapter_name(),
+        driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
+        date: today(),
+        commit: commit(),
+        kernels: kernels.plan,
+        batch: a.batch,
+        warmup: a.warmup,
+        window: a.window,
+        windows: a.windows,
+        rows: Vec::new(),
+    };
+    for case in suite() {
+        let rule: Rule = case.rule.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let r = run(
+            gpu,
+            kernels,
+            data,
+            &BenchSpec {
+                arch: case.arch.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                rule,
+                select: a.select,
+                batch: a.batch,
+                warmup: a.warmup,
+                window: a.window,
+                windows: a.windows,
+                seed: 0,
+                concurrent: case.runs,
+                profile_eval: false,
+            },
+        )
+        .with_context(|| format!("benchmarking {} {} x{}", case.arch, case.rule, case.runs))?;
+        eprintln!(
+            "{} {} x{}: {:.1} run-steps/s",
+            case.arch, case.rule, case.runs, r.median
+        );
+        report.rows.push(SuiteRow {
+            case,
+            steps_per_s: r.median,
+            windows: r.windows,
+        });
+        // rewritten after every case, so that a suite cut off by a time limit keeps the cases
+        // it finished
+        if let Some(path) = &a.json {
+            crate::output::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        }
+    }
+    print!("{}", report.markdown());
+    if let Some(path) = &a.json {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn aggregation_table(a: &BenchArgs, gpu: &Gpu, plan: &KernelPlan, data: &DataSet) -> Result<()> {
+    let widths = a.arch.widths(data.input_dim(), crate::data::CLASSES)?;
+    println!(
+        "# selection kernel alone: layer {}x{} ({} coordinates), batch {}, {} dispatches per window, median of {} windows",
+        widths[1],
+        widths[0],
+        widths[1] * (widths[0] + 1),
+        a.batch,
+        a.reps,
+        a.windows
+    );
+    print!(
+        "{}",
+        table_head(&[
+            "rule",
+            "partial Mcoords/s",
+            "partial, zero inputs skipped",
+            "sort Mcoords/s",
+            "sort / partial",
+        ])
+    );
+    for rule in &a.rule {
+        // None: not measured (--select partial or sort measures that path only, the sort path
+        // being slow on lavapipe)
+        let rate = |select, sparse, wanted: bool| {
+            wanted.then(|| {
+                aggregation(
+                    gpu, plan, data, rule, select, a.batch, widths[1], sparse, a.reps, a.windows,
+                )
+                .map(|(r, _)| r)
+            })
+        };
+        let partial_wanted = a.select != Select::Sort;
+        let partial = rate(Select::Partial, false, partial_wanted);
+        let sparse = rate(Select::Partial, true, partial_wanted);
+        let sort = rate(
+            Select::Sort,
+            false,
+            a.select != Select::Partial && (rule.selects() || *rule == Rule::Mean),
+        );
+        let show = |r: &Option<Result<f64>>| match r {
+            None => "-".into(),
+            Some(Ok(v)) => format!("{v:.1}"),
+            Some(Err(e)) => format!("error: {e:#}"),
+        };
+        let ratio = match (&partial, &sort) {
+            (Some(Ok(p)), Some(Ok(s))) => format!("{:.3}x", s / p),
+            _ => "-".into(),
+        };
+        print!(
+            "{}",
+            table_row(&[
+                &rule.to_string(),
+                &show(&partial),
+                &show(&sparse),
+                &show(&sort),
+                &ratio,
+            ])
+        );
+    }
+    Ok(())
+}
+
+/// The one markdown table writer of `winsor bench`: a header row and its rule.
+fn table_head(cells: &[&str]) -> String {
+    table_row(cells) + &table_row(&vec!["---"; cells.len()]).replace(" --- ", "---")
+}
+
+/// One markdown row, `| a | b |`; an empty cell is written `| |`.
+fn table_row(cells: &[&str]) -> String {
+    let mut row = String::from("|");
+    for c in cells {
+        if c.is_empty() {
+            row.push_str(" |");
+        } else {
+            row.push_str(&format!(" {c} |"));
+        }
+    }
+    row + "\n"
+}
+
 /// The widest hidden layer of the suite's networks, which the kernel plan is fitted to.
 pub fn suite_widest() -> Result<usize> {
     let mut widest = 0;
@@ -186,27 +453,28 @@ impl SuiteReport {
         use std::fmt::Write;
         let mut s = String::new();
         writeln!(s, "{}\n", self.kernels.describe()).unwrap();
-        writeln!(
-            s,
-            "| arch | rule | runs | run-steps/s (median) | windows | device | date | commit |"
-        )
-        .unwrap();
-        writeln!(s, "|---|---|---|---|---|---|---|---|").unwrap();
+        s.push_str(&table_head(&[
+            "arch",
+            "rule",
+            "runs",
+            "run-steps/s (median)",
+            "windows",
+            "device",
+            "date",
+            "commit",
+        ]));
         for r in &self.rows {
             let ws: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
-            writeln!(
-                s,
-                "| {} | {} | {} | {:.1} | {} | {} | {} | {} |",
-                r.case.arch,
-                r.case.rule,
-                r.case.runs,
-                r.steps_per_s,
-                ws.join(" "),
-                self.device,
-                self.date,
-                self.commit
-            )
-            .unwrap();
+            s.push_str(&table_row(&[
+                &r.case.arch,
+                &r.case.rule,
+                &r.case.runs.to_string(),
+                &format!("{:.1}", r.steps_per_s),
+                &ws.join(" "),
+                &self.device,
+                &self.date,
+                &self.commit,
+            ]));
         }
         s
     }
@@ -309,6 +577,24 @@ pub fn aggregation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer gives the rows the tables had when each wrote its own (and
+    /// scripts/device-bench.sh parses).
+    #[test]
+    fn the_table_writer_keeps_the_rows_as_they_were() {
+        assert_eq!(
+            table_head(&["rule", "runs", "vs mean x1"]),
+            "| rule | runs | vs mean x1 |\n|---|---|---|\n"
+        );
+        assert_eq!(
+            table_row(&["winsor:1", "8", "12.3", "12.0 12.5", "0.50x"]),
+            "| winsor:1 | 8 | 12.3 | 12.0 12.5 | 0.50x |\n"
+        );
+        assert_eq!(
+            table_row(&["  step: gather", "", "0.125 ms", "", ""]),
+            "|   step: gather | | 0.125 ms | | |\n"
+        );
+    }
 
     #[test]
     fn the_plan_is_fitted_to_the_suites_widest_layer() {

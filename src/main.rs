@@ -34,7 +34,7 @@ enum Command {
     /// Run a grid of training runs (a plan file or a preset), skipping finished ones.
     Sweep(SweepArgs),
     /// Measure training steps per second (no evaluation), median over timed windows.
-    Bench(BenchArgs),
+    Bench(BenchCmd),
     /// Per-kernel GPU times of training steps (timestamp queries), rates and a Chrome trace.
     Profile(ProfileArgs),
     /// Write the first images of a data set as a PNG grid, to check that it decodes right.
@@ -387,51 +387,11 @@ struct ProfileArgs {
     trace: Option<PathBuf>,
 }
 
+/// `winsor bench`: its own options (bench.rs) and the device's.
 #[derive(Args)]
-struct BenchArgs {
-    #[arg(long, default_value = "3x256")]
-    arch: Arch,
-    /// Rules to measure, in order; ratios are given against the first.
-    #[arg(long, num_args = 1.., default_values = ["mean", "winsor:1", "winsor:2", "winsor:4", "winsor:8"])]
-    rule: Vec<Rule>,
-    /// Selection kernel for winsor/trim/median (sort, partial or auto).
-    #[arg(long, default_value = "auto")]
-    select: Select,
-    #[arg(long, default_value = "100")]
-    batch: usize,
-    /// Untimed steps first (pipeline compilation, caches).
-    #[arg(long, default_value = "10")]
-    warmup: usize,
-    /// Steps per timed window.
-    #[arg(long, default_value = "50")]
-    window: usize,
-    /// Timed windows; the median is reported.
-    #[arg(long, default_value = "5")]
-    windows: usize,
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Also print the wall time of each dispatch of one step (each submitted on its own).
-    #[arg(long)]
-    profile: bool,
-    /// Instead of training steps, time the selection kernel alone on the first layer (its
-    /// inputs real MNIST images), in million coordinates per second: on both paths, or on
-    /// the one that --select partial or sort names.
-    #[arg(long)]
-    aggregation: bool,
-    /// With --aggregation: dispatches per timed window.
-    #[arg(long, default_value = "5")]
-    reps: usize,
-    /// Runs trained together in the same dispatches (seeds 0..R), one or more values;
-    /// rates are then run-steps per second.
-    #[arg(long, num_args = 1.., default_values = ["1"])]
-    concurrent: Vec<usize>,
-    /// Run the fixed suite instead (README): 3x256 and 1x2048, mean, winsor:1/2/4/8, other
-    /// rules, and 8 concurrent runs; --arch, --rule and --concurrent are ignored.
-    #[arg(long)]
-    suite: bool,
-    /// With --suite: also write the results as JSON to FILE.
-    #[arg(long, value_name = "FILE", requires = "suite")]
-    json: Option<PathBuf>,
+struct BenchCmd {
+    #[command(flatten)]
+    bench: winsor::bench::BenchArgs,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -718,202 +678,15 @@ fn sweep(a: SweepArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench(a: BenchArgs) -> Result<()> {
-    let data = winsor::data::load(a.data.as_deref())?;
-    let widest = if a.suite {
+fn bench(a: BenchCmd) -> Result<()> {
+    let data = winsor::data::load(a.bench.data.as_deref())?;
+    let widest = if a.bench.suite {
         winsor::bench::suite_widest()?
     } else {
-        a.arch.widest_hidden()
+        a.bench.arch.widest_hidden()
     };
     let (gpu, kernels) = a.device.open(widest)?;
-    println!(
-        "# winsor bench: {} batch {} on {}, median of {} windows of {} steps after {} warm-up steps",
-        if a.suite { "the suite" } else { &a.arch.spec },
-        a.batch,
-        gpu.adapter_name(),
-        a.windows,
-        a.window,
-        a.warmup
-    );
-    println!("# {}", kernels.plan.describe());
-    if a.aggregation {
-        return bench_aggregation(&a, &gpu, &kernels.plan, &data);
-    }
-    if a.suite {
-        return bench_suite(&a, &gpu, &kernels, &data);
-    }
-    if let Some(r) = a.concurrent.iter().find(|&&r| r == 0) {
-        anyhow::bail!("--concurrent {r}: at least one run");
-    }
-    println!(
-        "| rule | runs | run-steps/s (median) | windows | vs {} x{} |",
-        a.rule[0], a.concurrent[0]
-    );
-    println!("|---|---|---|---|---|");
-    let mut base = None;
-    for (rule, &concurrent) in a
-        .rule
-        .iter()
-        .flat_map(|r| a.concurrent.iter().map(move |c| (r, c)))
-    {
-        let r = winsor::bench::run(
-            &gpu,
-            &kernels,
-            &data,
-            &winsor::bench::BenchSpec {
-                arch: a.arch.clone(),
-                rule: *rule,
-                select: a.select,
-                batch: a.batch,
-                warmup: a.warmup,
-                window: a.window,
-                windows: a.windows,
-                seed: 0,
-                concurrent,
-                profile_eval: a.profile,
-            },
-        )
-        .with_context(|| format!("benchmarking {rule} with {concurrent} runs"))?;
-        let b = *base.get_or_insert(r.median);
-        let ws: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
-        println!(
-            "| {rule} | {concurrent} | {:.1} | {} | {:.2}x |",
-            r.median,
-            ws.join(" "),
-            r.median / b
-        );
-        if a.profile {
-            for (name, t) in &r.profile {
-                println!("|   step: {name} | | {:.3} ms | | |", t * 1e3);
-            }
-            for (name, t) in &r.eval_profile {
-                println!(
-                    "|   evaluation, all {name} dispatches | | {:.3} ms | | |",
-                    t * 1e3
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-fn bench_suite(
-    a: &BenchArgs,
-    gpu: &Gpu,
-    kernels: &Kernels,
-    data: &winsor::data::DataSet,
-) -> Result<()> {
-    use winsor::bench::{SuiteReport, SuiteRow};
-    let mut report = SuiteReport {
-        device: gpu.adapter_name(),
-        driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
-        date: winsor::bench::today(),
-        commit: winsor::bench::commit(),
-        kernels: kernels.plan,
-        batch: a.batch,
-        warmup: a.warmup,
-        window: a.window,
-        windows: a.windows,
-        rows: Vec::new(),
-    };
-    for case in winsor::bench::suite() {
-        let rule: Rule = case.rule.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-        let r = winsor::bench::run(
-            gpu,
-            kernels,
-            data,
-            &winsor::bench::BenchSpec {
-                arch: case.arch.parse().map_err(|e: String| anyhow::anyhow!(e))?,
-                rule,
-                select: a.select,
-                batch: a.batch,
-                warmup: a.warmup,
-                window: a.window,
-                windows: a.windows,
-                seed: 0,
-                concurrent: case.runs,
-                profile_eval: false,
-            },
-        )
-        .with_context(|| format!("benchmarking {} {} x{}", case.arch, case.rule, case.runs))?;
-        eprintln!(
-            "{} {} x{}: {:.1} run-steps/s",
-            case.arch, case.rule, case.runs, r.median
-        );
-        report.rows.push(SuiteRow {
-            case,
-            steps_per_s: r.median,
-            windows: r.windows,
-        });
-        // rewritten after every case, so that a suite cut off by a time limit keeps the cases
-        // it finished
-        if let Some(path) = &a.json {
-            winsor::output::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
-        }
-    }
-    print!("{}", report.markdown());
-    if let Some(path) = &a.json {
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(())
-}
-
-fn bench_aggregation(
-    a: &BenchArgs,
-    gpu: &Gpu,
-    plan: &KernelPlan,
-    data: &winsor::data::DataSet,
-) -> Result<()> {
-    let widths = a.arch.widths(data.input_dim(), winsor::data::CLASSES)?;
-    println!(
-        "# selection kernel alone: layer {}x{} ({} coordinates), batch {}, {} dispatches per window, median of {} windows",
-        widths[1],
-        widths[0],
-        widths[1] * (widths[0] + 1),
-        a.batch,
-        a.reps,
-        a.windows
-    );
-    println!(
-        "| rule | partial Mcoords/s | partial, zero inputs skipped | sort Mcoords/s | sort / partial |"
-    );
-    println!("|---|---|---|---|---|");
-    for rule in &a.rule {
-        // None: not measured (--select partial or sort measures that path only, the sort path
-        // being slow on lavapipe)
-        let rate = |select, sparse, wanted: bool| {
-            wanted.then(|| {
-                winsor::bench::aggregation(
-                    gpu, plan, data, rule, select, a.batch, widths[1], sparse, a.reps, a.windows,
-                )
-                .map(|(r, _)| r)
-            })
-        };
-        let partial_wanted = a.select != Select::Sort;
-        let partial = rate(Select::Partial, false, partial_wanted);
-        let sparse = rate(Select::Partial, true, partial_wanted);
-        let sort = rate(
-            Select::Sort,
-            false,
-            a.select != Select::Partial && (rule.selects() || *rule == Rule::Mean),
-        );
-        let show = |r: &Option<Result<f64>>| match r {
-            None => "-".into(),
-            Some(Ok(v)) => format!("{v:.1}"),
-            Some(Err(e)) => format!("error: {e:#}"),
-        };
-        let ratio = match (&partial, &sort) {
-            (Some(Ok(p)), Some(Ok(s))) => format!("{:.3}x", s / p),
-            _ => "-".into(),
-        };
-        println!(
-            "| {rule} | {} | {} | {} | {ratio} |",
-            show(&partial),
-            show(&sparse),
-            show(&sort)
-        );
-    }
-    Ok(())
+    winsor::bench::print(&a.bench, &gpu, &kernels, &data)
 }
 
 /// The environment switches the kernel plan replaced: a value left set would otherwise be
