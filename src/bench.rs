@@ -195,6 +195,24 @@ pub struct BenchArgs {
     pub json: Option<PathBuf>,
 }
 
+impl BenchArgs {
+    /// The measurement of `rule` on `arch` with `concurrent` runs, timed as these options say.
+    fn spec(&self, arch: Arch, rule: Rule, concurrent: usize, profile_eval: bool) -> BenchSpec {
+        BenchSpec {
+            arch,
+            rule,
+            select: self.select,
+            batch: self.batch,
+            warmup: self.warmup,
+            window: self.window,
+            windows: self.windows,
+            seed: 0,
+            concurrent,
+            profile_eval,
+        }
+    }
+}
+
 /// Runs what `a` asks for on `gpu` and prints its tables to stdout, as markdown.
 pub fn print(a: &BenchArgs, gpu: &Gpu, kernels: &Kernels, data: &DataSet) -> Result<()> {
     println!(
@@ -236,18 +254,7 @@ pub fn print(a: &BenchArgs, gpu: &Gpu, kernels: &Kernels, data: &DataSet) -> Res
             gpu,
             kernels,
             data,
-            &BenchSpec {
-                arch: a.arch.clone(),
-                rule: *rule,
-                select: a.select,
-                batch: a.batch,
-                warmup: a.warmup,
-                window: a.window,
-                windows: a.windows,
-                seed: 0,
-                concurrent,
-                profile_eval: a.profile,
-            },
+            &a.spec(a.arch.clone(), *rule, concurrent, a.profile),
         )
         .with_context(|| format!("benchmarking {rule} with {concurrent} runs"))?;
         let b = *base.get_or_insert(r.median);
@@ -276,7 +283,6 @@ pub fn print(a: &BenchArgs, gpu: &Gpu, kernels: &Kernels, data: &DataSet) -> Res
 }
 
 fn suite_table(a: &BenchArgs, gpu: &Gpu, kernels: &Kernels, data: &DataSet) -> Result<()> {
-    use {SuiteReport, SuiteRow};
     let mut report = SuiteReport {
         device: gpu.adapter_name(),
         driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info),
@@ -295,18 +301,12 @@ fn suite_table(a: &BenchArgs, gpu: &Gpu, kernels: &Kernels, data: &DataSet) -> R
             gpu,
             kernels,
             data,
-            &BenchSpec {
-                arch: case.arch.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+            &a.spec(
+                case.arch.parse().map_err(|e: String| anyhow::anyhow!(e))?,
                 rule,
-                select: a.select,
-                batch: a.batch,
-                warmup: a.warmup,
-                window: a.window,
-                windows: a.windows,
-                seed: 0,
-                concurrent: case.runs,
-                profile_eval: false,
-            },
+                case.runs,
+                false,
+            ),
         )
         .with_context(|| format!("benchmarking {} {} x{}", case.arch, case.rule, case.runs))?;
         eprintln!(

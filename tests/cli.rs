@@ -1085,4 +1085,31 @@ fn shaders_out_writes_the_wgsl_that_was_compiled() {
     }
     let k4 = std::fs::read_to_string(shaders.join("matmul_k4.wgsl")).unwrap();
     assert!(k4.contains("const ROWS: u32 = 16u;"), "{k4}");
+    // the product's epilogues share one text and differ in the MODE the pipeline sets: one
+    // file each, each naming its MODE
+    let modes: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            f.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("matmul_k4")
+        })
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(modes.len() > 1, "{modes:?}");
+    assert!(
+        modes.iter().all(
+            |m| m.starts_with("// pipeline-overridable constants set by the pipeline: MODE = ")
+        ),
+        "{modes:?}"
+    );
 }

@@ -375,7 +375,9 @@ pub(super) struct Kernel {
     /// device's debug buffer.
     asserted: bool,
     /// The WGSL exactly as handed to wgpu (prelude, generated parts and assertions in),
-    /// for `winsor train --shaders-out`.
+    /// preceded by a comment naming the pipeline-overridable constants the pipeline sets
+    /// (matmul's epilogue MODE), for `winsor train --shaders-out`: kernels that differ only
+    /// in those constants share one text.
     compiled: std::sync::Arc<str>,
 }
 
@@ -401,7 +403,8 @@ pub fn write_compiled_shaders(gpu: &Gpu, dir: &std::path::Path) -> anyhow::Resul
     Ok(all.len())
 }
 
-/// Every kernel compiled on `gpu` so far, as (name, the WGSL handed to wgpu), ordered by
+/// Every kernel compiled on `gpu` so far, as (name, the WGSL handed to wgpu after a comment
+/// naming its pipeline constants, if any), ordered by
 /// name and then text, so that a listing is the same from run to run.
 pub fn compiled_shaders(gpu: &Gpu) -> Vec<(&'static str, std::sync::Arc<str>)> {
     let cache = gpu.kernels.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -527,7 +530,19 @@ impl Kernel {
         if asserted {
             source = asserted::instrument_on(gpu, name, &source);
         }
-        let compiled: std::sync::Arc<str> = source.as_str().into();
+        let overrides: Vec<String> = constants
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        let compiled: std::sync::Arc<str> = if overrides.is_empty() {
+            source.as_str().into()
+        } else {
+            format!(
+                "// pipeline-overridable constants set by the pipeline: {}\n{source}",
+                overrides.join(", ")
+            )
+            .into()
+        };
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: shader_source(gpu, source),
