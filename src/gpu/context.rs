@@ -261,7 +261,6 @@ impl Gpu {
             })
     }
 
-    /// Copies `bytes` bytes from the start of `src` to the host (waits for the GPU).
     /// The debug buffer the range-asserted kernels count out-of-range indices in
     /// (kernels/asserted.rs); once made, [`Gpu::check`] reads it.
     pub fn oob_buffer(&self) -> &wgpu::Buffer {
@@ -273,6 +272,8 @@ impl Gpu {
         })
     }
 
+    /// Copies `bytes` bytes from `offset` of `src` to the host (waits for the GPU), then
+    /// reports any error the device raised ([`Gpu::check`]).
     pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         let out = self.read_unchecked(src, offset, bytes)?;
         self.check()?;
