@@ -2,16 +2,18 @@
 //! (wgpu-profiler), with each kernel's achieved rate, and a Chrome trace. Without timestamp
 //! support it says so and reports whole-step wall time only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use clap::Args;
 
 use crate::data::{BatchOrder, DataSet, LabelNoise, CLASSES};
 use crate::gpu::kernels::Work;
 use crate::gpu::trainer::{Timed, TrainerSpec};
 use crate::gpu::{Gpu, GpuTrainer, Kernels};
 use crate::model::Params;
+use crate::train::args::TrainArgs;
 use crate::train::{TrainConfig, STEPS_PER_SUBMIT};
 
 /// One kernel's share of the profiled steps.
@@ -198,6 +200,20 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// The run to profile: the options of `winsor train` (--steps: steps profiled, default
+    /// 20; --out and the logging options are not used).
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Untimed steps first (pipeline compilation, caches).
+    #[arg(long, default_value = "5")]
+    pub warmup: usize,
+    /// Write the per-dispatch timings as a Chrome trace (JSON; open in Perfetto).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 #[cfg(test)]

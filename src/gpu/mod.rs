@@ -1,6 +1,7 @@
 //! Everything that runs on the GPU: device setup, the kernel plan, one file per kernel, and
 //! the trainer that chains them into training steps, evaluations and coherence passes.
 
+pub mod args;
 pub mod context;
 pub mod kernels;
 pub mod plan;

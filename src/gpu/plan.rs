@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::context::Gpu;
+use anyhow::Result;
+use clap::Args;
 
 /// `--kernels`: which preset to start from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -324,6 +326,105 @@ fn on(b: bool) -> &'static str {
     }
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// The kernel plan (README, "Kernel plans"): a preset, then any finer overrides. The
+/// resolved plan goes into config.toml and summary.json.
+#[derive(Args)]
+pub struct KernelArgs {
+    /// Kernel plan: auto (cpu on a CPU driver such as lavapipe, gpu otherwise), cpu (tuned
+    /// on lavapipe) or gpu (tiled products, dense inputs, sorting network beyond k = 16).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kernels: KernelChoice,
+    /// Override the plan: the matrix-product kernel of every product.
+    #[arg(long, value_enum)]
+    pub matmul: Option<MatmulVariant>,
+    /// Override the plan: skip the first layer's zero pixels in its product and selection.
+    #[arg(long, value_enum)]
+    pub sparse_inputs: Option<Switch>,
+    /// Override the plan: apply SGD inside the per-example rules' selection kernel.
+    #[arg(long, value_enum)]
+    pub fused_sgd: Option<Switch>,
+    /// Override the plan: sum the mean and temporal rules' gradient with the streaming
+    /// selection kernel instead of the matrix product.
+    #[arg(long, value_enum)]
+    pub mean_through_select: Option<Switch>,
+    /// Override the plan: output units per invocation of the partial selection (1..=16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub partial_units: Option<u64>,
+    /// Override the plan: inputs per invocation of the column partial selection (1..=16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub cols_units: Option<u64>,
+    /// Override the plan: the partial selection skips inserting values that cannot enter
+    /// the kept set.
+    #[arg(long, value_enum)]
+    pub early_reject: Option<Switch>,
+    /// Override the plan: the partial selection merges chunks of examples into the kept
+    /// values with a sorting and merging network instead of inserting each value.
+    #[arg(long, value_enum)]
+    pub chunk_merge: Option<Switch>,
+    /// Override the plan: shader modules with wgpu's runtime bounds checks, or trusted
+    /// (none; the gpu plan's).
+    #[arg(long, value_enum)]
+    pub shader_checks: Option<ShaderChecks>,
+    /// Override the plan: the forward products read their operands from the storage
+    /// buffers, or from textures the step copies them into (the cpu plan's).
+    #[arg(long, value_enum)]
+    pub operands: Option<Operands>,
+    /// A plan recorded in a run's config.toml (`train --config`), used as it is.
+    #[arg(skip)]
+    pub recorded: Option<KernelPlan>,
+}
+
+impl KernelArgs {
+    /// The plan for `gpu` and networks whose widest hidden layer is `widest`: the preset
+    /// fitted to them, then the overrides.
+    pub fn plan(&self, gpu: &Gpu, widest: usize) -> Result<KernelPlan> {
+        if let Some(plan) = self.recorded {
+            plan.validate()?;
+            return Ok(plan);
+        }
+        let mut plan = KernelPlan::resolve(self.kernels, gpu).fit_to(widest);
+        let on = |s: Switch| matches!(s, Switch::On);
+        if let Some(v) = self.matmul {
+            plan.matmul = MatmulPlan::all(v);
+        }
+        if let Some(s) = self.sparse_inputs {
+            plan.sparse_inputs = on(s);
+        }
+        if let Some(s) = self.fused_sgd {
+            plan.fused_sgd = on(s);
+        }
+        if let Some(s) = self.mean_through_select {
+            plan.mean_through_select = on(s);
+        }
+        if let Some(n) = self.partial_units {
+            plan.partial_units = Units::Fixed(n as usize);
+        }
+        if let Some(n) = self.cols_units {
+            plan.cols_units = Units::Fixed(n as usize);
+        }
+        if let Some(s) = self.early_reject {
+            plan.partial_early_reject = on(s);
+        }
+        if let Some(s) = self.chunk_merge {
+            plan.partial_chunk_merge = on(s);
+        }
+        if let Some(c) = self.shader_checks {
+            plan.shader_checks = c;
+        }
+        if let Some(o) = self.operands {
+            plan.operands = o;
+        }
+        plan.validate()?;
+        Ok(plan)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,5 +481,23 @@ mod tests {
         };
         let e = plan.validate().unwrap_err().to_string();
         assert!(e.contains("--partial-units 0"), "{e}");
+    }
+
+    /// A plan file may not set a kernel option (the sweep's runs share their dispatches), so
+    /// the sweep must know every one of them: a new override missing there would be
+    /// accepted in a plan and silently dropped.
+    #[test]
+    fn the_sweep_refuses_every_kernel_option() {
+        let cmd = KernelArgs::augment_args(clap::Command::new("k"));
+        let ids: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        assert!(ids.contains(&"kernels".to_string()), "{ids:?}");
+        let mut known: Vec<&str> = crate::sweep::plan::KERNEL_OPTIONS.to_vec();
+        let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        known.sort_unstable();
+        ids.sort_unstable();
+        assert_eq!(known, ids);
     }
 }

@@ -5,6 +5,7 @@
 //! machines can fill one folder. A run that fails is reported and the others go on.
 
 mod batches;
+pub mod command;
 pub mod plan;
 mod runner;
 

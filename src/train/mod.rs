@@ -2,7 +2,9 @@
 //! directory (config.toml, metrics.csv, examples.csv, weights.safetensors, summary.json).
 
 mod active;
+pub mod args;
 pub mod checkpoint;
+pub mod command;
 pub mod config;
 pub mod grid;
 pub mod metrics;
