@@ -574,6 +574,19 @@ pub fn aggregation(
     Ok((rates[rates.len() / 2], kernel.path()))
 }
 
+/// `winsor bench`: the data, the device fitted to the widest network measured, then the
+/// tables ([`print`]).
+pub fn command(a: &BenchArgs, device: &crate::gpu::args::DeviceArgs) -> Result<()> {
+    let data = crate::data::load(a.data.as_deref())?;
+    let widest = if a.suite {
+        suite_widest()?
+    } else {
+        a.arch.widest_hidden()
+    };
+    let (gpu, kernels) = device.open(widest)?;
+    print(a, &gpu, &kernels, &data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

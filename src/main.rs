@@ -1,6 +1,5 @@
 //! The `winsor` command line: a thin layer over the library.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -10,7 +9,6 @@ use winsor::gpu::args::DeviceArgs;
 use winsor::gpu::describe_adapters;
 use winsor::profile::ProfileArgs;
 use winsor::sweep::command::{sweep, SweepArgs};
-use winsor::train::args::train_config;
 use winsor::train::args::TrainArgs;
 use winsor::train::command::train;
 use winsor::train::stop;
@@ -39,38 +37,9 @@ enum Command {
     /// Per-kernel GPU times of training steps (timestamp queries), rates and a Chrome trace.
     Profile(ProfileArgs),
     /// Write the first images of a data set as a PNG grid, to check that it decodes right.
-    Preview(PreviewArgs),
+    Preview(winsor::data::preview::PreviewArgs),
     /// Read run directories (single runs or folders of runs) and write figures and claims.md.
-    Report(ReportArgs),
-}
-
-#[derive(Args)]
-struct ReportArgs {
-    /// Run directories, or folders that hold run directories.
-    #[arg(required = true)]
-    dirs: Vec<PathBuf>,
-    /// Where to write the report. Default: the first DIR.
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
-
-#[derive(Args)]
-struct PreviewArgs {
-    /// MNIST-format data folder, or cifar10:DIR. Default: built-in MNIST.
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Which split to show.
-    #[arg(long, value_parser = ["train", "test"], default_value = "train")]
-    split: String,
-    /// How many images.
-    #[arg(long, default_value = "100")]
-    count: usize,
-    /// Images per grid row.
-    #[arg(long, default_value = "10")]
-    cols: usize,
-    /// PNG file to write.
-    #[arg(long)]
-    out: PathBuf,
+    Report(winsor::report::ReportArgs),
 }
 
 /// `winsor bench`: its own options (bench.rs) and the device's.
@@ -80,17 +49,6 @@ struct BenchCmd {
     bench: winsor::bench::BenchArgs,
     #[command(flatten)]
     device: DeviceArgs,
-}
-
-fn bench(a: BenchCmd) -> Result<()> {
-    let data = winsor::data::load(a.bench.data.as_deref())?;
-    let widest = if a.bench.suite {
-        winsor::bench::suite_widest()?
-    } else {
-        a.bench.arch.widest_hidden()
-    };
-    let (gpu, kernels) = a.device.open(widest)?;
-    winsor::bench::print(&a.bench, &gpu, &kernels, &data)
 }
 
 /// The environment switches the kernel plan replaced: a value left set would otherwise be
@@ -185,49 +143,10 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => return exit_with(&e),
         },
-        Command::Bench(a) => bench(a),
-        Command::Profile(a) => (|| {
-            let mut t = a.train;
-            let steps = t.steps.unwrap_or(20);
-            t.steps = Some(steps);
-            let cfg = train_config(&t)?;
-            let data = winsor::data::load(t.data.as_deref())?;
-            let (gpu, kernels) = t.device.open(cfg.arch.widest_hidden())?;
-            winsor::profile::run(
-                &gpu,
-                &kernels,
-                &data,
-                &cfg,
-                a.warmup,
-                steps as usize,
-                a.trace.as_deref(),
-            )
-        })(),
-        Command::Preview(a) => (|| {
-            let data = winsor::data::load(a.data.as_deref())?;
-            let images = if a.split == "train" {
-                &data.train
-            } else {
-                &data.test
-            };
-            winsor::data::preview::write_grid(images, a.count, a.cols, &a.out)?;
-            let labels: Vec<String> = images.labels[..a.count.min(images.n)]
-                .iter()
-                .map(|l| l.to_string())
-                .collect();
-            println!("{}: labels {}", a.out.display(), labels.join(" "));
-            Ok(())
-        })(),
-        Command::Report(a) => (|| {
-            let written = winsor::report::report(&a.dirs, a.out.as_deref())?;
-            for (dir, why) in &written.skipped {
-                eprintln!("skipped {}: {why}", dir.display());
-            }
-            for f in written.files {
-                println!("wrote {}", f.display());
-            }
-            Ok(())
-        })(),
+        Command::Bench(a) => winsor::bench::command(&a.bench, &a.device),
+        Command::Profile(a) => winsor::profile::command(a),
+        Command::Preview(a) => winsor::data::preview::command(&a),
+        Command::Report(a) => winsor::report::command(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

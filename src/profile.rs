@@ -216,6 +216,25 @@ pub struct ProfileArgs {
     pub trace: Option<PathBuf>,
 }
 
+/// `winsor profile`: the run's settings, the device, then [`run`].
+pub fn command(a: ProfileArgs) -> Result<()> {
+    let mut t = a.train;
+    let steps = t.steps.unwrap_or(20);
+    t.steps = Some(steps);
+    let cfg = t.config()?;
+    let data = crate::data::load(t.data.as_deref())?;
+    let (gpu, kernels) = t.device.open(cfg.arch.widest_hidden())?;
+    run(
+        &gpu,
+        &kernels,
+        &data,
+        &cfg,
+        a.warmup,
+        steps as usize,
+        a.trace.as_deref(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

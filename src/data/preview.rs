@@ -1,9 +1,10 @@
 //! A PNG contact sheet of the first images of a split: a quick check that a new `--data` set
 //! decodes the right way round (an IDX file with swapped dimensions shows as noise).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use clap::Args;
 
 use super::Images;
 
@@ -50,6 +51,42 @@ pub fn write_picks(
     )
     .context("encoding PNG")?;
     crate::output::write_atomic(path, &bytes)
+}
+
+#[derive(Args)]
+pub struct PreviewArgs {
+    /// MNIST-format data folder, or cifar10:DIR. Default: built-in MNIST.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split to show.
+    #[arg(long, value_parser = ["train", "test"], default_value = "train")]
+    pub split: String,
+    /// How many images.
+    #[arg(long, default_value = "100")]
+    pub count: usize,
+    /// Images per grid row.
+    #[arg(long, default_value = "10")]
+    pub cols: usize,
+    /// PNG file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `winsor preview`: the grid, and the labels of the images in it.
+pub fn command(a: &PreviewArgs) -> Result<()> {
+    let data = crate::data::load(a.data.as_deref())?;
+    let images = if a.split == "train" {
+        &data.train
+    } else {
+        &data.test
+    };
+    write_grid(images, a.count, a.cols, &a.out)?;
+    let labels: Vec<String> = images.labels[..a.count.min(images.n)]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    println!("{}: labels {}", a.out.display(), labels.join(" "));
+    Ok(())
 }
 
 #[cfg(test)]

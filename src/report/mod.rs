@@ -15,6 +15,7 @@ pub mod runs_csv;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use clap::Args;
 
 use crate::output::write_atomic;
 use figures::banded;
@@ -450,6 +451,28 @@ pub fn claims_md(runs: &[Run]) -> String {
     s.push('\n');
     s.push_str(&claims::experiment3(&all));
     s
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run directories, or folders that hold run directories.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the report. Default: the first DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `winsor report`: writes the report and lists what it wrote and what it skipped.
+pub fn command(a: &ReportArgs) -> Result<()> {
+    let written = report(&a.dirs, a.out.as_deref())?;
+    for (dir, why) in &written.skipped {
+        eprintln!("skipped {}: {why}", dir.display());
+    }
+    for f in written.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

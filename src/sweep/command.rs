@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use crate::gpu::args::DeviceArgs;
-use crate::train::args::{checkpoint_every, parse_cell, parse_count, train_config};
+use crate::train::args::{checkpoint_every, parse_count};
 
 #[derive(Args)]
 pub struct SweepArgs {
@@ -72,20 +72,7 @@ pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("sweeps").join(&plan.name));
     // every cell is parsed and checked before anything runs, so a typo fails at once
-    let cells = plan
-        .cells()
-        .into_iter()
-        .map(|cell| {
-            let parsed = parse_cell(cell.args())
-                .and_then(|c| Ok((train_config(&c)?, c.data)))
-                .with_context(|| format!("sweep {} run {}", plan.name, cell.name))?;
-            Ok(Prepared {
-                cell,
-                config: parsed.0,
-                data: parsed.1,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let cells = Prepared::all(&plan)?;
     let widest = cells.iter().map(|c| c.config.arch.widest_hidden());
     let (gpu, kernels) = a.device.open(widest.max().unwrap_or(0))?;
     let load = |path: Option<&std::path::Path>| crate::data::load(path);

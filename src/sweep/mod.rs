@@ -20,6 +20,7 @@ use crate::data::DataSet;
 use crate::gpu::trainer::max_runs;
 use crate::gpu::{Gpu, Kernels};
 use crate::output::write_atomic;
+use crate::train::args::parse_cell;
 use crate::train::{is_finished, CheckpointEvery, TrainConfig};
 
 /// A cell made ready to run: its settings as a training configuration and its data folder
@@ -28,6 +29,29 @@ pub struct Prepared {
     pub cell: Cell,
     pub config: TrainConfig,
     pub data: Option<PathBuf>,
+}
+
+impl Prepared {
+    /// Every cell of `plan`, each parsed exactly as `winsor train` parses its command line
+    /// ([`crate::train::args::parse_cell`]) and checked, so that a typo in any cell fails
+    /// before the first run starts.
+    pub fn all(plan: &Plan) -> Result<Vec<Prepared>> {
+        plan.cells()
+            .into_iter()
+            .map(|cell| {
+                let args = parse_cell(cell.args())
+                    .with_context(|| format!("sweep {} run {}", plan.name, cell.name))?;
+                let config = args
+                    .config()
+                    .with_context(|| format!("sweep {} run {}", plan.name, cell.name))?;
+                Ok(Prepared {
+                    cell,
+                    config,
+                    data: args.data,
+                })
+            })
+            .collect()
+    }
 }
 
 /// What a sweep did, for the caller's last line and exit status.

@@ -145,39 +145,42 @@ pub struct TrainArgs {
     pub device: DeviceArgs,
 }
 
-/// The training configuration of `train`'s options (checked, except against the data).
-pub fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let rule = match a.winsor {
-        Some(c) => Rule::Winsor(c),
-        None => a.rule,
-    };
-    let cfg = TrainConfig {
-        arch: a.arch.clone(),
-        init: a.init,
-        noise: a.noise,
-        rule,
-        select: a.select,
-        lr: a.lr,
-        batch: a.batch,
-        steps: a.steps.unwrap_or(60000),
-        seed: a.seed,
-        log_grid: a.log_grid,
-        eval_chunk: a.eval_chunk,
-        train_subset: a.train_subset,
-        test_subset: a.test_subset,
-        corrupt: a.corrupt,
-        data: a.data.clone(),
-        coherence: a
-            .coherence
-            .then(|| crate::analysis::coherence::CoherenceConfig {
-                first: a.coherence_first,
-                null_worlds: a.null_worlds as usize,
-                minibatches: a.coherence_minibatches,
-                ..Default::default()
-            }),
-    };
-    cfg.validate()?;
-    Ok(cfg)
+impl TrainArgs {
+    /// The training configuration of these options (checked, except against the data).
+    pub fn config(&self) -> Result<TrainConfig> {
+        let a = self;
+        let rule = match a.winsor {
+            Some(c) => Rule::Winsor(c),
+            None => a.rule,
+        };
+        let cfg = TrainConfig {
+            arch: a.arch.clone(),
+            init: a.init,
+            noise: a.noise,
+            rule,
+            select: a.select,
+            lr: a.lr,
+            batch: a.batch,
+            steps: a.steps.unwrap_or(60000),
+            seed: a.seed,
+            log_grid: a.log_grid,
+            eval_chunk: a.eval_chunk,
+            train_subset: a.train_subset,
+            test_subset: a.test_subset,
+            corrupt: a.corrupt,
+            data: a.data.clone(),
+            coherence: a
+                .coherence
+                .then(|| crate::analysis::coherence::CoherenceConfig {
+                    first: a.coherence_first,
+                    null_worlds: a.null_worlds as usize,
+                    minibatches: a.coherence_minibatches,
+                    ..Default::default()
+                }),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
 }
 
 /// When a run writes its checkpoint, from `--checkpoint-every`.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::train::args::{checkpoint_every, parse_cell, train_config, TrainArgs};
+use crate::train::args::{checkpoint_every, parse_cell, TrainArgs};
 use crate::train::{RunOptions, SavedConfig};
 
 /// The options `train --config` allows besides the file (they do not change the results).
@@ -72,7 +72,7 @@ pub fn train(a: TrainArgs, explicit: &[String]) -> Result<()> {
         }
         None => (a, None),
     };
-    let cfg = train_config(&a)?;
+    let cfg = a.config()?;
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!(
             "{}-noise{}-{}-seed{}",
@@ -96,11 +96,8 @@ pub fn train(a: TrainArgs, explicit: &[String]) -> Result<()> {
             );
         }
     }
-    // the subset sizes are checked here, before the adapter opens
-    let subset = data.subsets(cfg.train_subset, cfg.test_subset)?;
-    let (n_train, n_test) = (subset.train.n, subset.test.n);
-    drop(subset);
-    cfg.validate_for(n_train)?;
+    // checked here too, before the adapter opens, for a quick message
+    let (n_train, n_test) = cfg.sizes(&data)?;
     let (gpu, kernels) = a.device.open(cfg.arch.widest_hidden())?;
     if let Some((path, saved)) = &recorded {
         if saved.run.adapter != gpu.adapter_name() {

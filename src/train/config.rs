@@ -116,6 +116,14 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Checks the settings against `data` (the subsets exist, the batch divides the
+    /// training examples) and returns the run's (training, test) example counts.
+    pub fn sizes(&self, data: &crate::data::DataSet) -> Result<(usize, usize)> {
+        let subset = data.subsets(self.train_subset, self.test_subset)?;
+        self.validate_for(subset.train.n)?;
+        Ok((subset.train.n, subset.test.n))
+    }
+
     /// Checks the settings against a training set of `n_train` examples.
     pub fn validate_for(&self, n_train: usize) -> Result<()> {
         self.validate()?;
