@@ -131,7 +131,7 @@ pub enum Operands {
     /// From rgba32float textures that mirror the buffers, refreshed by a buffer-to-texture
     /// copy just before each product: lavapipe loads a storage value lane by lane in a
     /// loop with a bounds check (about 19 cycles a lane), a texel in straight-line code
-    /// (BENCHMARKS.md, "Operands through textures").
+    /// (docs/benchmarks-history.md, "Operands through textures").
     Textures,
 }
 
@@ -464,7 +464,7 @@ mod tests {
 
     #[test]
     fn units_follow_the_register_budget() {
-        // winsor:1 and 2 at B = 100: R = 8; winsor:4: 4; winsor:8: 2 (BENCHMARKS.md)
+        // winsor:1 and 2 at B = 100: R = 8; winsor:4: 4; winsor:8: 2 (docs/benchmarks-history.md)
         let b = Units::Budget(48);
         assert_eq!(b.resolve(1 + 1 + 2, &[8, 4, 2, 1]), 8);
         assert_eq!(b.resolve(4 + 4 + 2, &[8, 4, 2, 1]), 4);

@@ -143,7 +143,7 @@ fn generic_source(variant: MatmulVariant) -> String {
 /// Rows of C per invocation of the forward and backward register-blocked products (8
 /// columns each). 16 rows halve the loads per multiply-add of B against 8x8 blocks (A's stay
 /// one per row): mean 43-61 -> 58-64 steps/s on lavapipe, alternating in one run, where 32
-/// rows were slower again (BENCHMARKS.md).
+/// rows were slower again (docs/benchmarks-history.md).
 const K4_ROWS: usize = 16;
 const N4_ROWS: usize = 16;
 

@@ -5,7 +5,7 @@
 //! Why: lavapipe turns each storage load into a loop over the SIMD lanes with a bounds
 //! check per lane (about 19 cycles a lane on this machine's cores), whatever the address
 //! pattern, while a texel fetch is straight-line code (about 1.7 cycles a lane per float);
-//! the copy runs at memcpy speed. BENCHMARKS.md, "Operands through textures".
+//! the copy runs at memcpy speed. docs/benchmarks-history.md, "Operands through textures".
 //!
 //! Layout: texel `i` (floats 4i..4i+3 of the range) sits at (i % width, i / width) with a
 //! power-of-two width (1 KiB rows, so every full row is one copy with a legal row pitch);

@@ -93,7 +93,7 @@ impl PartialShape {
         // Output units per invocation: sharing the loads of the inputs between R units pays
         // while the R sets of kept values fit in registers, and four units share each vec4
         // load of the errors. On lavapipe the best R keeps R * (KL + KH) within about 48
-        // (winsor:1 and 2: R = 8, winsor:4: 4, winsor:8: 2; BENCHMARKS.md): the plan's
+        // (winsor:1 and 2: R = 8, winsor:4: 4, winsor:8: 2; docs/benchmarks-history.md): the plan's
         // register budget.
         let kept = if matches!(rule.finish(), Finish::SignOfSum) || k_lo + k_hi == 0 {
             1
@@ -319,7 +319,7 @@ pub fn variants() -> Vec<ShaderVariant> {
 /// to its register budget. Chunk merges hold a chunk of values per unit besides the kept
 /// ones, all in stack slots past a handful of units anyway; what counts then is that four
 /// units (or inputs) share each vec4 load: winsor:8 (the budget's 2) went from 8.8 to 6.4 ms
-/// per row dispatch with 4 on lavapipe (BENCHMARKS.md). A fixed count is kept as given.
+/// per row dispatch with 4 on lavapipe (docs/benchmarks-history.md). A fixed count is kept as given.
 fn units_under_chunks(resolved: usize, chosen: Units, chunked: bool) -> usize {
     match chosen {
         Units::Budget(_) if chunked => resolved.max(4),

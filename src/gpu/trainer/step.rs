@@ -79,7 +79,7 @@ impl Aggregation {
                 };
                 // The temporal rules keep the SGD dispatch: their combination needs this
                 // step's mean gradient stored. The streamed mean fuses too since its operands
-                // come through textures (BENCHMARKS.md: 16.3-17.7 -> 12.9-14.3 ms of kernels
+                // come through textures (docs/benchmarks-history.md: 16.3-17.7 -> 12.9-14.3 ms of kernels
                 // per step on lavapipe; with storage operands fusing had been slower).
                 let temporal = matches!(rule, Rule::Temporal(_));
                 let fused = plan.fused_sgd && !temporal && selection.is_some();
