@@ -263,7 +263,11 @@ fn main() {
     };
     let (g0, g1) = (
         group(0, 0, &data),
-        group(1, winsor::gpu::kernels::asserted::BINDING, gpu.oob_buffer()),
+        group(
+            1,
+            winsor::gpu::kernels::asserted::BINDING,
+            &winsor::gpu::kernels::asserted::debug_buffer(&gpu),
+        ),
     );
     gpu.check()
         .expect("no index out of range before the dispatch");

@@ -30,7 +30,7 @@ impl DeviceArgs {
             LimitsChoice::Adapter,
             self.validate,
         )?;
-        let plan = self.kernels.plan(&gpu, widest)?;
+        let plan = self.kernels.plan(&gpu.info, widest)?;
         let kernels = Kernels::new(&gpu, plan)?;
         Ok((gpu, kernels))
     }

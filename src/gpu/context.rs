@@ -3,6 +3,10 @@
 use anyhow::{anyhow, bail, Context as _, Result};
 use wgpu::util::DeviceExt;
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::gpu::validation::{self, Validation};
 
 /// What to tell a user whose machine shows no adapter.
@@ -70,16 +74,16 @@ pub struct Gpu {
     /// The first error wgpu reported outside an error scope (out of memory, validation).
     /// wgpu's default is to panic; winsor turns it into an error at the next wait.
     first_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
-    /// Texture mirrors of buffer ranges shared by this device's dispatches (plan: operands
-    /// through textures).
-    pub(crate) mirrors: crate::gpu::kernels::mirror::MirrorCache,
-    /// Every kernel compiled on this device, so that each distinct shader is compiled once.
-    pub(crate) kernels: crate::gpu::kernels::KernelCache,
-    /// The debug buffer of range-asserted kernels (`ShaderChecks::Asserted`), made when
-    /// the first is bound, and what each of their sites indexes.
-    oob: std::sync::OnceLock<wgpu::Buffer>,
-    pub(crate) oob_sites: std::sync::Mutex<Vec<String>>,
+    /// What the layers above keep per device, one value per type ([`Gpu::attached`]): the
+    /// compiled kernels, the texture mirrors, the asserted build's debug buffer. This
+    /// wrapper holds them without knowing them, so it imports no kernel.
+    attached: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Checks that [`Gpu::check`] runs besides its own ([`Gpu::add_check`]).
+    checks: std::sync::Mutex<Vec<Arc<DeviceCheck>>>,
 }
+
+/// A check of device state that [`Gpu::check`] runs (the asserted build's debug buffer).
+type DeviceCheck = dyn Fn(&Gpu) -> Result<()> + Send + Sync;
 
 impl Gpu {
     /// `choice`: None picks the first adapter, preferring real GPUs over CPU emulation;
@@ -191,10 +195,8 @@ impl Gpu {
             limits,
             validation,
             first_error,
-            mirrors: Default::default(),
-            kernels: Default::default(),
-            oob: Default::default(),
-            oob_sites: Default::default(),
+            attached: Default::default(),
+            checks: Default::default(),
         })
     }
 
@@ -261,15 +263,23 @@ impl Gpu {
             })
     }
 
-    /// The debug buffer the range-asserted kernels count out-of-range indices in
-    /// (kernels/asserted.rs); once made, [`Gpu::check`] reads it.
-    pub fn oob_buffer(&self) -> &wgpu::Buffer {
-        self.oob.get_or_init(|| {
-            self.storage_init(
-                "out-of-range indices",
-                &[0u8; crate::gpu::kernels::asserted::WORDS * 4],
-            )
-        })
+    /// This device's value of type `T`, made with `T::default()` on first use: state the
+    /// layers above keep per device (a cache, say) without this wrapper knowing its type.
+    pub fn attached<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut map = self.attached.lock().unwrap_or_else(|p| p.into_inner());
+        let any = map
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone();
+        any.downcast::<T>()
+            .unwrap_or_else(|_| unreachable!("the map holds a T under T's id"))
+    }
+
+    /// Makes [`Gpu::check`] also run `check` from now on (after the device's own error and
+    /// before the validation layer's).
+    pub fn add_check(&self, check: impl Fn(&Gpu) -> Result<()> + Send + Sync + 'static) {
+        let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        checks.push(Arc::new(check));
     }
 
     /// Copies `bytes` bytes from `offset` of `src` to the host (waits for the GPU), then
@@ -280,8 +290,8 @@ impl Gpu {
         Ok(out)
     }
 
-    /// [`Gpu::read_bytes`] without [`Gpu::check`], which itself reads the debug buffer.
-    fn read_unchecked(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+    /// [`Gpu::read_bytes`] without [`Gpu::check`], for a check that reads device memory.
+    pub fn read_unchecked(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.max(4),
@@ -338,21 +348,14 @@ impl Gpu {
             );
         }
         drop(slot);
-        if let Some(oob) = self.oob.get() {
-            let words: Vec<u32> =
-                bytemuck::pod_collect_to_vec(&self.read_unchecked(oob, 0, oob.size())?);
-            if words[0] > 0 {
-                let sites = self.oob_sites.lock().unwrap_or_else(|p| p.into_inner());
-                let site = (words[1] as usize)
-                    .checked_sub(1)
-                    .and_then(|s| sites.get(s))
-                    .map_or("an unknown site", |s| s.as_str());
-                bail!(
-                    "a range-asserted kernel indexed out of range {} time(s) on adapter {}; one offending site: {site}",
-                    words[0],
-                    self.info.name
-                );
-            }
+        // copied out, so that a check may itself add one
+        let checks: Vec<Arc<DeviceCheck>> = self
+            .checks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for check in checks {
+            check(self)?;
         }
         if self.validation != Validation::Off {
             let errors = validation::errors();

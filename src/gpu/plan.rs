@@ -9,7 +9,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::context::Gpu;
 use anyhow::Result;
 use clap::Args;
 
@@ -155,6 +154,10 @@ pub enum ShaderChecks {
     Asserted,
 }
 
+/// Largest clip count per side the partial path keeps (its private arrays hold k+1): the
+/// cpu preset's `partial_max_k`, and the limit the partial selection kernel checks.
+pub const PARTIAL_KMAX: usize = 127;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
@@ -176,7 +179,7 @@ impl KernelPlan {
             preset: Preset::Cpu,
             matmul: MatmulPlan::all(MatmulVariant::Cpu),
             sparse_inputs: true,
-            partial_max_k: crate::gpu::select::PARTIAL_KMAX,
+            partial_max_k: PARTIAL_KMAX,
             partial_units: Units::Budget(48),
             cols_units: Units::Budget(48),
             partial_early_reject: false,
@@ -216,8 +219,8 @@ impl KernelPlan {
     }
 
     /// The preset for this adapter: `cpu` on a CPU driver, `gpu` otherwise.
-    pub fn for_adapter(gpu: &Gpu) -> Self {
-        if gpu.info.device_type == wgpu::DeviceType::Cpu {
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        if info.device_type == wgpu::DeviceType::Cpu {
             Self::cpu()
         } else {
             Self::gpu()
@@ -225,9 +228,9 @@ impl KernelPlan {
     }
 
     /// `--kernels`: a preset, or the adapter's.
-    pub fn resolve(choice: KernelChoice, gpu: &Gpu) -> Self {
+    pub fn resolve(choice: KernelChoice, info: &wgpu::AdapterInfo) -> Self {
         match choice {
-            KernelChoice::Auto => Self::for_adapter(gpu),
+            KernelChoice::Auto => Self::for_adapter(info),
             KernelChoice::Cpu => Self::cpu(),
             KernelChoice::Gpu => Self::gpu(),
         }
@@ -381,14 +384,14 @@ pub struct KernelArgs {
 }
 
 impl KernelArgs {
-    /// The plan for `gpu` and networks whose widest hidden layer is `widest`: the preset
+    /// The plan for the adapter `info` and networks whose widest hidden layer is `widest`: the preset
     /// fitted to them, then the overrides.
-    pub fn plan(&self, gpu: &Gpu, widest: usize) -> Result<KernelPlan> {
+    pub fn plan(&self, info: &wgpu::AdapterInfo, widest: usize) -> Result<KernelPlan> {
         if let Some(plan) = self.recorded {
             plan.validate()?;
             return Ok(plan);
         }
-        let mut plan = KernelPlan::resolve(self.kernels, gpu).fit_to(widest);
+        let mut plan = KernelPlan::resolve(self.kernels, info).fit_to(widest);
         let on = |s: Switch| matches!(s, Switch::On);
         if let Some(v) = self.matmul {
             plan.matmul = MatmulPlan::all(v);

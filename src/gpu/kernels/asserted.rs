@@ -16,6 +16,10 @@
 //! coordinates (`textureLoad`), and arrays reached through a pointer parameter (the shaders
 //! have none).
 
+use anyhow::{bail, Result};
+
+use crate::gpu::context::Gpu;
+
 /// The debug buffer's binding, beside the run strides in group 1 (runs.wgsl).
 pub const BINDING: u32 = 1;
 
@@ -44,11 +48,61 @@ pub struct Asserted {
     pub sites: Vec<String>,
 }
 
+/// A device's debug buffer and what each of its sites indexes, kept with the device
+/// ([`Gpu::attached`]).
+#[derive(Default)]
+struct DebugState {
+    buffer: std::sync::OnceLock<wgpu::Buffer>,
+    sites: std::sync::Mutex<Vec<String>>,
+}
+
+/// The debug buffer the range-asserted kernels of `gpu` count out-of-range indices in, made
+/// on first use; from then on [`Gpu::check`] reads it and fails on a non-zero count.
+pub fn debug_buffer(gpu: &Gpu) -> wgpu::Buffer {
+    let state = gpu.attached::<DebugState>();
+    let mut made = false;
+    let buffer = state
+        .buffer
+        .get_or_init(|| {
+            made = true;
+            gpu.storage_init("out-of-range indices", &[0u8; WORDS * 4])
+        })
+        .clone();
+    if made {
+        gpu.add_check(check);
+    }
+    buffer
+}
+
+/// Fails if a range-asserted kernel of `gpu` indexed out of range, naming one site.
+fn check(gpu: &Gpu) -> Result<()> {
+    let state = gpu.attached::<DebugState>();
+    let Some(buffer) = state.buffer.get() else {
+        return Ok(());
+    };
+    let words: Vec<u32> =
+        bytemuck::pod_collect_to_vec(&gpu.read_unchecked(buffer, 0, buffer.size())?);
+    if words[0] > 0 {
+        let sites = state.sites.lock().unwrap_or_else(|p| p.into_inner());
+        let site = (words[1] as usize)
+            .checked_sub(1)
+            .and_then(|s| sites.get(s))
+            .map_or("an unknown site", |s| s.as_str());
+        bail!(
+            "a range-asserted kernel indexed out of range {} time(s) on adapter {}; one offending site: {site}",
+            words[0],
+            gpu.info.name
+        );
+    }
+    Ok(())
+}
+
 /// The asserted source of kernel `name` on `gpu`, its sites recorded with the device's, so
 /// that `Gpu::check` can name the line of an out-of-range index. Its group 1 must bind
-/// `gpu.oob_buffer()` at [`BINDING`].
-pub fn instrument_on(gpu: &crate::gpu::Gpu, name: &str, source: &str) -> String {
-    let mut sites = gpu.oob_sites.lock().unwrap_or_else(|p| p.into_inner());
+/// [`debug_buffer`] at [`BINDING`].
+pub fn instrument_on(gpu: &Gpu, name: &str, source: &str) -> String {
+    let state = gpu.attached::<DebugState>();
+    let mut sites = state.sites.lock().unwrap_or_else(|p| p.into_inner());
     let a = instrument(name, source, sites.len());
     sites.extend(a.sites);
     a.source

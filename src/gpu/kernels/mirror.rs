@@ -42,7 +42,8 @@ impl Mirror {
     /// bytes), made if no live dispatch has one.
     pub fn shared(gpu: &Gpu, slice: &Slice<'_>) -> Arc<Mirror> {
         let key = (slice.buf.clone(), slice.offset, slice.bytes());
-        let mut cache = gpu.mirrors.0.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = gpu.attached::<MirrorCache>();
+        let mut cache = cache.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = cache.get(&key).and_then(Weak::upgrade) {
             return m;
         }

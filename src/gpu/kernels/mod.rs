@@ -407,7 +407,8 @@ pub fn write_compiled_shaders(gpu: &Gpu, dir: &std::path::Path) -> anyhow::Resul
 /// naming its pipeline constants, if any), ordered by
 /// name and then text, so that a listing is the same from run to run.
 pub fn compiled_shaders(gpu: &Gpu) -> Vec<(&'static str, std::sync::Arc<str>)> {
-    let cache = gpu.kernels.0.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = gpu.attached::<KernelCache>();
+    let cache = cache.0.lock().unwrap_or_else(|p| p.into_inner());
     let mut all: Vec<_> = cache
         .values()
         .map(|k| (k.name, k.compiled.clone()))
@@ -430,7 +431,8 @@ impl Kernel {
         // per rule and minibatch size, and every trainer (each run of a sweep, each test)
         // asks for its own; lavapipe spends up to a second compiling a large one.
         let key = format!("{name}|{checks:?}|{kinds:?}|{constants:?}|{source}");
-        let mut cache = gpu.kernels.0.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = gpu.attached::<KernelCache>();
+        let mut cache = cache.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = cache.get(&key) {
             return k.clone();
         }
@@ -621,12 +623,12 @@ impl Kernel {
             strides.stride[i] = (s.run / 4) as u32;
         }
         let sbuf = gpu.uniform("runs", &strides);
-        let oob = self.asserted.then(|| gpu.oob_buffer());
+        let oob = self.asserted.then(|| asserted::debug_buffer(gpu));
         let mut runs_entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: sbuf.as_entire_binding(),
         }];
-        if let Some(oob) = oob {
+        if let Some(oob) = &oob {
             runs_entries.push(wgpu::BindGroupEntry {
                 binding: asserted::BINDING,
                 resource: oob.as_entire_binding(),
@@ -791,7 +793,7 @@ impl Kernels {
 
     /// The kernels of the plan the adapter calls for ([`KernelPlan::for_adapter`]).
     pub fn for_adapter(gpu: &Gpu) -> anyhow::Result<Self> {
-        Self::new(gpu, KernelPlan::for_adapter(gpu))
+        Self::new(gpu, KernelPlan::for_adapter(&gpu.info))
     }
 
     fn matmul(&self, v: MatmulVariant) -> &Matmul {

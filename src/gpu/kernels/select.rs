@@ -18,8 +18,9 @@ use crate::gpu::context::Gpu;
 use crate::gpu::plan::KernelPlan;
 use crate::rule::{Rule, Select};
 
-pub use super::select_partial::{Orientation, PartialSelect, PartialShape, PARTIAL_KMAX};
+pub use super::select_partial::{Orientation, PartialSelect, PartialShape};
 pub use super::select_sort::{sort_tile, SortSelect, SORT_PMAX};
+pub use crate::gpu::plan::PARTIAL_KMAX;
 
 /// One of the two selection paths, ready to bind to a layer.
 pub enum Selection {

@@ -12,12 +12,9 @@ use super::select::scale;
 use super::select_network::chunk_size;
 use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
-use crate::gpu::plan::{KernelPlan, Units};
+use crate::gpu::plan::{KernelPlan, Units, PARTIAL_KMAX};
 use crate::gpu::plan::{Operands, ShaderChecks};
 use crate::rule::{Finish, Rule};
-
-/// Largest clip count per side the partial path keeps (its private arrays hold k+1).
-pub const PARTIAL_KMAX: usize = 127;
 
 uniform_struct! {
     /// The shaders' `Params`.
