@@ -8,15 +8,15 @@ use super::ShaderVariant;
 pub fn all() -> Vec<ShaderVariant> {
     let mut out = Vec::new();
     out.extend(super::gather::variants());
-    out.extend(super::matmul::variants());
-    out.extend(super::matmul_sparse::variants());
+    out.extend(super::matmul::matmul::variants());
+    out.extend(super::matmul::matmul_sparse::variants());
     out.extend(super::softmax_xent::variants());
     out.extend(super::batch_stats::variants());
     out.extend(super::bias_grad::variants());
     out.extend(super::sgd::variants());
     out.extend(super::temporal::variants());
     out.extend(super::row_dot::variants());
-    out.extend(super::select_partial::variants());
-    out.extend(super::select_sort::variants());
+    out.extend(super::select::select_partial::variants());
+    out.extend(super::select::select_sort::variants());
     out
 }

@@ -2,8 +2,11 @@
 //! matmul_cpu_n4.wgsl and matmul_cpu_mn4.wgsl (the CPU variant's layouts); CPU twin
 //! `reference::matmul`; test `matmul_forward_backprop_and_grad_layouts` in tests/kernels.rs.
 
-use super::{Dispatch, Kernel, Kind, MatmulVariant, ShaderVariant, Slice, Work};
 use crate::gpu::context::Gpu;
+use crate::gpu::kernels::dispatch::{Dispatch, Work};
+use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
+use crate::gpu::kernels::slice::Slice;
+use crate::gpu::plan::MatmulVariant;
 use crate::gpu::plan::{Operands, ShaderChecks};
 
 uniform_struct! {
@@ -103,7 +106,7 @@ fn ld_b(i: u32) -> vec4<f32> { return B[i]; }
 fn ld_a(i: u32) -> vec4<f32> {{ return texel(A, i); }}
 fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
 {}",
-            include_str!("../../../shaders/texel.wgsl")
+            include_str!("../../../../shaders/texel.wgsl")
         ),
     };
     let acc =
@@ -129,14 +132,14 @@ fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
 /// The generic product of a variant (any strides; the epilogue is the MODE override).
 fn generic_source(variant: MatmulVariant) -> String {
     let body = match variant {
-        MatmulVariant::Tiled => include_str!("../../../shaders/matmul.wgsl"),
-        MatmulVariant::Cpu => include_str!("../../../shaders/matmul_cpu.wgsl"),
+        MatmulVariant::Tiled => include_str!("../../../../shaders/matmul.wgsl"),
+        MatmulVariant::Cpu => include_str!("../../../../shaders/matmul_cpu.wgsl"),
     };
     // WGSL has no includes: the shared parameter struct, bindings and epilogue are prepended
     format!(
         "{}{}{body}",
-        include_str!("../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../shaders/matmul_io.wgsl")
+        include_str!("../../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../../shaders/matmul_io.wgsl")
     )
 }
 
@@ -151,9 +154,9 @@ const N4_ROWS: usize = 16;
 fn k4_source(operands: Operands) -> String {
     cpu_block(
         concat!(
-            include_str!("../../../shaders/matmul_params.wgsl"),
-            include_str!("../../../shaders/matmul_cpu_k4.wgsl"),
-            include_str!("../../../shaders/matmul_cpu_block.wgsl")
+            include_str!("../../../../shaders/matmul_params.wgsl"),
+            include_str!("../../../../shaders/matmul_cpu_k4.wgsl"),
+            include_str!("../../../../shaders/matmul_cpu_block.wgsl")
         ),
         operands,
         K4_ROWS,
@@ -164,8 +167,8 @@ fn k4_source(operands: Operands) -> String {
 fn n4_source(operands: Operands) -> String {
     cpu_block(
         concat!(
-            include_str!("../../../shaders/matmul_params.wgsl"),
-            include_str!("../../../shaders/matmul_cpu_n4.wgsl")
+            include_str!("../../../../shaders/matmul_params.wgsl"),
+            include_str!("../../../../shaders/matmul_cpu_n4.wgsl")
         ),
         operands,
         N4_ROWS,
@@ -175,8 +178,8 @@ fn n4_source(operands: Operands) -> String {
 /// The CPU variant's summed gradient d^T a, A read along m and B along n as vec4.
 fn mn4_source() -> String {
     concat!(
-        include_str!("../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../shaders/matmul_cpu_mn4.wgsl")
+        include_str!("../../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../../shaders/matmul_cpu_mn4.wgsl")
     )
     .to_string()
 }

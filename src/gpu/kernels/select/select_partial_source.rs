@@ -278,7 +278,7 @@ fn views(operands: Operands, vec_a: bool, vec_d: bool) -> String {
         }
     }
     if texel {
-        out.push_str(include_str!("../../../shaders/texel.wgsl"));
+        out.push_str(include_str!("../../../../shaders/texel.wgsl"));
     }
     out
 }
@@ -322,8 +322,8 @@ pub(super) fn source(
         .map(|m| g.chunks(&ChunkMerge::new(m, kl, kh)))
         .unwrap_or_default();
     let base = match orient {
-        Orientation::Rows => include_str!("../../../shaders/select_partial.wgsl"),
-        Orientation::Cols => include_str!("../../../shaders/select_partial_cols.wgsl"),
+        Orientation::Rows => include_str!("../../../../shaders/select_partial.wgsl"),
+        Orientation::Cols => include_str!("../../../../shaders/select_partial_cols.wgsl"),
     };
     // the generated lines are indented for the loop body; one more level inside it
     let deeper = |s: &str| {
@@ -333,7 +333,7 @@ pub(super) fn source(
             .join("\n")
     };
     g.consts()
-        + &(base.to_string() + include_str!("../../../shaders/select_finish.wgsl"))
+        + &(base.to_string() + include_str!("../../../../shaders/select_finish.wgsl"))
             .replace("/*VIEWS*/", &views(shape.operands, vec_a, vec_d))
             .replace("/*STATE*/", state.trim_start())
             .replace("/*CHUNKS*/", &chunks)

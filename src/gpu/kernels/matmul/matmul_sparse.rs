@@ -3,16 +3,18 @@
 //! changes no sum); test `matmul_skipping_zero_inputs_is_bit_identical` in tests/kernels.rs.
 
 use super::matmul::{cpu_block, Epilogue, MatmulParams};
-use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
 use crate::gpu::context::Gpu;
+use crate::gpu::kernels::dispatch::Dispatch;
+use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
+use crate::gpu::kernels::slice::Slice;
 use crate::gpu::plan::{Operands, ShaderChecks};
 
 fn product_source(operands: Operands) -> String {
     cpu_block(
         concat!(
-            include_str!("../../../shaders/matmul_params.wgsl"),
-            include_str!("../../../shaders/matmul_cpu_sparse.wgsl"),
-            include_str!("../../../shaders/matmul_cpu_block.wgsl")
+            include_str!("../../../../shaders/matmul_params.wgsl"),
+            include_str!("../../../../shaders/matmul_cpu_sparse.wgsl"),
+            include_str!("../../../../shaders/matmul_cpu_block.wgsl")
         ),
         operands,
         8,
@@ -21,8 +23,8 @@ fn product_source(operands: Operands) -> String {
 
 fn list_source() -> String {
     concat!(
-        include_str!("../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../shaders/nonzero_blocks.wgsl")
+        include_str!("../../../../shaders/matmul_params.wgsl"),
+        include_str!("../../../../shaders/nonzero_blocks.wgsl")
     )
     .to_string()
 }

@@ -13,14 +13,14 @@
 
 use anyhow::Result;
 
-use super::{Dispatch, Slice, Work};
 use crate::gpu::context::Gpu;
+use crate::gpu::kernels::dispatch::{Dispatch, Work};
+use crate::gpu::kernels::slice::Slice;
 use crate::gpu::plan::KernelPlan;
 use crate::rule::{Rule, Select};
 
-pub use super::select_partial::{Orientation, PartialSelect, PartialShape};
-pub use super::select_sort::{sort_tile, SortSelect, SORT_PMAX};
-pub use crate::gpu::plan::PARTIAL_KMAX;
+use super::select_partial::PartialSelect;
+use super::select_sort::SortSelect;
 
 /// One of the two selection paths, ready to bind to a layer.
 pub enum Selection {

@@ -6,9 +6,11 @@ use std::cell::OnceCell;
 
 use anyhow::{bail, Result};
 
-use super::select::scale;
-use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use super::selection::scale;
 use crate::gpu::context::Gpu;
+use crate::gpu::kernels::dispatch::Dispatch;
+use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
+use crate::gpu::kernels::slice::Slice;
 use crate::gpu::plan::ShaderChecks;
 use crate::rule::{Finish, Rule};
 use crate::sortnet;
@@ -41,7 +43,7 @@ uniform_struct! {
 fn source(p: usize, per_group: usize) -> String {
     format!(
         "const P: u32 = {p}u;\nconst T: u32 = {per_group}u;\n{}",
-        include_str!("../../../shaders/select_sort.wgsl")
+        include_str!("../../../../shaders/select_sort.wgsl")
     )
 }
 

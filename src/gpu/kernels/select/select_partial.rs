@@ -8,10 +8,12 @@ use std::cell::OnceCell;
 
 use anyhow::{bail, Result};
 
-use super::select::scale;
 use super::select_network::chunk_size;
-use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use super::selection::scale;
 use crate::gpu::context::Gpu;
+use crate::gpu::kernels::dispatch::Dispatch;
+use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
+use crate::gpu::kernels::slice::Slice;
 use crate::gpu::plan::{KernelPlan, Units, PARTIAL_KMAX};
 use crate::gpu::plan::{Operands, ShaderChecks};
 use crate::rule::{Finish, Rule};
@@ -306,7 +308,7 @@ pub fn variants() -> Vec<ShaderVariant> {
     }
     out.push(ShaderVariant::new::<GroupsParams>(
         "nonzero_groups".into(),
-        include_str!("../../../shaders/nonzero_groups.wgsl").into(),
+        include_str!("../../../../shaders/nonzero_groups.wgsl").into(),
         &[],
     ));
     out
@@ -459,7 +461,7 @@ impl PartialSelect {
                 gpu,
                 self.checks,
                 "nonzero_groups",
-                include_str!("../../../shaders/nonzero_groups.wgsl"),
+                include_str!("../../../../shaders/nonzero_groups.wgsl"),
                 &[Read, ReadWrite, Uniform],
                 &[],
             )
