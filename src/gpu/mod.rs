@@ -9,16 +9,8 @@ pub mod trainer;
 pub mod validation;
 
 pub use context::{describe_adapters, Gpu, LimitsChoice, NO_ADAPTER_HELP};
+pub use kernels::dispatch::run;
 pub use kernels::{select, Dispatch, Kernels};
 pub use plan::{KernelChoice, KernelPlan};
 pub use trainer::{GpuTrainer, ParamLayout};
 pub use validation::Validation;
-
-/// Records `dispatches` (in one compute pass unless some read texture mirrors), submits
-/// and waits.
-pub fn run(gpu: &Gpu, dispatches: &[&Dispatch]) -> anyhow::Result<()> {
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    kernels::record_all(&mut enc, dispatches.iter().map(|d| (*d, 0)));
-    gpu.queue.submit([enc.finish()]);
-    gpu.wait()
-}

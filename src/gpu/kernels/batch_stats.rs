@@ -1,6 +1,8 @@
 //! Kernel `batch_stats`: shaders/batch_stats.wgsl; CPU twin `reference::batch_stats`; test `batch_stats_and_bias_grad_reduce_in_order` in tests/kernels.rs.
 
-use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use super::dispatch::Dispatch;
+use super::pipeline::{Kernel, Kind, ShaderVariant};
+use super::slice::Slice;
 use crate::gpu::context::Gpu;
 use crate::gpu::plan::ShaderChecks;
 

@@ -1,7 +1,7 @@
 //! Every shader variant the kernels can compile, for tests/shaders.rs: pipelines are built
 //! when first used, so a variant no test reaches would otherwise never be compiled.
 
-use super::ShaderVariant;
+use super::pipeline::ShaderVariant;
 
 /// All variants of all kernels, with the sources, pipeline constants and parameter structs
 /// the device receives.

@@ -3,6 +3,7 @@
 
 use super::mirror::Mirror;
 use super::step::STEP_STRIDE;
+use crate::gpu::context::Gpu;
 
 /// A recorded-on-demand compute dispatch.
 /// What one run's share of a dispatch does, for the achieved rates of `winsor profile`.
@@ -114,4 +115,13 @@ pub fn groups_1d(items: u64, wg: u64) -> [u32; 3] {
     let x = n.min(65535);
     let y = n.div_ceil(x);
     [x as u32, y as u32, 1]
+}
+
+/// Records `dispatches` (in one compute pass unless some read texture mirrors), submits
+/// and waits.
+pub fn run(gpu: &Gpu, dispatches: &[&Dispatch]) -> anyhow::Result<()> {
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    record_all(&mut enc, dispatches.iter().map(|d| (*d, 0)));
+    gpu.queue.submit([enc.finish()]);
+    gpu.wait()
 }

@@ -1,6 +1,8 @@
 //! Kernel `gather`: shaders/gather.wgsl; CPU twin `reference::gather`; test `gather_reads_selected_examples_and_labels` in tests/kernels.rs.
 
-use super::{Dispatch, Kernel, Kind, ShaderVariant, Slice, Work};
+use super::dispatch::{Dispatch, Work};
+use super::pipeline::{Kernel, Kind, ShaderVariant};
+use super::slice::Slice;
 use crate::gpu::context::Gpu;
 use crate::gpu::plan::ShaderChecks;
 

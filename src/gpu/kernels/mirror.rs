@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use super::Slice;
+use super::slice::Slice;
 use crate::gpu::context::Gpu;
 
 /// The device's live mirrors by buffer range, so that dispatches binding the same range share

@@ -21,7 +21,7 @@ use crate::gpu::plan::{Operands, ShaderChecks};
 /// else of the module. From IR, wgpu emits the same SPIR-V without the embedded text. A
 /// parse error falls back to the text, so that wgpu reports it as it always does.
 fn shader_source(gpu: &Gpu, source: String) -> wgpu::ShaderSource<'static> {
-    if gpu.validation != crate::gpu::Validation::Off {
+    if gpu.validation != crate::gpu::validation::Validation::Off {
         if let Ok(module) = wgpu::naga::front::wgsl::parse_str(&source) {
             return wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(module));
         }

@@ -1,6 +1,8 @@
 //! Kernel `row_dot`: shaders/row_dot.wgsl; CPU twin `reference::row_dot`; test `row_dot_matches_reference` in tests/kernels.rs.
 
-use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use super::dispatch::{groups_1d, Dispatch};
+use super::pipeline::{Kernel, Kind, ShaderVariant};
+use super::slice::Slice;
 use crate::gpu::context::Gpu;
 use crate::gpu::plan::ShaderChecks;
 

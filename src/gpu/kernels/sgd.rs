@@ -1,6 +1,8 @@
 //! Kernel `sgd`: shaders/sgd.wgsl; CPU twin `reference::sgd`; test `sgd_update` in tests/kernels.rs.
 
-use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice, Work};
+use super::dispatch::{groups_1d, Dispatch, Work};
+use super::pipeline::{Kernel, Kind, ShaderVariant};
+use super::slice::Slice;
 use crate::gpu::context::Gpu;
 use crate::gpu::plan::ShaderChecks;
 

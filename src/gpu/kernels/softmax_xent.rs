@@ -1,6 +1,8 @@
 //! Kernel `softmax_xent`: shaders/softmax_xent.wgsl; CPU twin `reference::softmax_xent`; test `softmax_xent_matches_reference` in tests/kernels.rs.
 
-use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice, Work};
+use super::dispatch::{groups_1d, Dispatch, Work};
+use super::pipeline::{Kernel, Kind, ShaderVariant};
+use super::slice::Slice;
 use crate::gpu::context::Gpu;
 use crate::gpu::plan::ShaderChecks;
 

@@ -1,6 +1,8 @@
 //! Kernel `temporal`: shaders/temporal.wgsl; CPU twin `reference::temporal`; test `temporal_rules_match_reference_over_steps` in tests/kernels.rs.
 
-use super::{groups_1d, Dispatch, Kernel, Kind, ShaderVariant, Slice};
+use super::dispatch::{groups_1d, Dispatch};
+use super::pipeline::{Kernel, Kind, ShaderVariant};
+use super::slice::Slice;
 use crate::gpu::context::Gpu;
 use crate::gpu::plan::ShaderChecks;
 

@@ -3,7 +3,7 @@
 
 use super::capacity::{run_stride, Capacity};
 use super::layout::{pack_bytes, ParamLayout};
-use super::RunInit;
+use super::spec::RunInit;
 use crate::data::DataSet;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::{step_buffer, Slice};

@@ -6,7 +6,7 @@
 use anyhow::{bail, Result};
 
 use super::layout::ParamLayout;
-use super::TrainerSpec;
+use super::spec::TrainerSpec;
 use crate::data::{DataSet, CLASSES};
 use crate::gpu::context::Gpu;
 use crate::rule::Rule;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::buffers::Stacked;
 use super::capacity::Capacity;
 use super::layers::{Ops, Scores};
-use super::PerExample;
+use super::spec::PerExample;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::{Dispatch, Epilogue, GatherFrom, Slice};
 
@@ -88,8 +88,8 @@ impl CoherencePasses {
     /// Runs both passes (pass 1 completes G before pass 2 reads it: one submission each)
     /// and reads the per-example values.
     pub fn measure(&self, gpu: &Gpu) -> Result<PerExample> {
-        crate::gpu::run(gpu, &self.grad.iter().collect::<Vec<_>>())?;
-        crate::gpu::run(gpu, &self.dots.iter().collect::<Vec<_>>())?;
+        crate::gpu::kernels::dispatch::run(gpu, &self.grad.iter().collect::<Vec<_>>())?;
+        crate::gpu::kernels::dispatch::run(gpu, &self.dots.iter().collect::<Vec<_>>())?;
         let read = |bufs: &[wgpu::Buffer]| -> Result<Vec<Vec<f32>>> {
             bufs.iter().map(|b| gpu.read_f32(b, 0, self.n)).collect()
         };

@@ -19,6 +19,7 @@ mod coherence;
 mod eval;
 mod layers;
 mod layout;
+mod spec;
 mod step;
 
 use buffers::Buffers;
@@ -29,48 +30,14 @@ use step::Aggregation;
 
 pub use capacity::{check_widths, max_runs};
 pub use layout::{pack_bytes, ParamLayout};
+pub use spec::{PerExample, RunInit, TrainerSpec};
 
 use super::context::Gpu;
 use super::kernels::{record_all, step_bytes, Dispatch, Kernels, StepInfo, Work, STEP_STRIDE};
 use super::plan::KernelPlan;
 use crate::data::DataSet;
 use crate::model::Params;
-use crate::rule::{Rule, Select};
-
-/// What one run of a trainer brings: its (possibly noisy) training labels, its initial
-/// parameters and its aggregation rule. Everything else in [`TrainerSpec`] is shared.
-#[derive(Clone, Copy)]
-pub struct RunInit<'a> {
-    pub labels: &'a [u8],
-    pub init: &'a Params,
-    pub rule: Rule,
-}
-
-/// What the runs of a trainer share besides the data.
-#[derive(Debug, Clone)]
-pub struct TrainerSpec {
-    pub batch: usize,
-    /// Which selection path a selecting rule uses.
-    pub select: Select,
-    pub lr: f32,
-    /// Rows per evaluation dispatch chain.
-    pub eval_chunk: usize,
-    /// Training steps recorded into one submission (fewer if the indices would not fit).
-    pub steps_per_submit: usize,
-    /// Also build the passes of [`GpuTrainer::coherence`].
-    pub coherence: bool,
-}
-
-/// Per-example quantities over the whole training set, one vector per layer (each
-/// `n_train` long), from [`GpuTrainer::coherence`].
-pub struct PerExample {
-    /// g_e . G for layer l's weights and biases, G the summed gradient of the training set.
-    pub dot: Vec<Vec<f32>>,
-    /// ||d_e||^2 of layer l's output errors.
-    pub d_sq: Vec<Vec<f32>>,
-    /// ||a_e||^2 of layer l's inputs.
-    pub a_sq: Vec<Vec<f32>>,
-}
+use crate::rule::Rule;
 
 /// Per-example evaluation results over both splits.
 pub struct Evaluation {
@@ -351,7 +318,7 @@ impl<'g> GpuTrainer<'g> {
     /// [`Self::evaluate`] for every run, in run order.
     pub fn evaluate_runs(&self) -> Result<Vec<Evaluation>> {
         let refs: Vec<&Dispatch> = self.eval.iter().collect();
-        super::run(self.gpu, &refs)?;
+        crate::gpu::kernels::dispatch::run(self.gpu, &refs)?;
         let g = self.gpu;
         let (train, test) = (&self.buf.train, &self.buf.test);
         (0..self.runs)
@@ -569,7 +536,7 @@ impl<'g> GpuTrainer<'g> {
         let mut out = Vec::new();
         for d in dispatches {
             let t = std::time::Instant::now();
-            super::run(self.gpu, &[d])?;
+            crate::gpu::kernels::dispatch::run(self.gpu, &[d])?;
             out.push((d.name, t.elapsed().as_secs_f64()));
         }
         Ok(out)

@@ -7,10 +7,10 @@ use anyhow::Result;
 use super::buffers::Stacked;
 use super::capacity::{self, Capacity};
 use super::layers::{Ops, Scores};
-use super::TrainerSpec;
+use super::spec::TrainerSpec;
 use crate::gpu::context::Gpu;
+use crate::gpu::kernels::select::selection::Selection;
 use crate::gpu::kernels::{Dispatch, GatherFrom, Kernels, Slice, TemporalCombine};
-use crate::gpu::select::Selection;
 use crate::rule::{Rule, Select};
 
 /// Runs that share a rule, and so the aggregation kernels: runs `first..first + count`.

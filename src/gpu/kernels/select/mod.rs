@@ -11,13 +11,15 @@
 //!
 //! Both compute `reference::select`; their tests are in tests/kernels/select.rs.
 
+mod scale;
 pub mod select_network;
 pub mod select_partial;
-mod select_partial_source;
+pub mod select_partial_source;
 pub mod select_sort;
 pub mod selection;
 
 pub use crate::gpu::plan::PARTIAL_KMAX;
-pub use select_partial::{Orientation, PartialSelect, PartialShape};
+pub use select_partial::PartialSelect;
+pub use select_partial_source::{Orientation, PartialShape};
 pub use select_sort::{sort_tile, SortSelect, SORT_PMAX};
 pub use selection::Selection;

@@ -8,8 +8,9 @@ use std::cell::OnceCell;
 
 use anyhow::{bail, Result};
 
+use super::scale::scale;
 use super::select_network::chunk_size;
-use super::selection::scale;
+use super::select_partial_source::{Orientation, PartialShape};
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::dispatch::Dispatch;
 use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
@@ -60,26 +61,8 @@ pub struct PartialSelect {
     checks: ShaderChecks,
 }
 
-/// What the generated partial-selection shader is specialised for.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PartialShape {
-    /// Kept smallest and largest values per coordinate (k_lo + 1, k_hi + 1).
-    pub kl: usize,
-    pub kh: usize,
-    /// Output units per invocation, sharing each load of the inputs.
-    pub units: usize,
-    pub finish: Finish,
-    pub map_sign: bool,
-    /// Skip the insertion of a value that cannot enter the kept set (the plan's
-    /// `partial_early_reject`).
-    pub early_reject: bool,
-    /// Where the vec4 views of a and d are read from (the plan's `operands`).
-    pub operands: Operands,
-    /// Examples per chunk merged at once into the kept values (the plan's
-    /// `partial_chunk_merge`, sized by [`chunk_size`]); None: each value is inserted.
-    pub chunk: Option<usize>,
-}
-
+/// How the partial path sizes, compiles and binds a shape (the generated text is
+/// select_partial_source.rs's).
 impl PartialShape {
     pub fn new(rule: &Rule, rows: usize, units: Units) -> Result<Self> {
         let (k_lo, k_hi) = rule.clip_counts(rows);
@@ -146,23 +129,6 @@ impl PartialShape {
         )
     }
 
-    /// Whether the finish reads the kept order statistics at all (the mean and the sign
-    /// rules need only the sum).
-    fn keeps(&self) -> bool {
-        match self.finish {
-            Finish::SignOfSum => false,
-            Finish::Midpoint => true,
-            _ => self.kl > 1 || self.kh > 1,
-        }
-    }
-
-    /// The WGSL of shaders/select_partial.wgsl (or select_partial_cols.wgsl) with its marked
-    /// places filled in: one named variable per kept value and the insertion written out, so
-    /// that every kept value lives in a register (src/gpu/kernels/select_partial_source.rs).
-    pub fn source(&self, orient: Orientation, vec_a: bool, vec_d: bool) -> String {
-        super::select_partial_source::source(self, orient, vec_a, vec_d)
-    }
-
     /// The chunk size the plan's chunk merges give this shape for a minibatch of `rows`, and
     /// the unit count they want where `units` left it to the register budget
     /// ([`units_under_chunks`]).
@@ -173,36 +139,6 @@ impl PartialShape {
             chunk,
             units: units_under_chunks(self.units, units, chunk.is_some()),
             ..self
-        }
-    }
-
-    /// The kept values per side the generated code holds: none where the finish needs only
-    /// the sum.
-    pub(super) fn kept(&self) -> (usize, usize) {
-        if self.keeps() {
-            (self.kl, self.kh)
-        } else {
-            (0, 0)
-        }
-    }
-}
-
-/// Which way a partial-selection invocation walks a layer's coordinates.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Orientation {
-    /// shaders/select_partial.wgsl: R output units shared by the workgroup, four inputs per
-    /// invocation; every example is read.
-    Rows,
-    /// shaders/select_partial_cols.wgsl: R inputs shared by the workgroup, four output units
-    /// per invocation; only the examples in which one of the R inputs is non-zero are read.
-    Cols,
-}
-
-impl Orientation {
-    fn kernel_name(self) -> &'static str {
-        match self {
-            Orientation::Rows => "select_partial",
-            Orientation::Cols => "select_partial_cols",
         }
     }
 }

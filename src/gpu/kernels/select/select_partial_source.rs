@@ -1,4 +1,5 @@
-//! The text generator behind [`PartialShape::source`]: the partial selection keeps each
+//! What a partial-selection shader is specialised for ([`PartialShape`], [`Orientation`]),
+//! and the text generator behind [`PartialShape::source`]: the partial selection keeps each
 //! coordinate's k+1 extremes in named registers, and WGSL can index a register set only
 //! through memory, so the per-register code is written out here for the shape's KL, KH and R.
 //! Everything that does not shape code is a constant or a pipeline constant instead.
@@ -6,8 +7,77 @@
 use std::fmt::Write;
 
 use super::select_network::{ChunkMerge, Val};
-use super::select_partial::{Orientation, PartialShape};
 use crate::gpu::plan::Operands;
+use crate::rule::Finish;
+
+/// What the generated partial-selection shader is specialised for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartialShape {
+    /// Kept smallest and largest values per coordinate (k_lo + 1, k_hi + 1).
+    pub kl: usize,
+    pub kh: usize,
+    /// Output units per invocation, sharing each load of the inputs.
+    pub units: usize,
+    pub finish: Finish,
+    pub map_sign: bool,
+    /// Skip the insertion of a value that cannot enter the kept set (the plan's
+    /// `partial_early_reject`).
+    pub early_reject: bool,
+    /// Where the vec4 views of a and d are read from (the plan's `operands`).
+    pub operands: Operands,
+    /// Examples per chunk merged at once into the kept values (the plan's
+    /// `partial_chunk_merge`, sized by [`chunk_size`](super::select_network::chunk_size)); None: each value is inserted.
+    pub chunk: Option<usize>,
+}
+
+impl PartialShape {
+    /// Whether the finish reads the kept order statistics at all (the mean and the sign
+    /// rules need only the sum).
+    fn keeps(&self) -> bool {
+        match self.finish {
+            Finish::SignOfSum => false,
+            Finish::Midpoint => true,
+            _ => self.kl > 1 || self.kh > 1,
+        }
+    }
+
+    /// The WGSL of shaders/select_partial.wgsl (or select_partial_cols.wgsl) with its marked
+    /// places filled in: one named variable per kept value and the insertion written out, so
+    /// that every kept value lives in a register (below).
+    pub fn source(&self, orient: Orientation, vec_a: bool, vec_d: bool) -> String {
+        source(self, orient, vec_a, vec_d)
+    }
+
+    /// The kept values per side the generated code holds: none where the finish needs only
+    /// the sum.
+    pub(super) fn kept(&self) -> (usize, usize) {
+        if self.keeps() {
+            (self.kl, self.kh)
+        } else {
+            (0, 0)
+        }
+    }
+}
+
+/// Which way a partial-selection invocation walks a layer's coordinates.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Orientation {
+    /// shaders/select_partial.wgsl: R output units shared by the workgroup, four inputs per
+    /// invocation; every example is read.
+    Rows,
+    /// shaders/select_partial_cols.wgsl: R inputs shared by the workgroup, four output units
+    /// per invocation; only the examples in which one of the R inputs is non-zero are read.
+    Cols,
+}
+
+impl Orientation {
+    pub(super) fn kernel_name(self) -> &'static str {
+        match self {
+            Orientation::Rows => "select_partial",
+            Orientation::Cols => "select_partial_cols",
+        }
+    }
+}
 
 /// One shader being generated: the shape, its orientation and vec4 modes, and how many
 /// values per side it keeps.

@@ -6,7 +6,7 @@ use std::cell::OnceCell;
 
 use anyhow::{bail, Result};
 
-use super::selection::scale;
+use super::scale::scale;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::dispatch::Dispatch;
 use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
