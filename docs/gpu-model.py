@@ -111,7 +111,7 @@ class D:
 
 
 def matmul(what, m, n, k, epilogue, runs):
-    """shaders/matmul.wgsl: 64x64 tiles, TK = 16, 256 invocations, grid [n/64, m/64, runs]."""
+    """shaders/matmul/matmul.wgsl: 64x64 tiles, TK = 16, 256 invocations, grid [n/64, m/64, runs]."""
     g = cdiv(n, 64) * cdiv(m, 64) * runs
     mp, np_, kp = cdiv(m, 64) * 64, cdiv(n, 64) * 64, cdiv(k, 16) * 16
     a, bb, c = 4 * m * k, 4 * k * n, 4 * m * n
@@ -123,7 +123,7 @@ def matmul(what, m, n, k, epilogue, runs):
 
 
 def select(l, fi, fo, rule, runs):
-    """shaders/select_partial.wgsl (rows orientation; the gpu plan has dense inputs): one
+    """shaders/select/select_partial.wgsl (rows orientation; the gpu plan has dense inputs): one
     invocation per 4 inputs (+1 for the bias), R output units per workgroup row, fused SGD."""
     kl, kh, r, keeps = partial_shape(rule)
     blocks = cdiv(fi, 4)

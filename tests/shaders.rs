@@ -16,7 +16,7 @@
 //!
 //! It also checks the uniform structs against the Rust structs whose bytes they read, field
 //! by field: the parameters `p` against the variant's `params`, the per-step `step`
-//! (shaders/step.wgsl) against [`StepInfo`] and the run strides `runs` (shaders/runs.wgsl)
+//! (shaders/common/step.wgsl) against [`StepInfo`] and the run strides `runs` (shaders/common/runs.wgsl)
 //! against [`RunStrides`]. Each test collects every failure and reports them all at once.
 
 use std::collections::{BTreeMap, HashSet};

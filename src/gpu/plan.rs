@@ -29,7 +29,7 @@ pub enum KernelChoice {
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum MatmulVariant {
-    /// 64x64 workgroup-memory tiles, 4x4 outputs per invocation (shaders/matmul.wgsl).
+    /// 64x64 workgroup-memory tiles, 4x4 outputs per invocation (shaders/matmul/matmul.wgsl).
     Tiled,
     /// Register blocks and vec4 loads, no workgroup memory (shaders/matmul_cpu*.wgsl).
     Cpu,
@@ -84,7 +84,7 @@ pub struct KernelPlan {
     pub preset: Preset,
     pub matmul: MatmulPlan,
     /// The first layer's inputs are pixels, mostly zero: its forward product lists the
-    /// non-zero groups first (nonzero_blocks.wgsl, matmul_cpu_sparse.wgsl), and its partial
+    /// non-zero groups first (nonzero_blocks.wgsl, matmul_sparse.wgsl), and its partial
     /// selection reads only the examples where an input is non-zero (select_partial_cols).
     pub sparse_inputs: bool,
     /// `--select auto` takes the partial path up to this many values clipped per side, the
@@ -121,7 +121,7 @@ pub struct KernelPlan {
     pub operands: Operands,
 }
 
-/// How the forward products (matmul_cpu_k4.wgsl, matmul_cpu_sparse.wgsl) read A and B.
+/// How the forward products (matmul_k4.wgsl, matmul_sparse.wgsl) read A and B.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Operands {

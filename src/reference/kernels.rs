@@ -31,7 +31,7 @@ pub fn gather(
 }
 
 /// Where the operands of [`matmul`] are: the meaning of the kernel's `MatmulParams`
-/// (shaders/matmul_params.wgsl). A(i, q) = `a[a_off + i * a_rs + q * a_cs]` and B(q, j) =
+/// (shaders/matmul/matmul_params.wgsl). A(i, q) = `a[a_off + i * a_rs + q * a_cs]` and B(q, j) =
 /// `b[b_off + q * b_rs + j * b_cs]` for i < m, j < n, q < k (a transpose is only a change of
 /// strides); the bias epilogues read bias j at `b[bias_off + j]`; C is m x n row-major.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct MatmulLayout {
 }
 
 /// What [`matmul`] does with each sum s = sum_q A(i, q) B(q, j): the kernel's five
-/// epilogues (its `Epilogue`, shaders/matmul_io.wgsl), with the data they read.
+/// epilogues (its `Epilogue`, shaders/matmul/matmul_io.wgsl), with the data they read.
 #[derive(Clone, Copy, Debug)]
 pub enum MatmulEpilogue<'a> {
     /// max(s + bias_j, 0): a hidden layer's forward product.
@@ -65,8 +65,8 @@ pub enum MatmulEpilogue<'a> {
     ScaleAdd { prior: &'a [f64], scale: f64 },
 }
 
-/// Kernel `matmul` (shaders/matmul.wgsl, the tiled variant, and shaders/matmul_cpu*.wgsl,
-/// the CPU variant's layouts), and `matmul_sparse` (shaders/matmul_cpu_sparse.wgsl, which
+/// Kernel `matmul` (shaders/matmul/matmul.wgsl, the tiled variant, and shaders/matmul_cpu*.wgsl,
+/// the CPU variant's layouts), and `matmul_sparse` (shaders/matmul/matmul_sparse.wgsl, which
 /// skips zero inputs: the same sums): C = epilogue(A B) with the strides of `l`. Returns C,
 /// m x n row-major.
 pub fn matmul(a: &[f64], b: &[f64], l: &MatmulLayout, epilogue: MatmulEpilogue<'_>) -> Vec<f64> {
@@ -249,8 +249,8 @@ pub fn per_example_gradients(
     }
 }
 
-/// Kernels `select_partial`, `select_partial_cols` (shaders/select_partial.wgsl,
-/// select_partial_cols.wgsl) and `select_sort` (shaders/select_sort.wgsl), the two selection
+/// Kernels `select_partial`, `select_partial_cols` (shaders/select/select_partial.wgsl,
+/// select_partial_cols.wgsl) and `select_sort` (shaders/select/select_sort.wgsl), the two selection
 /// paths: the aggregated gradient of one layer under `rule` from its per-example errors `d`
 /// (rows x fan_out) and inputs `a` (rows x fan_in). Returns (weights, biases); each
 /// coordinate is [`aggregate_values`] of its [`per_example_gradients`]. (With an update the

@@ -335,9 +335,22 @@ fn main() {
     #[test]
     fn every_array_access_of_every_shader_is_wrapped() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+        // the family folders (matmul/, select/, common/) too
+        let mut files = Vec::new();
+        let mut dirs = vec![dir];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 20, "{} shader files", files.len());
         let mut total = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        for path in files {
             let source = std::fs::read_to_string(&path).unwrap();
             let a = instrument("k", &source, 0);
             for (name, _) in declared_arrays(&source) {

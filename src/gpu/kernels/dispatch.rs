@@ -63,7 +63,7 @@ impl Dispatch {
         }
     }
 
-    /// The same dispatch over `runs` runs (the z dimension; shaders/runs.wgsl).
+    /// The same dispatch over `runs` runs (the z dimension; shaders/common/runs.wgsl).
     pub fn across(mut self, runs: u32) -> Self {
         self.groups[2] = runs;
         self

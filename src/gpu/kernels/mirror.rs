@@ -9,7 +9,7 @@
 //!
 //! Layout: texel `i` (floats 4i..4i+3 of the range) sits at (i % width, i / width) with a
 //! power-of-two width (1 KiB rows, so every full row is one copy with a legal row pitch);
-//! shaders/texel.wgsl reads it.
+//! shaders/common/texel.wgsl reads it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};

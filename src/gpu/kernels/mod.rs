@@ -3,8 +3,8 @@
 //! CPU twin in `crate::reference` and its test in tests/kernels.rs.
 //!
 //! This file holds what every kernel shares: bindable slices, the dispatch, pipeline
-//! creation with the prepended run strides (shaders/runs.wgsl), the per-step uniform
-//! (shaders/step.wgsl), and the uniform-struct contracts that tests/shaders.rs checks
+//! creation with the prepended run strides (shaders/common/runs.wgsl), the per-step uniform
+//! (shaders/common/step.wgsl), and the uniform-struct contracts that tests/shaders.rs checks
 //! against the WGSL, field by field.
 
 #[macro_use]

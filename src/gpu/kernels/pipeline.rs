@@ -1,4 +1,4 @@
-//! Pipeline creation: a kernel's WGSL with the run strides prepended (shaders/runs.wgsl),
+//! Pipeline creation: a kernel's WGSL with the run strides prepended (shaders/common/runs.wgsl),
 //! compiled once per device with the plan's checks, its bind-group layouts, and `bind`,
 //! which turns slices and a uniform into a [`Dispatch`].
 
@@ -31,7 +31,10 @@ fn shader_source(gpu: &Gpu, source: String) -> wgpu::ShaderSource<'static> {
 
 /// What every kernel's source starts with: the run strides every kernel reads.
 pub fn with_prelude(source: &str) -> String {
-    format!("{}{source}", include_str!("../../../shaders/runs.wgsl"))
+    format!(
+        "{}{source}",
+        include_str!("../../../shaders/common/runs.wgsl")
+    )
 }
 
 /// A shader the kernels can compile, as the device receives it (for tests/shaders.rs).
@@ -84,7 +87,7 @@ impl Kind {
 }
 
 uniform_struct! {
-    /// Run strides per binding, in 4-byte elements (shaders/runs.wgsl).
+    /// Run strides per binding, in 4-byte elements (shaders/common/runs.wgsl).
     pub struct RunStrides {
         stride: [u32; 8],
     }

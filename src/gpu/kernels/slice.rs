@@ -4,7 +4,7 @@ use std::num::NonZeroU64;
 
 /// A buffer range to bind: whole buffer if `size` is None. `run`: bytes between one run's
 /// part of the buffer and the next (0 when every run of a dispatch reads the same data); the
-/// kernel finds it in its `runs` uniform (shaders/runs.wgsl).
+/// kernel finds it in its `runs` uniform (shaders/common/runs.wgsl).
 #[derive(Clone, Copy)]
 pub struct Slice<'a> {
     pub buf: &'a wgpu::Buffer,

@@ -1,4 +1,4 @@
-//! The per-step uniform (shaders/step.wgsl): which slot a step writes and where its
+//! The per-step uniform (shaders/common/step.wgsl): which slot a step writes and where its
 //! minibatch indices start, one slot every [`STEP_STRIDE`] bytes.
 
 use crate::gpu::context::Gpu;
@@ -7,7 +7,7 @@ use crate::gpu::context::Gpu;
 pub const STEP_STRIDE: u64 = 256;
 
 uniform_struct! {
-    /// Per-step uniform (shaders/step.wgsl): which stats slot a step writes, where its
+    /// Per-step uniform (shaders/common/step.wgsl): which stats slot a step writes, where its
     /// minibatch indices start, and the step's 0-based number in the run (rewritten before
     /// each submission).
     pub struct StepInfo {

@@ -7,7 +7,7 @@ use crate::gpu::context::Gpu;
 use crate::gpu::plan::ShaderChecks;
 
 const SOURCE: &str = concat!(
-    include_str!("../../../shaders/step.wgsl"),
+    include_str!("../../../shaders/common/step.wgsl"),
     include_str!("../../../shaders/temporal.wgsl")
 );
 

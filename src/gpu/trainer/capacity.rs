@@ -17,7 +17,7 @@ use crate::rule::Rule;
 const ACTIVATION_BUDGET: usize = 1 << 30;
 
 /// Runs that share one dispatch of every kernel: each run's part of a per-run buffer starts
-/// `stride` bytes after the previous one's (shaders/runs.wgsl).
+/// `stride` bytes after the previous one's (shaders/common/runs.wgsl).
 pub(super) fn run_stride(bytes: usize) -> u64 {
     (bytes as u64).max(4).next_multiple_of(256)
 }

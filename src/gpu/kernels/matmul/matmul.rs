@@ -1,5 +1,5 @@
-//! Kernel `matmul`: shaders/matmul.wgsl (tiled), matmul_cpu.wgsl, matmul_cpu_k4.wgsl,
-//! matmul_cpu_n4.wgsl and matmul_cpu_mn4.wgsl (the CPU variant's layouts); CPU twin
+//! Kernel `matmul`: shaders/matmul/matmul.wgsl (tiled), matmul_cpu.wgsl, matmul_k4.wgsl,
+//! matmul_n4.wgsl and matmul_mn4.wgsl (the CPU variant's layouts); CPU twin
 //! `reference::matmul`; test `matmul_forward_backprop_and_grad_layouts` in tests/kernels.rs.
 
 use crate::gpu::context::Gpu;
@@ -11,7 +11,7 @@ use crate::gpu::plan::{Operands, ShaderChecks};
 
 uniform_struct! {
     /// C[m x n] = A B with A[i, q] at `a_off + i * a_rs + q * a_cs` and B[q, j] at
-    /// `b_off + q * b_rs + j * b_cs` (shaders/matmul_params.wgsl).
+    /// `b_off + q * b_rs + j * b_cs` (shaders/matmul/matmul_params.wgsl).
     #[derive(Default)]
     pub struct MatmulParams {
         pub m: u32,
@@ -36,7 +36,7 @@ impl MatmulParams {
     }
 
     /// Both operands contiguous along k with k, strides and offsets multiples of 4: the
-    /// forward layout the CPU kernels read as vec4s (matmul_cpu_k4/sparse.wgsl).
+    /// forward layout the CPU kernels read as vec4s (matmul_k4/sparse.wgsl).
     pub(super) fn vec4_along_k(&self) -> bool {
         self.a_cs == 1
             && self.b_rs == 1
@@ -46,7 +46,7 @@ impl MatmulParams {
     }
 
     /// A contiguous along m and B along n, all multiples of 4: the summed-gradient layout
-    /// (d^T a) of matmul_cpu_mn4.wgsl.
+    /// (d^T a) of matmul_mn4.wgsl.
     fn vec4_along_mn(&self) -> bool {
         self.a_rs == 1
             && self.b_cs == 1
@@ -56,7 +56,7 @@ impl MatmulParams {
     }
 
     /// A contiguous along k and B along n, all multiples of 4: the backward layout of
-    /// matmul_cpu_n4.wgsl.
+    /// matmul_n4.wgsl.
     fn vec4_along_n(&self) -> bool {
         self.a_cs == 1
             && self.b_cs == 1
@@ -86,10 +86,10 @@ const EPILOGUES: [Epilogue; 5] = [
 ];
 
 /// Fills in the `rows` x 8 register block of the CPU matrix products (the marked places described in
-/// shaders/matmul_cpu_block.wgsl): the same lines in three kernels, and WGSL has no macros.
+/// shaders/matmul/matmul_cpu_block.wgsl): the same lines in three kernels, and WGSL has no macros.
 /// This is text generation because it shapes the code: one named register per output row.
 /// AB declares A and B and their readers `ld_a`, `ld_b` as `operands` says: vec4 storage
-/// arrays, or texture mirrors read through shaders/texel.wgsl.
+/// arrays, or texture mirrors read through shaders/common/texel.wgsl.
 pub(super) fn cpu_block(template: &str, operands: Operands, rows: usize) -> String {
     let lines = |f: &dyn Fn(usize) -> String| (0..rows).map(f).collect::<String>();
     let cols = |f: &dyn Fn(usize) -> String| (0..8).map(f).collect::<String>();
@@ -106,7 +106,7 @@ fn ld_b(i: u32) -> vec4<f32> { return B[i]; }
 fn ld_a(i: u32) -> vec4<f32> {{ return texel(A, i); }}
 fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
 {}",
-            include_str!("../../../../shaders/texel.wgsl")
+            include_str!("../../../../shaders/common/texel.wgsl")
         ),
     };
     let acc =
@@ -132,14 +132,14 @@ fn ld_b(i: u32) -> vec4<f32> {{ return texel(B, i); }}
 /// The generic product of a variant (any strides; the epilogue is the MODE override).
 fn generic_source(variant: MatmulVariant) -> String {
     let body = match variant {
-        MatmulVariant::Tiled => include_str!("../../../../shaders/matmul.wgsl"),
-        MatmulVariant::Cpu => include_str!("../../../../shaders/matmul_cpu.wgsl"),
+        MatmulVariant::Tiled => include_str!("../../../../shaders/matmul/matmul.wgsl"),
+        MatmulVariant::Cpu => include_str!("../../../../shaders/matmul/matmul_cpu.wgsl"),
     };
     // WGSL has no includes: the shared parameter struct, bindings and epilogue are prepended
     format!(
         "{}{}{body}",
-        include_str!("../../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../../shaders/matmul_io.wgsl")
+        include_str!("../../../../shaders/matmul/matmul_params.wgsl"),
+        include_str!("../../../../shaders/matmul/matmul_io.wgsl")
     )
 }
 
@@ -154,9 +154,9 @@ const N4_ROWS: usize = 16;
 fn k4_source(operands: Operands) -> String {
     cpu_block(
         concat!(
-            include_str!("../../../../shaders/matmul_params.wgsl"),
-            include_str!("../../../../shaders/matmul_cpu_k4.wgsl"),
-            include_str!("../../../../shaders/matmul_cpu_block.wgsl")
+            include_str!("../../../../shaders/matmul/matmul_params.wgsl"),
+            include_str!("../../../../shaders/matmul/matmul_k4.wgsl"),
+            include_str!("../../../../shaders/matmul/matmul_cpu_block.wgsl")
         ),
         operands,
         K4_ROWS,
@@ -167,8 +167,8 @@ fn k4_source(operands: Operands) -> String {
 fn n4_source(operands: Operands) -> String {
     cpu_block(
         concat!(
-            include_str!("../../../../shaders/matmul_params.wgsl"),
-            include_str!("../../../../shaders/matmul_cpu_n4.wgsl")
+            include_str!("../../../../shaders/matmul/matmul_params.wgsl"),
+            include_str!("../../../../shaders/matmul/matmul_n4.wgsl")
         ),
         operands,
         N4_ROWS,
@@ -178,8 +178,8 @@ fn n4_source(operands: Operands) -> String {
 /// The CPU variant's summed gradient d^T a, A read along m and B along n as vec4.
 fn mn4_source() -> String {
     concat!(
-        include_str!("../../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../../shaders/matmul_cpu_mn4.wgsl")
+        include_str!("../../../../shaders/matmul/matmul_params.wgsl"),
+        include_str!("../../../../shaders/matmul/matmul_mn4.wgsl")
     )
     .to_string()
 }

@@ -1,5 +1,5 @@
-//! Kernels `nonzero_blocks` and `matmul_sparse`: shaders/nonzero_blocks.wgsl and
-//! matmul_cpu_sparse.wgsl; CPU twin `reference::matmul` (the same product: skipping zeros
+//! Kernels `nonzero_blocks` and `matmul_sparse`: shaders/matmul/nonzero_blocks.wgsl and
+//! matmul_sparse.wgsl; CPU twin `reference::matmul` (the same product: skipping zeros
 //! changes no sum); test `matmul_skipping_zero_inputs_is_bit_identical` in tests/kernels.rs.
 
 use super::matmul::{cpu_block, Epilogue, MatmulParams};
@@ -12,9 +12,9 @@ use crate::gpu::plan::{Operands, ShaderChecks};
 fn product_source(operands: Operands) -> String {
     cpu_block(
         concat!(
-            include_str!("../../../../shaders/matmul_params.wgsl"),
-            include_str!("../../../../shaders/matmul_cpu_sparse.wgsl"),
-            include_str!("../../../../shaders/matmul_cpu_block.wgsl")
+            include_str!("../../../../shaders/matmul/matmul_params.wgsl"),
+            include_str!("../../../../shaders/matmul/matmul_sparse.wgsl"),
+            include_str!("../../../../shaders/matmul/matmul_cpu_block.wgsl")
         ),
         operands,
         8,
@@ -23,8 +23,8 @@ fn product_source(operands: Operands) -> String {
 
 fn list_source() -> String {
     concat!(
-        include_str!("../../../../shaders/matmul_params.wgsl"),
-        include_str!("../../../../shaders/nonzero_blocks.wgsl")
+        include_str!("../../../../shaders/matmul/matmul_params.wgsl"),
+        include_str!("../../../../shaders/matmul/nonzero_blocks.wgsl")
     )
     .to_string()
 }
@@ -50,7 +50,7 @@ pub fn variants() -> Vec<ShaderVariant> {
 
 /// The forward product for inputs that are mostly zero (the first layer's pixels): a list of
 /// the non-zero groups of 4 columns of each block of 8 rows of A (nonzero_blocks.wgsl), then
-/// the product over those only (matmul_cpu_sparse.wgsl), bit-identical to [`super::Matmul`].
+/// the product over those only (matmul_sparse.wgsl), bit-identical to [`super::Matmul`].
 pub struct SparseMatmul {
     products: [Kernel; 2],
     list: Kernel,

@@ -1,4 +1,4 @@
-//! Kernels `select_partial` (rows: shaders/select_partial.wgsl), `select_partial_cols`
+//! Kernels `select_partial` (rows: shaders/select/select_partial.wgsl), `select_partial_cols`
 //! (columns over non-zero inputs: select_partial_cols.wgsl) and `nonzero_groups`
 //! (nonzero_groups.wgsl), all ending in select_finish.wgsl; CPU twin `reference::select`;
 //! tests `winsor_random_awkward_sizes`, `sparse_inputs_like_mnist` and the other selection
@@ -244,7 +244,7 @@ pub fn variants() -> Vec<ShaderVariant> {
     }
     out.push(ShaderVariant::new::<GroupsParams>(
         "nonzero_groups".into(),
-        include_str!("../../../../shaders/nonzero_groups.wgsl").into(),
+        include_str!("../../../../shaders/select/nonzero_groups.wgsl").into(),
         &[],
     ));
     out
@@ -397,7 +397,7 @@ impl PartialSelect {
                 gpu,
                 self.checks,
                 "nonzero_groups",
-                include_str!("../../../../shaders/nonzero_groups.wgsl"),
+                include_str!("../../../../shaders/select/nonzero_groups.wgsl"),
                 &[Read, ReadWrite, Uniform],
                 &[],
             )

@@ -41,7 +41,7 @@ impl PartialShape {
         }
     }
 
-    /// The WGSL of shaders/select_partial.wgsl (or select_partial_cols.wgsl) with its marked
+    /// The WGSL of shaders/select/select_partial.wgsl (or select_partial_cols.wgsl) with its marked
     /// places filled in: one named variable per kept value and the insertion written out, so
     /// that every kept value lives in a register (below).
     pub fn source(&self, orient: Orientation, vec_a: bool, vec_d: bool) -> String {
@@ -62,10 +62,10 @@ impl PartialShape {
 /// Which way a partial-selection invocation walks a layer's coordinates.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Orientation {
-    /// shaders/select_partial.wgsl: R output units shared by the workgroup, four inputs per
+    /// shaders/select/select_partial.wgsl: R output units shared by the workgroup, four inputs per
     /// invocation; every example is read.
     Rows,
-    /// shaders/select_partial_cols.wgsl: R inputs shared by the workgroup, four output units
+    /// shaders/select/select_partial_cols.wgsl: R inputs shared by the workgroup, four output units
     /// per invocation; only the examples in which one of the R inputs is non-zero are read.
     Cols,
 }
@@ -348,7 +348,7 @@ fn views(operands: Operands, vec_a: bool, vec_d: bool) -> String {
         }
     }
     if texel {
-        out.push_str(include_str!("../../../../shaders/texel.wgsl"));
+        out.push_str(include_str!("../../../../shaders/common/texel.wgsl"));
     }
     out
 }
@@ -392,8 +392,8 @@ pub(super) fn source(
         .map(|m| g.chunks(&ChunkMerge::new(m, kl, kh)))
         .unwrap_or_default();
     let base = match orient {
-        Orientation::Rows => include_str!("../../../../shaders/select_partial.wgsl"),
-        Orientation::Cols => include_str!("../../../../shaders/select_partial_cols.wgsl"),
+        Orientation::Rows => include_str!("../../../../shaders/select/select_partial.wgsl"),
+        Orientation::Cols => include_str!("../../../../shaders/select/select_partial_cols.wgsl"),
     };
     // the generated lines are indented for the loop body; one more level inside it
     let deeper = |s: &str| {
@@ -403,7 +403,7 @@ pub(super) fn source(
             .join("\n")
     };
     g.consts()
-        + &(base.to_string() + include_str!("../../../../shaders/select_finish.wgsl"))
+        + &(base.to_string() + include_str!("../../../../shaders/select/select_finish.wgsl"))
             .replace("/*VIEWS*/", &views(shape.operands, vec_a, vec_d))
             .replace("/*STATE*/", state.trim_start())
             .replace("/*CHUNKS*/", &chunks)

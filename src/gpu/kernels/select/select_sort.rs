@@ -1,4 +1,4 @@
-//! Kernel `select_sort`: shaders/select_sort.wgsl with the network of `crate::sortnet`; CPU
+//! Kernel `select_sort`: shaders/select/select_sort.wgsl with the network of `crate::sortnet`; CPU
 //! twin `reference::select`; tests `sort_path_large_minibatches_and_every_clip_count` and the
 //! selection tests in tests/kernels.rs (each runs both paths).
 
@@ -43,7 +43,7 @@ uniform_struct! {
 fn source(p: usize, per_group: usize) -> String {
     format!(
         "const P: u32 = {p}u;\nconst T: u32 = {per_group}u;\n{}",
-        include_str!("../../../../shaders/select_sort.wgsl")
+        include_str!("../../../../shaders/select/select_sort.wgsl")
     )
 }
 

@@ -1,9 +1,9 @@
 //! The coordinate-wise aggregation kernels for rules that look at every per-example gradient
 //! (winsor, trim, median, the sign rules), in two paths that share one interface:
 //!
-//! - [`PartialSelect`] (shaders/select_partial.wgsl) streams over the examples once and keeps
+//! - [`PartialSelect`] (shaders/select/select_partial.wgsl) streams over the examples once and keeps
 //!   only the k+1 extremes per side: fast for small clip counts, cost growing with k.
-//! - [`SortSelect`] (shaders/select_sort.wgsl) sorts each coordinate's B values (padded to a
+//! - [`SortSelect`] (shaders/select/select_sort.wgsl) sorts each coordinate's B values (padded to a
 //!   power of two) in workgroup memory with the bitonic network of [`crate::sortnet`]: any
 //!   clip count, cost independent of k.
 //!

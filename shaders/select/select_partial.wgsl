@@ -36,7 +36,7 @@ struct Params {
     _pad3: u32,
 }
 
-// elements before this run's d, a and gradient (shaders/runs.wgsl), set first in main
+// elements before this run's d, a and gradient (shaders/common/runs.wgsl), set first in main
 var<private> dr: u32;
 var<private> ar: u32;
 var<private> gr: u32;

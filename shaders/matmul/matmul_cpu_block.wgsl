@@ -1,4 +1,4 @@
-// Shared by matmul_cpu_k4.wgsl and matmul_cpu_sparse.wgsl (appended to them): the forward
+// Shared by matmul_k4.wgsl and matmul_sparse.wgsl (appended to them): the forward
 // epilogue of one row of an invocation's ROWS x 8 block, columns n0..n0+3 in `lo` and n0+4..n0+7 in
 // `hi` (+ bias, then ReLU for MODE 0). Outputs outside C are skipped.
 //

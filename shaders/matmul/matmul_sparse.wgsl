@@ -1,11 +1,11 @@
-// matmul_cpu_k4.wgsl for the first layer's forward product on CPU drivers (lavapipe), whose
+// matmul_k4.wgsl for the first layer's forward product on CPU drivers (lavapipe), whose
 // inputs (MNIST pixels) are mostly zero: the workgroup shares one block of 8 rows of A, and
 // reads only the groups of 4 columns that nonzero_blocks.wgsl listed as holding a non-zero
 // value in one of those rows; the loop bound is then the same for every lane, which is the
 // one kind of skipping a CPU driver rewards. Each of the 32 invocations owns 8 columns of the
 // block. The skipped products are exact zeros: fma(0, w, acc) is acc, so the sums (in
 // ascending k) are bit-identical to the other matmul kernels. Same bindings and epilogues as
-// matmul_cpu_k4.wgsl, plus the list.
+// matmul_k4.wgsl, plus the list.
 
 // 0: + bias, ReLU   1: + bias
 override MODE: u32 = 0u;

@@ -1,4 +1,4 @@
-// matmul_cpu_n4.wgsl, for CPU drivers (lavapipe): the backward product d_prev = d * W masked
+// matmul_n4.wgsl, for CPU drivers (lavapipe): the backward product d_prev = d * W masked
 // by relu', where A (the errors, row-major) is contiguous along k and B (the weights, row-major
 // out x in, read as k x n) is contiguous along n. Requires k, n, the row strides and the
 // offsets to be multiples of 4. A is read four k at a time as vec4, B as two vec4s per k

@@ -1,4 +1,4 @@
-// For matmul_cpu_sparse.wgsl: for each block b of 8 rows of A (m x k, k a multiple of 4,
+// For matmul_sparse.wgsl: for each block b of 8 rows of A (m x k, k a multiple of 4,
 // read as vec4; matmul_params.wgsl prepended), the groups q of 4 columns k = 4q..4q+3 in which
 // one of the 8 x 4 values is non-zero, in ascending order. list[b] is their count and they
 // are list[n_blocks + b * k/4 + i]. One invocation per block.

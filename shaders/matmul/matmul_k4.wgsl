@@ -1,4 +1,4 @@
-// matmul_cpu_k4.wgsl, for CPU drivers (lavapipe): the forward pass, where both operands are
+// matmul_k4.wgsl, for CPU drivers (lavapipe): the forward pass, where both operands are
 // contiguous along k (A = activations, row-major; B = weights, row-major out x in) and k, the
 // row strides and the offsets are multiples of 4. Operands are read four k at a time as vec4,
 // and each invocation owns a ROWS x 8 block of C (ROWS = 16, set by the host): 24 vec4 loads per

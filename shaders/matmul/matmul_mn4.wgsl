@@ -1,4 +1,4 @@
-// matmul_cpu_mn4.wgsl, for CPU drivers (lavapipe): the summed gradient G = scale * d^T a (+ G),
+// matmul_mn4.wgsl, for CPU drivers (lavapipe): the summed gradient G = scale * d^T a (+ G),
 // a product over the example dimension k where A (d^T: A(m, k) = d[k * a_cs + m]) is contiguous
 // along m and B (a: B(k, n) = a[k * b_rs + n]) along n, with m, n, the strides and the offsets
 // multiples of 4. Per k, each invocation loads two vec4s of A (its 8 rows) and two of B (its 8
