@@ -252,10 +252,15 @@ impl Matmul {
         let ab = Kind::operand(operands);
         let io_k4 = [ab, ab, Read, ReadWrite, Uniform];
         let generic = generic_source(variant);
+        // named after its shader: matmul.wgsl (tiled) or matmul_cpu.wgsl
+        let name = match variant {
+            MatmulVariant::Tiled => "matmul",
+            MatmulVariant::Cpu => "matmul_cpu",
+        };
         let cpu = variant == MatmulVariant::Cpu;
         Matmul {
             variant,
-            kernels: EPILOGUES.map(|e| Kernel::new(gpu, checks, "matmul", &generic, &io, &mode(e))),
+            kernels: EPILOGUES.map(|e| Kernel::new(gpu, checks, name, &generic, &io, &mode(e))),
             forward_k4: cpu.then(|| {
                 let source = k4_source(operands);
                 [Epilogue::BiasRelu, Epilogue::Bias]
