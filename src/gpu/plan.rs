@@ -243,7 +243,7 @@ impl KernelPlan {
     /// buffers gave 2.7x (mean) and 2.2x (winsor:1) the run-steps/s of textures
     /// (BENCHMARKS.md, "Operands at narrow widths"), where textures gave 3.2x the mean's
     /// steps/s at 3x256 ("Operands through textures"). Same bits either way
-    /// (tests/kernels.rs, tests/e2e.rs).
+    /// (tests/kernels/, tests/e2e.rs).
     pub fn fit_to(mut self, widest: usize) -> Self {
         if self.preset == Preset::Cpu && widest < 256 {
             self.operands = Operands::Buffers;

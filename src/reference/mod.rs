@@ -1,6 +1,6 @@
 //! The CPU reference: the whole training step in f64, written for clarity rather than speed.
 //! Every GPU kernel has a twin in [`kernels`] (re-exported here: `reference::gather`,
-//! `reference::matmul`, ...) that tests/kernels.rs checks it against; this file chains the
+//! `reference::matmul`, ...) that tests/kernels/ checks it against; this file chains the
 //! twins into the network's forward and backward passes and training steps, which the
 //! end-to-end tests check the GPU trainer against.
 // Index loops mirror the formulas (w[j * fan_in + k]) and are kept for readability.

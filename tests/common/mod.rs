@@ -16,7 +16,7 @@ pub fn gpu() -> &'static (Gpu, Kernels) {
 }
 
 /// [`gpu`], validated as `default` says where `WINSOR_VALIDATE` is unset. The first call in
-/// a test binary opens the device; tests/kernels.rs takes `off`.
+/// a test binary opens the device; tests/kernels/ takes `off`.
 pub fn gpu_unless(default: Validation) -> &'static (Gpu, Kernels) {
     static GPU: OnceLock<(Gpu, Kernels)> = OnceLock::new();
     GPU.get_or_init(|| {
@@ -65,7 +65,7 @@ pub fn validate_flag() -> [&'static str; 2] {
 
 /// Held for the whole of a test that shares the device with the others of its binary: on
 /// lavapipe, tests submitting side by side to one device ran about 9x slower in all than one
-/// after another (tests/kernels.rs: 650 s against 70 s on 2 cores), each waiting on the
+/// after another (tests/kernels/: 650 s against 70 s on 2 cores), each waiting on the
 /// others' work. A failed test's poisoned lock is taken over, so one failure stays one.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());

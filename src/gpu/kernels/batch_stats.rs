@@ -1,4 +1,5 @@
-//! Kernel `batch_stats`: shaders/batch_stats.wgsl; CPU twin `reference::batch_stats`; test `batch_stats_and_bias_grad_reduce_in_order` in tests/kernels.rs.
+//! Kernel `batch_stats`: shaders/batch_stats.wgsl; CPU twin `reference::batch_stats` (src/reference/kernels/batch_stats.rs);
+//! test `batch_stats_reduces_in_order` in tests/kernels/batch_stats.rs.
 
 use super::dispatch::Dispatch;
 use super::pipeline::{Kernel, Kind, ShaderVariant};

@@ -1,4 +1,5 @@
-//! Kernel `bias_grad`: shaders/bias_grad.wgsl; CPU twin `reference::bias_grad`; test `batch_stats_and_bias_grad_reduce_in_order` in tests/kernels.rs.
+//! Kernel `bias_grad`: shaders/bias_grad.wgsl; CPU twin `reference::bias_grad` (src/reference/kernels/bias_grad.rs);
+//! test `bias_grad_reduces_in_order_and_accumulates` in tests/kernels/bias_grad.rs.
 
 use super::dispatch::Dispatch;
 use super::pipeline::{Kernel, Kind, ShaderVariant};

@@ -1,4 +1,5 @@
-//! Kernel `gather`: shaders/gather.wgsl; CPU twin `reference::gather`; test `gather_reads_selected_examples_and_labels` in tests/kernels.rs.
+//! Kernel `gather`: shaders/gather.wgsl; CPU twin `reference::gather` (src/reference/kernels/gather.rs);
+//! test `gather_reads_selected_examples_and_labels` in tests/kernels/gather.rs.
 
 use super::dispatch::{Dispatch, Work};
 use super::pipeline::{Kernel, Kind, ShaderVariant};

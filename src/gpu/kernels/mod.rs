@@ -1,6 +1,8 @@
-//! One file per WGSL kernel: its parameter struct, its pipelines and a `bind` that turns
-//! buffers into a ready-to-record [`Dispatch`]. Each file's first line names its shader, its
-//! CPU twin in `crate::reference` and its test in tests/kernels.rs.
+//! One file per WGSL kernel, named like its shader (shaders/X.wgsl is dispatched by X.rs,
+//! its twin is src/reference/kernels/X.rs, its test tests/kernels/X.rs; the families
+//! matmul/ and select/ are folders in all four places): its parameter struct, its pipelines
+//! and a `bind` that turns buffers into a ready-to-record [`Dispatch`]. Each file's first
+//! line names its shader, its CPU twin and its test.
 //!
 //! This file holds what every kernel shares: bindable slices, the dispatch, pipeline
 //! creation with the prepended run strides (shaders/common/runs.wgsl), the per-step uniform

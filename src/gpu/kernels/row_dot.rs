@@ -1,4 +1,5 @@
-//! Kernel `row_dot`: shaders/row_dot.wgsl; CPU twin `reference::row_dot`; test `row_dot_matches_reference` in tests/kernels.rs.
+//! Kernel `row_dot`: shaders/row_dot.wgsl; CPU twin `reference::row_dot` (src/reference/kernels/row_dot.rs);
+//! test `row_dot_matches_reference` in tests/kernels/row_dot.rs.
 
 use super::dispatch::{groups_1d, Dispatch};
 use super::pipeline::{Kernel, Kind, ShaderVariant};

@@ -1,4 +1,5 @@
-//! Kernel `sgd`: shaders/sgd.wgsl; CPU twin `reference::sgd`; test `sgd_update` in tests/kernels.rs.
+//! Kernel `sgd`: shaders/sgd.wgsl; CPU twin `reference::sgd` (src/reference/kernels/sgd.rs);
+//! test `sgd_update` in tests/kernels/sgd.rs.
 
 use super::dispatch::{groups_1d, Dispatch, Work};
 use super::pipeline::{Kernel, Kind, ShaderVariant};

@@ -1,4 +1,5 @@
-//! Kernel `softmax_xent`: shaders/softmax_xent.wgsl; CPU twin `reference::softmax_xent`; test `softmax_xent_matches_reference` in tests/kernels.rs.
+//! Kernel `softmax_xent`: shaders/softmax_xent.wgsl; CPU twin `reference::softmax_xent` (src/reference/kernels/softmax_xent.rs);
+//! test `softmax_xent_matches_reference` in tests/kernels/softmax_xent.rs.
 
 use super::dispatch::{groups_1d, Dispatch, Work};
 use super::pipeline::{Kernel, Kind, ShaderVariant};

@@ -1,4 +1,5 @@
-//! Kernel `temporal`: shaders/temporal.wgsl; CPU twin `reference::temporal`; test `temporal_rules_match_reference_over_steps` in tests/kernels.rs.
+//! Kernel `temporal`: shaders/temporal.wgsl; CPU twin `reference::temporal` (src/reference/kernels/temporal.rs);
+//! test `temporal_rules_match_reference_over_steps` in tests/kernels/temporal.rs.
 
 use super::dispatch::{groups_1d, Dispatch};
 use super::pipeline::{Kernel, Kind, ShaderVariant};

@@ -1,6 +1,7 @@
-//! Kernel `matmul`: shaders/matmul/matmul.wgsl (tiled), matmul_cpu.wgsl, matmul_k4.wgsl,
-//! matmul_n4.wgsl and matmul_mn4.wgsl (the CPU variant's layouts); CPU twin
-//! `reference::matmul`; test `matmul_forward_backprop_and_grad_layouts` in tests/kernels.rs.
+//! Kernels `matmul` (shaders/matmul/matmul.wgsl, tiled) and `matmul_cpu` (matmul_cpu.wgsl),
+//! with the CPU variant's vec4 layouts `matmul_k4`, `matmul_n4` and `matmul_mn4` (the
+//! shaders of those names); CPU twin `reference::matmul` (src/reference/kernels/matmul.rs);
+//! test `matmul_forward_backprop_and_grad_layouts` in tests/kernels/matmul.rs.
 
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::dispatch::{Dispatch, Work};

@@ -1,6 +1,6 @@
 //! Kernels `nonzero_blocks` and `matmul_sparse`: shaders/matmul/nonzero_blocks.wgsl and
 //! matmul_sparse.wgsl; CPU twin `reference::matmul` (the same product: skipping zeros
-//! changes no sum); test `matmul_skipping_zero_inputs_is_bit_identical` in tests/kernels.rs.
+//! changes no sum); test `matmul_skipping_zero_inputs_is_bit_identical` in tests/kernels/matmul.rs.
 
 use super::matmul::{cpu_block, Epilogue, MatmulParams};
 use crate::gpu::context::Gpu;

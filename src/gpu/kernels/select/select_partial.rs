@@ -2,7 +2,7 @@
 //! (columns over non-zero inputs: select_partial_cols.wgsl) and `nonzero_groups`
 //! (nonzero_groups.wgsl), all ending in select_finish.wgsl; CPU twin `reference::select`;
 //! tests `winsor_random_awkward_sizes`, `sparse_inputs_like_mnist` and the other selection
-//! tests in tests/kernels.rs.
+//! tests in tests/kernels/select.rs.
 
 use std::cell::OnceCell;
 

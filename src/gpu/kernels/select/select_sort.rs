@@ -1,6 +1,6 @@
 //! Kernel `select_sort`: shaders/select/select_sort.wgsl with the network of `crate::sortnet`; CPU
 //! twin `reference::select`; tests `sort_path_large_minibatches_and_every_clip_count` and the
-//! selection tests in tests/kernels.rs (each runs both paths).
+//! selection tests in tests/kernels/select.rs (each runs both paths).
 
 use std::cell::OnceCell;
 

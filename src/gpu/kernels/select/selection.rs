@@ -8,7 +8,7 @@
 //!   clip count, cost independent of k.
 //!
 //! [`Selection::new`] picks one from the rule, `--select` and the kernel plan. Both paths
-//! compute `reference::select` (tests/kernels.rs: `winsor_random_awkward_sizes` and the
+//! compute `reference::select` (tests/kernels/select.rs: `winsor_random_awkward_sizes` and the
 //! other selection tests run every rule on both).
 
 use anyhow::Result;
