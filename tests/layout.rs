@@ -286,3 +286,84 @@ fn the_scan_sees_circles_through_re_exports() {
     );
     assert_eq!(circles(&graph), vec!["a -> b -> a".to_string()]);
 }
+
+/// One name in four places: a shader that is a kernel (it has an entry point), shaders/X.wgsl,
+/// is dispatched by src/gpu/kernels/X.rs, has its twin in src/reference/kernels/X.rs and its
+/// test in tests/kernels/X.rs; one in a family folder, shaders/F/X.wgsl, by a file of
+/// src/gpu/kernels/F/ whose header names it, with the family's twin
+/// src/reference/kernels/F.rs and test tests/kernels/F.rs.
+#[test]
+fn every_shader_leads_to_its_dispatch_twin_and_test() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shaders = root.join("shaders");
+    let mut files = Vec::new();
+    let mut dirs = vec![shaders.clone()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("shaders folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "wgsl") {
+                files.push(path);
+            }
+        }
+    }
+    let mut kernels = 0;
+    let mut missing = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable shader");
+        if !text.contains("@compute") {
+            continue; // a part other shaders include (parameters, helpers)
+        }
+        kernels += 1;
+        let name = file
+            .file_stem()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let rel = file.strip_prefix(&shaders).expect("under shaders");
+        let family = rel
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.to_string_lossy().into_owned());
+        let (dispatch_ok, base) = match &family {
+            None => (
+                root.join(format!("src/gpu/kernels/{name}.rs")).is_file(),
+                name.clone(),
+            ),
+            Some(f) => {
+                let dir = root.join(format!("src/gpu/kernels/{f}"));
+                let mut named = false;
+                for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+                    let path = entry.expect("entry").path();
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let header: String = text
+                        .lines()
+                        .take_while(|l| l.starts_with("//!"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    if header.contains(&format!("`{name}`"))
+                        || header.contains(&format!("{name}.wgsl"))
+                    {
+                        named |= path.file_stem().is_some_and(|s| s != "mod");
+                    }
+                }
+                (named, f.clone())
+            }
+        };
+        let place = rel.display();
+        if !dispatch_ok {
+            missing.push(format!("shaders/{place}: no dispatch file names it"));
+        }
+        for (what, path) in [
+            ("twin", format!("src/reference/kernels/{base}.rs")),
+            ("test", format!("tests/kernels/{base}.rs")),
+        ] {
+            if !root.join(&path).is_file() {
+                missing.push(format!("shaders/{place}: no {what} {path}"));
+            }
+        }
+    }
+    assert!(kernels >= 15, "found only {kernels} kernel shaders");
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
