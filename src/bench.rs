@@ -524,7 +524,7 @@ pub fn aggregation(
     windows: usize,
 ) -> Result<(f64, Select)> {
     use crate::gpu::kernels::Slice;
-    use crate::gpu::select::Selection;
+    use crate::gpu::select::{LayerOperands, Selection};
     let fan_in = data.input_dim();
     anyhow::ensure!(
         rows <= data.train.n,
@@ -552,14 +552,16 @@ pub fn aggregation(
     let gb = gpu.storage("g", (fan_out * (fan_in + 1) * 4) as u64);
     let disp = kernel.bind(
         gpu,
-        Slice::all(&db),
-        Slice::all(&ab),
-        Slice::all(&gb),
-        fan_out as u32,
-        fan_in as u32,
-        sparse_inputs,
-        1,
-        None,
+        LayerOperands {
+            d: Slice::all(&db),
+            a: Slice::all(&ab),
+            g: Slice::all(&gb),
+            fan_out: fan_out as u32,
+            fan_in: fan_in as u32,
+            sparse_inputs,
+            runs: 1,
+            update: None,
+        },
     );
     crate::gpu::run(gpu, &disp.iter().collect::<Vec<_>>())?;
     let coords = (fan_out * (fan_in + 1)) as f64;

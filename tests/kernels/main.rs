@@ -39,7 +39,7 @@ use winsor::gpu::kernels::{
     Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice, SparseMatmul,
 };
 use winsor::gpu::plan::{Operands, ShaderChecks, Units};
-use winsor::gpu::select::{Selection, PARTIAL_KMAX, SORT_PMAX};
+use winsor::gpu::select::{LayerOperands, Selection, PARTIAL_KMAX, SORT_PMAX};
 use winsor::gpu::{run, trainer::pack_bytes, Gpu, KernelPlan, Kernels, Validation};
 use winsor::reference::{self, MatmulEpilogue, MatmulLayout};
 use winsor::rule::{Rule, Select};

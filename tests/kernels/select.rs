@@ -67,14 +67,16 @@ fn check_selection_with(
     let wb = g.storage_init("w", bytemuck::cast_slice(&w));
     let disp = kernel.bind(
         g,
-        Slice::all(&db),
-        Slice::all(&ab),
-        Slice::all(&wb),
-        fo as u32,
-        fi as u32,
-        sparse_inputs,
-        1,
-        Some(lr),
+        LayerOperands {
+            d: Slice::all(&db),
+            a: Slice::all(&ab),
+            g: Slice::all(&wb),
+            fan_out: fo as u32,
+            fan_in: fi as u32,
+            sparse_inputs,
+            runs: 1,
+            update: Some(lr),
+        },
     );
     run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
     let stepped = g.read_f32(&wb, 0, fo * (fi + 1)).unwrap();
@@ -555,14 +557,16 @@ fn selected(
     let gb = g.storage("g", (fo * (fi + 1) * 4) as u64);
     let disp = kernel.bind(
         g,
-        Slice::all(&db),
-        Slice::all(&ab),
-        Slice::all(&gb),
-        fo as u32,
-        fi as u32,
-        sparse_inputs,
-        1,
-        None,
+        LayerOperands {
+            d: Slice::all(&db),
+            a: Slice::all(&ab),
+            g: Slice::all(&gb),
+            fan_out: fo as u32,
+            fan_in: fi as u32,
+            sparse_inputs,
+            runs: 1,
+            update: None,
+        },
     );
     run(g, &disp.iter().collect::<Vec<_>>()).unwrap();
     g.read_f32(&gb, 0, fo * (fi + 1)).unwrap()

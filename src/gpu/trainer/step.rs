@@ -9,6 +9,7 @@ use super::capacity::{self, Capacity};
 use super::layers::{Ops, Scores};
 use super::spec::TrainerSpec;
 use crate::gpu::context::Gpu;
+use crate::gpu::kernels::select::layer::LayerOperands;
 use crate::gpu::kernels::select::selection::Selection;
 use crate::gpu::kernels::{Dispatch, GatherFrom, Kernels, Slice, TemporalCombine};
 use crate::rule::{Rule, Select};
@@ -132,14 +133,16 @@ impl Aggregation {
         let sparse = l == 0 && ops.kernels.plan.sparse_inputs;
         sel.bind(
             ops.gpu,
-            d,
-            a,
-            seg,
-            fo as u32,
-            fi as u32,
-            sparse,
-            g.count as u32,
-            update,
+            LayerOperands {
+                d,
+                a,
+                g: seg,
+                fan_out: fo as u32,
+                fan_in: fi as u32,
+                sparse_inputs: sparse,
+                runs: g.count as u32,
+                update,
+            },
         )
     }
 }

@@ -11,6 +11,7 @@
 //!
 //! Both compute `reference::select`; their tests are in tests/kernels/select.rs.
 
+pub mod layer;
 mod scale;
 pub mod select_network;
 pub mod select_partial;
@@ -19,6 +20,7 @@ pub mod select_sort;
 pub mod selection;
 
 pub use crate::gpu::plan::PARTIAL_KMAX;
+pub use layer::LayerOperands;
 pub use select_partial::PartialSelect;
 pub use select_partial_source::{Orientation, PartialShape};
 pub use select_sort::{sort_tile, SortSelect, SORT_PMAX};

@@ -8,6 +8,7 @@ use std::cell::OnceCell;
 
 use anyhow::{bail, Result};
 
+use super::layer::LayerOperands;
 use super::scale::scale;
 use super::select_network::chunk_size;
 use super::select_partial_source::{Orientation, PartialShape};
@@ -337,20 +338,18 @@ impl PartialSelect {
 
     /// The dispatches for one layer: the row kernel, or with `sparse_inputs` the list of
     /// non-zero input groups and the column kernel over it.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn bind(
-        &self,
-        gpu: &Gpu,
-        d: Slice<'_>,
-        a: Slice<'_>,
-        g: Slice<'_>,
-        fan_out: u32,
-        fan_in: u32,
-        sparse_inputs: bool,
-        runs: u32,
-        update: Option<f32>,
-    ) -> Vec<Dispatch> {
+    pub(super) fn bind(&self, gpu: &Gpu, op: LayerOperands<'_>) -> Vec<Dispatch> {
         use Kind::*;
+        let LayerOperands {
+            d,
+            a,
+            g,
+            fan_out,
+            fan_in,
+            sparse_inputs,
+            runs,
+            update,
+        } = op;
         let params = PartialParams {
             rows: self.rows as u32,
             fan_out,

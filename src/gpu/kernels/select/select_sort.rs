@@ -6,11 +6,11 @@ use std::cell::OnceCell;
 
 use anyhow::{bail, Result};
 
+use super::layer::LayerOperands;
 use super::scale::scale;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::dispatch::Dispatch;
 use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
-use crate::gpu::kernels::slice::Slice;
 use crate::gpu::plan::ShaderChecks;
 use crate::rule::{Finish, Rule};
 use crate::sortnet;
@@ -150,18 +150,19 @@ impl SortSelect {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn bind(
-        &self,
-        gpu: &Gpu,
-        d: Slice<'_>,
-        a: Slice<'_>,
-        g: Slice<'_>,
-        fan_out: u32,
-        fan_in: u32,
-        update: Option<f32>,
-    ) -> Dispatch {
+    /// One run's dispatch (the caller spreads it over `op.runs`); the sort path reads every
+    /// example, so `op.sparse_inputs` does not change it.
+    pub(super) fn bind(&self, gpu: &Gpu, op: LayerOperands<'_>) -> Dispatch {
         use Kind::*;
+        let LayerOperands {
+            d,
+            a,
+            g,
+            fan_out,
+            fan_in,
+            update,
+            ..
+        } = op;
         let kernel = self.kernels[update.is_some() as usize].get_or_init(|| {
             Kernel::new(
                 gpu,

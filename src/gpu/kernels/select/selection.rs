@@ -15,10 +15,10 @@ use anyhow::Result;
 
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::dispatch::{Dispatch, Work};
-use crate::gpu::kernels::slice::Slice;
 use crate::gpu::plan::KernelPlan;
 use crate::rule::{Rule, Select};
 
+use super::layer::LayerOperands;
 use super::select_partial::PartialSelect;
 use super::select_sort::SortSelect;
 
@@ -64,36 +64,14 @@ impl Selection {
         }
     }
 
-    /// `d`: errors (rows x fan_out); `a`: inputs (rows x fan_in); `g`: the layer's gradient
-    /// segment (weights, then biases); each holds `runs` runs (their `Slice::run` strides,
-    /// multiples of 16 bytes). `sparse_inputs`: most inputs are zero (the first layer's
-    /// pixels), so the partial path reads only the examples where they are not.
-    /// `update`: None stores the update in `g`; Some(lr) means `g` holds the layer's
-    /// parameters, and the SGD step w - lr * update is applied to them in place (the step's
-    /// separate SGD dispatch is then not needed).
-    #[allow(clippy::too_many_arguments)]
-    pub fn bind(
-        &self,
-        gpu: &Gpu,
-        d: Slice<'_>,
-        a: Slice<'_>,
-        g: Slice<'_>,
-        fan_out: u32,
-        fan_in: u32,
-        sparse_inputs: bool,
-        runs: u32,
-        update: Option<f32>,
-    ) -> Vec<Dispatch> {
+    /// The dispatches that aggregate (and with `op.update` apply) one layer's gradient.
+    pub fn bind(&self, gpu: &Gpu, op: LayerOperands<'_>) -> Vec<Dispatch> {
         let mut out = match self {
-            Selection::Partial(k) => {
-                k.bind(gpu, d, a, g, fan_out, fan_in, sparse_inputs, runs, update)
-            }
-            Selection::Sort(k) => {
-                vec![k.bind(gpu, d, a, g, fan_out, fan_in, update).across(runs)]
-            }
+            Selection::Partial(k) => k.bind(gpu, op),
+            Selection::Sort(k) => vec![k.bind(gpu, op).across(op.runs)],
         };
         // the last dispatch aggregates (a list of non-zero inputs may come first)
-        let coords = fan_out as f64 * (fan_in as f64 + 1.0);
+        let coords = op.fan_out as f64 * (op.fan_in as f64 + 1.0);
         if let Some(last) = out.pop() {
             out.push(last.with_work(Work::Coords(coords)));
         }
