@@ -17,21 +17,25 @@ fn bias_grad_reduces_in_order_and_accumulates() {
         g,
         &db,
         Slice::all(&gb),
-        rows as u32,
-        width as u32,
-        off as u32,
-        scale,
-        false,
+        BiasSum {
+            rows: rows as u32,
+            width: width as u32,
+            off: off as u32,
+            scale,
+            accumulate: false,
+        },
     );
     let again = k.bias_grad.bind(
         g,
         &db,
         Slice::all(&gb),
-        rows as u32,
-        width as u32,
-        off as u32,
-        scale,
-        true,
+        BiasSum {
+            rows: rows as u32,
+            width: width as u32,
+            off: off as u32,
+            scale,
+            accumulate: true,
+        },
     );
     run(g, &[&first]).unwrap();
     let once = g.read_f32(&gb, off as u64, width).unwrap();

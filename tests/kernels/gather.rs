@@ -35,15 +35,17 @@ fn gather_case(dim: usize) {
     let rl = g.storage("rl", (rows * 4) as u64);
     let d = k.gather.bind(
         g,
-        &px,
-        &lab,
+        GatherSlices {
+            pixels: Slice::all(&px),
+            labels: Slice::all(&lab),
+            x: Slice::all(&x),
+            row_labels: Slice::all(&rl),
+        },
         GatherFrom::Indices {
             indices: Slice::all(&ib),
             step: &steps,
             base: 0,
         },
-        &x,
-        &rl,
         rows as u32,
         dim as u32,
     );
@@ -58,14 +60,16 @@ fn gather_case(dim: usize) {
     // evaluation mode: a contiguous range starting at `base`
     let d = k.gather.bind(
         g,
-        &px,
-        &lab,
+        GatherSlices {
+            pixels: Slice::all(&px),
+            labels: Slice::all(&lab),
+            x: Slice::all(&x),
+            row_labels: Slice::all(&rl),
+        },
         GatherFrom::Range {
             base: 9,
             step: &steps,
         },
-        &x,
-        &rl,
         17,
         dim as u32,
     );

@@ -36,7 +36,8 @@ fn gpu() -> &'static (Gpu, Kernels) {
 
 use common::*;
 use winsor::gpu::kernels::{
-    Epilogue, GatherFrom, Matmul, MatmulParams, MatmulVariant, Slice, SparseMatmul,
+    BiasSum, Epilogue, GatherFrom, GatherSlices, Matmul, MatmulParams, MatmulVariant, Product,
+    Slice, SparseMatmul, XentSlices,
 };
 use winsor::gpu::plan::{Operands, ShaderChecks, Units};
 use winsor::gpu::select::{LayerOperands, Selection, PARTIAL_KMAX, SORT_PMAX};

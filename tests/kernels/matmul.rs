@@ -77,12 +77,14 @@ fn check_matmul(
     let cb = g.storage_init("c", bytemuck::cast_slice(&prior));
     let d = mm.bind(
         g,
-        epi,
-        Slice::all(&ab),
-        Slice::all(&bb),
-        Slice::all(&xb),
-        Slice::all(&cb),
-        p,
+        Product {
+            epilogue: epi,
+            a: Slice::all(&ab),
+            b: Slice::all(&bb),
+            aux: Slice::all(&xb),
+            c: Slice::all(&cb),
+            p,
+        },
     );
     run(g, &[&d]).unwrap();
     let got = g.read_f32(&cb, 0, m * n).unwrap();
@@ -262,12 +264,14 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
             let c2 = g.storage("c2", (m * n * 4) as u64);
             let d1 = tiled.bind(
                 g,
-                epi,
-                Slice::all(&ab),
-                Slice::all(&bb),
-                Slice::all(&ab),
-                Slice::all(&c1),
-                p,
+                Product {
+                    epilogue: epi,
+                    a: Slice::all(&ab),
+                    b: Slice::all(&bb),
+                    aux: Slice::all(&ab),
+                    c: Slice::all(&c1),
+                    p,
+                },
             );
             // reading A and B from the buffers, and from texture mirrors (the cpu plan's)
             let c3 = g.storage("c3", (m * n * 4) as u64);
@@ -275,11 +279,14 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
                 kernel
                     .bind(
                         g,
-                        epi,
-                        Slice::all(&ab),
-                        Slice::all(&bb),
-                        Slice::all(c),
-                        p,
+                        Product {
+                            epilogue: epi,
+                            a: Slice::all(&ab),
+                            b: Slice::all(&bb),
+                            aux: Slice::all(&ab),
+                            c: Slice::all(c),
+                            p,
+                        },
                         1,
                     )
                     .expect("the forward layout has the sparse product")
@@ -343,11 +350,14 @@ fn matmul_skipping_zero_inputs_is_bit_identical() {
     ] {
         let d = sparse.bind(
             g,
-            epi,
-            Slice::all(&ab),
-            Slice::all(&bb),
-            Slice::all(&cb),
-            p,
+            Product {
+                epilogue: epi,
+                a: Slice::all(&ab),
+                b: Slice::all(&bb),
+                aux: Slice::all(&ab),
+                c: Slice::all(&cb),
+                p,
+            },
             1,
         );
         assert!(d.is_none(), "{what}: no sparse product");

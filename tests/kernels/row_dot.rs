@@ -14,9 +14,14 @@ fn row_dot_matches_reference() {
         let yb = g.storage_init("y", bytemuck::cast_slice(&y));
         let out = g.storage("out", ((rows + base) * 4) as u64);
         for (a, b, yv) in [(&xb, &yb, &y), (&xb, &xb, &x)] {
-            let d = k
-                .row_dot
-                .bind(g, a, b, &out, rows as u32, width as u32, base as u32);
+            let d = k.row_dot.bind(
+                g,
+                a,
+                b,
+                &out,
+                width as u32,
+                base as u32..(base + rows) as u32,
+            );
             run(g, &[&d]).unwrap();
             let got = g.read_f32(&out, base as u64, rows).unwrap();
             let want = reference::row_dot(&to64(&x), &to64(yv), rows, width);

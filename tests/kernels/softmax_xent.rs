@@ -23,18 +23,16 @@ fn softmax_xent_matches_reference() {
     let base = 5usize;
     let loss = g.storage("loss", ((rows + base) * 4) as u64);
     let corr = g.storage("correct", ((rows + base) * 4) as u64);
-    let d = k.softmax.bind(
-        g,
-        &lb,
-        &rl,
-        &db,
-        true,
-        &loss,
-        &corr,
-        rows as u32,
-        classes as u32,
-        base as u32,
-    );
+    let io = XentSlices {
+        logits: Slice::all(&lb),
+        row_labels: Slice::all(&rl),
+        d: Slice::all(&db),
+        loss: Slice::all(&loss),
+        correct: Slice::all(&corr),
+    };
+    let d = k
+        .softmax
+        .bind(g, io, true, rows as u32, classes as u32, base as u32);
     run(g, &[&d]).unwrap();
     let want = reference::softmax_xent(&to64(&logits), &labels, classes);
     let gl = g.read_f32(&loss, base as u64, rows).unwrap();

@@ -30,6 +30,17 @@ uniform_struct! {
     }
 }
 
+/// Which sums [`BiasGrad`] forms: `scale` times the sum over `rows` rows of each of the
+/// `width` columns of d, written (or added, with `accumulate`) at `off` in the segment.
+#[derive(Clone, Copy, Debug)]
+pub struct BiasSum {
+    pub rows: u32,
+    pub width: u32,
+    pub off: u32,
+    pub scale: f32,
+    pub accumulate: bool,
+}
+
 /// Bias gradient `scale * sum_e d[e, j]`, written (or added, with `accumulate`) at `off`
 /// inside a layer's gradient segment.
 pub struct BiasGrad(Kernel);
@@ -47,18 +58,20 @@ impl BiasGrad {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn bind<'a>(
         &self,
         gpu: &Gpu,
         d: impl Into<Slice<'a>>,
         g: Slice<'_>,
-        rows: u32,
-        width: u32,
-        off: u32,
-        scale: f32,
-        accumulate: bool,
+        sum: BiasSum,
     ) -> Dispatch {
+        let BiasSum {
+            rows,
+            width,
+            off,
+            scale,
+            accumulate,
+        } = sum;
         self.0.bind(
             gpu,
             &[d.into(), g],

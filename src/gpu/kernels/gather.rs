@@ -34,6 +34,16 @@ uniform_struct! {
 /// Copies examples of the resident u8 data set into f32 input rows and their labels.
 pub struct Gather(Kernel);
 
+/// What the gather reads and writes: the resident data set's pixels (packed u8) and labels,
+/// and the minibatch's input rows and labels.
+#[derive(Clone, Copy)]
+pub struct GatherSlices<'a> {
+    pub pixels: Slice<'a>,
+    pub labels: Slice<'a>,
+    pub x: Slice<'a>,
+    pub row_labels: Slice<'a>,
+}
+
 /// Where the gather takes its examples from.
 pub enum GatherFrom<'a> {
     /// Row r is example `indices[step.index_base + base + r]` (training minibatches, `base`
@@ -60,20 +70,21 @@ impl Gather {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn bind<'a>(
+    /// `rows` rows of `dim` pixels from `from` into `io.x` and `io.row_labels`.
+    pub fn bind(
         &self,
         gpu: &Gpu,
-        pixels: impl Into<Slice<'a>>,
-        labels: impl Into<Slice<'a>>,
+        io: GatherSlices<'_>,
         from: GatherFrom<'_>,
-        x: impl Into<Slice<'a>>,
-        row_labels: impl Into<Slice<'a>>,
         rows: u32,
         dim: u32,
     ) -> Dispatch {
-        let labels = labels.into();
-        let x = x.into();
+        let GatherSlices {
+            pixels,
+            labels,
+            x,
+            row_labels,
+        } = io;
         let (indices, step, base, mode) = match from {
             GatherFrom::Indices {
                 indices,
@@ -85,7 +96,7 @@ impl Gather {
         self.0
             .bind(
                 gpu,
-                &[pixels.into(), labels, indices, x, row_labels.into()],
+                &[pixels, labels, indices, x, row_labels],
                 &GatherParams {
                     rows,
                     dim,

@@ -26,13 +26,13 @@ pub mod softmax_xent;
 pub mod temporal;
 
 pub use batch_stats::BatchStats;
-pub use bias_grad::BiasGrad;
-pub use gather::{Gather, GatherFrom};
-pub use matmul::SparseMatmul;
+pub use bias_grad::{BiasGrad, BiasSum};
+pub use gather::{Gather, GatherFrom, GatherSlices};
 pub use matmul::{Epilogue, Matmul, MatmulParams};
+pub use matmul::{Product, SparseMatmul};
 pub use row_dot::RowDot;
 pub use sgd::Sgd;
-pub use softmax_xent::SoftmaxXent;
+pub use softmax_xent::{SoftmaxXent, XentSlices};
 pub use temporal::TemporalCombine;
 
 pub mod compiled;

@@ -45,17 +45,17 @@ impl RowDot {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// out[i] = x[r] . y[r] for i in `out_rows`, r = i - out_rows.start.
     pub fn bind<'a>(
         &self,
         gpu: &Gpu,
         x: impl Into<Slice<'a>>,
         y: impl Into<Slice<'a>>,
         out: impl Into<Slice<'a>>,
-        rows: u32,
         width: u32,
-        out_base: u32,
+        out_rows: std::ops::Range<u32>,
     ) -> Dispatch {
+        let (rows, out_base) = (out_rows.len() as u32, out_rows.start);
         self.0.bind(
             gpu,
             &[x.into(), y.into(), out.into()],

@@ -28,6 +28,17 @@ uniform_struct! {
     }
 }
 
+/// What softmax cross-entropy reads (the logits and the rows' labels) and writes (in
+/// training the error `d`; each row's loss and correctness at `base + row`).
+#[derive(Clone, Copy)]
+pub struct XentSlices<'a> {
+    pub logits: Slice<'a>,
+    pub row_labels: Slice<'a>,
+    pub d: Slice<'a>,
+    pub loss: Slice<'a>,
+    pub correct: Slice<'a>,
+}
+
 /// Softmax cross-entropy: per-row loss and correctness, and in training the error d.
 pub struct SoftmaxXent(Kernel);
 
@@ -46,16 +57,11 @@ impl SoftmaxXent {
 
     /// `train`: the error is written to `d`; otherwise `d` is untouched (pass any buffer that
     /// is not bound elsewhere in the dispatch).
-    #[allow(clippy::too_many_arguments)]
-    pub fn bind<'a>(
+    pub fn bind(
         &self,
         gpu: &Gpu,
-        logits: impl Into<Slice<'a>>,
-        row_labels: impl Into<Slice<'a>>,
-        d: impl Into<Slice<'a>>,
+        io: XentSlices<'_>,
         train: bool,
-        loss_out: impl Into<Slice<'a>>,
-        correct_out: impl Into<Slice<'a>>,
         rows: u32,
         classes: u32,
         base: u32,
@@ -64,13 +70,7 @@ impl SoftmaxXent {
         self.0
             .bind(
                 gpu,
-                &[
-                    logits.into(),
-                    row_labels.into(),
-                    d.into(),
-                    loss_out.into(),
-                    correct_out.into(),
-                ],
+                &[io.logits, io.row_labels, io.d, io.loss, io.correct],
                 &SoftmaxParams {
                     rows,
                     classes,

@@ -129,7 +129,7 @@ fn pass(
         ops.forward_rows(range, &buf.train, r, base, scores, list);
     }
     let rd = &ops.kernels.row_dot;
-    let (rr, b32) = (r as u32, base as u32);
+    let rows = base as u32..(base + r) as u32;
     for l in (0..n_layers).rev() {
         let (fi, fo) = ops.layout.fans(l);
         let seg = ops.layout.segment(&pb.gsum, l);
@@ -138,12 +138,12 @@ fn pass(
             // G += d^T a and the bias sums, chunk by chunk in order
             let a = buf.input(l).all();
             list.extend(ops.grad_sum(l, r, d, a, seg, 1.0, chunk > 0, 1));
-            list.push(rd.bind(gpu, d, d, &out.d_sq[l], rr, fo as u32, b32));
-            list.push(rd.bind(gpu, a, a, &out.a_sq[l], rr, fi as u32, b32));
+            list.push(rd.bind(gpu, d, d, &out.d_sq[l], fo as u32, rows.clone()));
+            list.push(rd.bind(gpu, a, a, &out.a_sq[l], fi as u32, rows.clone()));
         } else {
             // u = G_W a_e + G_b, then d_e . u
             list.extend(ops.dense(l, r, seg, Slice::all(&pb.u), Epilogue::Bias));
-            list.push(rd.bind(gpu, d, &pb.u, &out.dot[l], rr, fo as u32, b32));
+            list.push(rd.bind(gpu, d, &pb.u, &out.dot[l], fo as u32, rows.clone()));
         }
         if l > 0 && recompute {
             list.push(ops.backprop(l, r, &pb.deltas[l], &pb.deltas[l - 1]));

@@ -6,7 +6,10 @@ use super::buffers::{Buffers, Split, Stacked};
 use super::layout::ParamLayout;
 use crate::data::CLASSES;
 use crate::gpu::context::Gpu;
-use crate::gpu::kernels::{Dispatch, Epilogue, GatherFrom, Kernels, MatmulParams, Slice};
+use crate::gpu::kernels::{
+    BiasSum, Dispatch, Epilogue, GatherFrom, GatherSlices, Kernels, MatmulParams, Product, Slice,
+    XentSlices,
+};
 
 /// What the layer operations need: the device, the kernels (and their plan), the layout
 /// and the trainer's buffers.
@@ -57,16 +60,20 @@ impl Ops<'_> {
         };
         // the rows this product reads (what a texture mirror of A copies)
         let a = self.buf.input(l).all().reading((r * fi) as u64, self.runs);
+        let op = Product {
+            epilogue,
+            a,
+            b: w,
+            aux: a,
+            c: out,
+            p,
+        };
         if let (0, Some(sparse)) = (l, &self.kernels.sparse) {
-            if let Some(pair) = sparse.bind(self.gpu, epilogue, a, w, out, p, self.runs) {
+            if let Some(pair) = sparse.bind(self.gpu, op, self.runs) {
                 return pair.into();
             }
         }
-        vec![self
-            .kernels
-            .forward()
-            .bind(self.gpu, epilogue, a, w, a, out, p)
-            .across(self.runs)]
+        vec![self.kernels.forward().bind(self.gpu, op).across(self.runs)]
     }
 
     /// scale * (d^T a, sum of d) of layer l over `r` rows into the gradient segment `seg`,
@@ -105,10 +112,31 @@ impl Ops<'_> {
         let (fo, at) = (fo as u32, (fo * fi) as u32);
         [
             k.grad()
-                .bind(self.gpu, epilogue, d, a, d, seg, p)
+                .bind(
+                    self.gpu,
+                    Product {
+                        epilogue,
+                        a: d,
+                        b: a,
+                        aux: d,
+                        c: seg,
+                        p,
+                    },
+                )
                 .across(count as u32),
             k.bias_grad
-                .bind(self.gpu, d, seg, r as u32, fo, at, scale, accumulate)
+                .bind(
+                    self.gpu,
+                    d,
+                    seg,
+                    BiasSum {
+                        rows: r as u32,
+                        width: fo,
+                        off: at,
+                        scale,
+                        accumulate,
+                    },
+                )
                 .across(count as u32),
         ]
     }
@@ -133,12 +161,14 @@ impl Ops<'_> {
             .backward()
             .bind(
                 self.gpu,
-                Epilogue::MaskPositive,
-                d.all().reading((r * fo) as u64, self.runs),
-                w,
-                relu_of,
-                d_prev.all(),
-                p,
+                Product {
+                    epilogue: Epilogue::MaskPositive,
+                    a: d.all().reading((r * fo) as u64, self.runs),
+                    b: w,
+                    aux: relu_of,
+                    c: d_prev.all(),
+                    p,
+                },
             )
             .across(self.runs)
     }
@@ -157,16 +187,13 @@ impl Ops<'_> {
     ) {
         let (k, buf, n_layers) = (self.kernels, self.buf, self.layers());
         let dim = self.layout.widths[0] as u32;
-        let gather = k.gather.bind(
-            self.gpu,
-            &split.pixels,
-            split.labels.all(),
-            from,
-            buf.x.all(),
-            buf.row_labels.all(),
-            r as u32,
-            dim,
-        );
+        let io = GatherSlices {
+            pixels: Slice::all(&split.pixels),
+            labels: split.labels.all(),
+            x: buf.x.all(),
+            row_labels: buf.row_labels.all(),
+        };
+        let gather = k.gather.bind(self.gpu, io, from, r as u32, dim);
         out.push(gather.across(self.runs));
         for (l, act) in buf.acts.iter().enumerate() {
             let epilogue = if l + 1 == n_layers {
@@ -177,18 +204,17 @@ impl Ops<'_> {
             let w = buf.params.segment(self.layout, l, 0);
             out.extend(self.dense(l, r, w, act.all(), epilogue));
         }
-        let score = k.softmax.bind(
-            self.gpu,
-            buf.acts[n_layers - 1].all(),
-            buf.row_labels.all(),
-            scores.d.unwrap_or(Slice::all(&buf.scratch)),
-            scores.d.is_some(),
-            scores.loss,
-            scores.correct,
-            r as u32,
-            CLASSES as u32,
-            base as u32,
-        );
+        let io = XentSlices {
+            logits: buf.acts[n_layers - 1].all(),
+            row_labels: buf.row_labels.all(),
+            d: scores.d.unwrap_or(Slice::all(&buf.scratch)),
+            loss: scores.loss,
+            correct: scores.correct,
+        };
+        let train = scores.d.is_some();
+        let score = k
+            .softmax
+            .bind(self.gpu, io, train, r as u32, CLASSES as u32, base as u32);
         out.push(score.across(self.runs));
     }
 }

@@ -67,6 +67,19 @@ impl MatmulParams {
     }
 }
 
+/// One matrix product as a kernel binds it: C[m x n] (row-major) = A * B with the strides
+/// in `p`, then the epilogue. `aux` is read only by `MaskPositive` (an m x n array); pass
+/// any slice not written by the product otherwise.
+#[derive(Clone, Copy)]
+pub struct Product<'a> {
+    pub epilogue: Epilogue,
+    pub a: Slice<'a>,
+    pub b: Slice<'a>,
+    pub aux: Slice<'a>,
+    pub c: Slice<'a>,
+    pub p: MatmulParams,
+}
+
 /// Epilogue of the matrix product (the shaders' MODE override).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Epilogue {
@@ -285,19 +298,16 @@ impl Matmul {
         }
     }
 
-    /// C[m x n] (row-major) = A * B with the strides in `p`, then the epilogue. `aux` is read
-    /// only by `MaskPositive` (an m x n array); pass any buffer not written here otherwise.
-    #[allow(clippy::too_many_arguments)]
-    pub fn bind(
-        &self,
-        gpu: &Gpu,
-        epilogue: Epilogue,
-        a: Slice<'_>,
-        b: Slice<'_>,
-        aux: Slice<'_>,
-        c: Slice<'_>,
-        p: MatmulParams,
-    ) -> Dispatch {
+    /// The dispatch of `op`, through the vec4 kernel of its layout where the variant has one.
+    pub fn bind(&self, gpu: &Gpu, op: Product<'_>) -> Dispatch {
+        let Product {
+            epilogue,
+            a,
+            b,
+            aux,
+            c,
+            p,
+        } = op;
         let groups = match self.variant {
             MatmulVariant::Tiled => [p.n.div_ceil(64), p.m.div_ceil(64), 1],
             MatmulVariant::Cpu => [p.n.div_ceil(64), p.m.div_ceil(32), 1],

@@ -2,7 +2,7 @@
 //! matmul_sparse.wgsl; CPU twin `reference::matmul` (the same product: skipping zeros
 //! changes no sum); test `matmul_skipping_zero_inputs_is_bit_identical` in tests/kernels/matmul.rs.
 
-use super::matmul::{cpu_block, Epilogue, MatmulParams};
+use super::matmul::{cpu_block, Epilogue, MatmulParams, Product};
 use crate::gpu::context::Gpu;
 use crate::gpu::kernels::dispatch::Dispatch;
 use crate::gpu::kernels::pipeline::{Kernel, Kind, ShaderVariant};
@@ -86,17 +86,16 @@ impl SparseMatmul {
     /// The listing and the product for `runs` runs, or None where it does not apply
     /// (operands not contiguous in k by fours, or an epilogue other than the forward ones),
     /// and the caller uses [`super::Matmul::bind`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn bind(
-        &self,
-        gpu: &Gpu,
-        epilogue: Epilogue,
-        a: Slice<'_>,
-        b: Slice<'_>,
-        c: Slice<'_>,
-        p: MatmulParams,
-        runs: u32,
-    ) -> Option<[Dispatch; 2]> {
+    /// (`op.aux` is not read.)
+    pub fn bind(&self, gpu: &Gpu, op: Product<'_>, runs: u32) -> Option<[Dispatch; 2]> {
+        let Product {
+            epilogue,
+            a,
+            b,
+            c,
+            p,
+            ..
+        } = op;
         if !p.vec4_along_k() || !matches!(epilogue, Epilogue::BiasRelu | Epilogue::Bias) || p.m == 0
         {
             return None;

@@ -7,5 +7,5 @@
 pub mod matmul;
 pub mod matmul_sparse;
 
-pub use matmul::{Epilogue, Matmul, MatmulParams};
+pub use matmul::{Epilogue, Matmul, MatmulParams, Product};
 pub use matmul_sparse::SparseMatmul;
