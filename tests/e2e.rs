@@ -573,7 +573,7 @@ fn texture_operands_are_bit_identical_to_buffers() {
 #[test]
 fn chunk_merges_and_early_rejection_change_no_bits() {
     let _serial = serial();
-    use winsor::gpu::kernels::select::select_partial::PartialShape;
+    use winsor::gpu::kernels::select::PartialShape;
     use winsor::gpu::plan::Units;
     // the fixture's winsor and trim runs (batch 23 in training_bits) really take chunk
     // merges, so that the comparison is not of two identical plans

@@ -44,7 +44,7 @@ pub mod step;
 pub use compiled::{compiled_shaders, write_compiled_shaders};
 pub use contract::{Contract, Field};
 pub use dispatch::{groups_1d, record_all, Dispatch, Work};
-pub use pipeline::{with_prelude, ShaderVariant};
+pub use pipeline::{with_prelude, RunStrides, ShaderVariant};
 pub use slice::Slice;
 pub use step::{step_buffer, step_bytes, StepInfo, STEP_STRIDE};
 

@@ -4,6 +4,8 @@
 //! layer's forward product over non-zero inputs, with nonzero_blocks.wgsl). Both compute
 //! `reference::matmul`; their tests are in tests/kernels/matmul.rs.
 
+// named like its shader, shaders/matmul/matmul.wgsl (one name in four places)
+#[allow(clippy::module_inception)]
 pub mod matmul;
 pub mod matmul_sparse;
 
