@@ -16,6 +16,8 @@ pub enum Stream {
     Init = 2,
     Batches = 3,
     Coherence = 4,
+    /// The probe set of `--similarity`.
+    Similarity = 5,
     Test = 99,
 }
 

@@ -10,7 +10,7 @@ pub mod kernels;
 
 pub use kernels::{
     aggregate_values, batch_stats, bias_grad, gather, matmul, per_example_gradients, row_dot,
-    select, sgd, sign, softmax_xent, temporal, MatmulEpilogue, MatmulLayout, Xent,
+    select, sgd, sign, similarity, softmax_xent, temporal, MatmulEpilogue, MatmulLayout, Xent,
 };
 
 use crate::model::Params;
@@ -227,6 +227,30 @@ pub fn summarize(loss: &[f64], correct: &[bool]) -> (f64, f64) {
     )
 }
 
+/// The per-example gradient inner products K[i, j] = g_i . g_j of the `rows` examples of
+/// `x` (with `labels`), g_i the gradient of example i's own loss over every parameter: the
+/// twin of `similarity` chained over the layers, in the GPU pass's order (last layer first),
+/// from one forward and one per-example backward pass. Row-major, rows x rows.
+pub fn gradient_similarity(net: &Net64, x: &[f64], labels: &[u8]) -> Vec<f64> {
+    let rows = labels.len();
+    let classes = net.layers.last().expect("layers").fan_out;
+    let acts = forward(net, x, rows);
+    let xent = softmax_xent(acts.last().expect("logits"), labels, classes);
+    let ds = backward(net, &acts, &xent.d, rows);
+    let mut k: Option<Vec<f64>> = None;
+    for (l, layer) in net.layers.iter().enumerate().rev() {
+        k = Some(similarity(
+            &ds[l],
+            &acts[l],
+            rows,
+            layer.fan_out,
+            layer.fan_in,
+            k.as_deref(),
+        ));
+    }
+    k.expect("at least one layer")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +289,61 @@ mod tests {
             b.layers[0].b[j] -= h;
             let fd = (loss(&a) - loss(&b)) / (2.0 * h);
             assert!((fd - gb[j]).abs() < 1e-7, "b{j}: {fd} vs {}", gb[j]);
+        }
+    }
+
+    /// K from the outer-product identity against the inner products of explicitly formed
+    /// per-example gradients (every weight and bias of every layer), on a small net with
+    /// awkward widths: equal to 1e-6 relative (in f64 the two differ by rounding only).
+    #[test]
+    fn gradient_similarity_matches_explicit_gradients() {
+        let widths = [7, 5, 3, 4];
+        let p = crate::model::Params::init(&widths, crate::model::Init::Code, 11);
+        let mut net = Net64::from_params(&p);
+        for layer in &mut net.layers {
+            for (i, b) in layer.b.iter_mut().enumerate() {
+                *b = 0.05 * (i as f64 + 1.0);
+            }
+        }
+        let rows = 6;
+        let mut rng = crate::rng::Rng::new(3, crate::rng::Stream::Test);
+        let x: Vec<f64> = (0..rows * widths[0]).map(|_| rng.uniform()).collect();
+        let labels: Vec<u8> = (0..rows).map(|i| (i % 4) as u8).collect();
+        let k = gradient_similarity(&net, &x, &labels);
+        // every example's gradient, formed explicitly: one example at a time
+        let grad = |e: usize| -> Vec<f64> {
+            let xe = &x[e * widths[0]..(e + 1) * widths[0]];
+            let acts = forward(&net, xe, 1);
+            let xent = softmax_xent(acts.last().unwrap(), &labels[e..e + 1], 4);
+            let ds = backward(&net, &acts, &xent.d, 1);
+            let mut g = Vec::new();
+            for (l, layer) in net.layers.iter().enumerate() {
+                for j in 0..layer.fan_out {
+                    for i in 0..layer.fan_in {
+                        g.push(ds[l][j] * acts[l][i]);
+                    }
+                }
+                g.extend_from_slice(&ds[l]);
+            }
+            g
+        };
+        let grads: Vec<Vec<f64>> = (0..rows).map(grad).collect();
+        for i in 0..rows {
+            for j in 0..rows {
+                let want: f64 = grads[i].iter().zip(&grads[j]).map(|(a, b)| a * b).sum();
+                let got = k[i * rows + j];
+                assert!(
+                    (got - want).abs() <= 1e-6 * want.abs().max(1e-12),
+                    "K[{i}, {j}] = {got}, explicitly {want}"
+                );
+            }
+        }
+        // and it is a Gram matrix: symmetric with a positive diagonal
+        for i in 0..rows {
+            assert!(k[i * rows + i] > 0.0);
+            for j in 0..rows {
+                assert_eq!(k[i * rows + j], k[j * rows + i]);
+            }
         }
     }
 }

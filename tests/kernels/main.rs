@@ -21,6 +21,7 @@ mod matmul;
 mod row_dot;
 mod select;
 mod sgd;
+mod similarity;
 mod softmax_xent;
 mod temporal;
 
@@ -37,7 +38,7 @@ fn gpu() -> &'static (Gpu, Kernels) {
 use common::*;
 use winsor::gpu::kernels::{
     BiasSum, Epilogue, GatherFrom, GatherSlices, Matmul, MatmulParams, MatmulVariant, Product,
-    Slice, SparseMatmul, XentSlices,
+    Similarity, SimilarityLayer, Slice, SparseMatmul, XentSlices,
 };
 use winsor::gpu::plan::{Operands, ShaderChecks, Units};
 use winsor::gpu::select::{LayerOperands, Selection, PARTIAL_KMAX, SORT_PMAX};

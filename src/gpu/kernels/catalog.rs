@@ -16,6 +16,7 @@ pub fn all() -> Vec<ShaderVariant> {
     out.extend(super::sgd::variants());
     out.extend(super::temporal::variants());
     out.extend(super::row_dot::variants());
+    out.extend(super::similarity::variants());
     out.extend(super::select::select_partial::variants());
     out.extend(super::select::select_sort::variants());
     out

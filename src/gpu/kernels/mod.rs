@@ -22,6 +22,7 @@ pub(crate) mod mirror;
 pub mod row_dot;
 pub mod select;
 pub mod sgd;
+pub mod similarity;
 pub mod softmax_xent;
 pub mod temporal;
 
@@ -32,6 +33,7 @@ pub use matmul::{Epilogue, Matmul, MatmulParams};
 pub use matmul::{Product, SparseMatmul};
 pub use row_dot::RowDot;
 pub use sgd::Sgd;
+pub use similarity::{Similarity, SimilarityLayer};
 pub use softmax_xent::{SoftmaxXent, XentSlices};
 pub use temporal::TemporalCombine;
 

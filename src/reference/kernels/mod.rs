@@ -17,6 +17,7 @@ pub mod matmul;
 pub mod row_dot;
 pub mod select;
 pub mod sgd;
+pub mod similarity;
 pub mod softmax_xent;
 pub mod temporal;
 
@@ -27,5 +28,6 @@ pub use matmul::{matmul, MatmulEpilogue, MatmulLayout};
 pub use row_dot::row_dot;
 pub use select::{aggregate_values, per_example_gradients, select, sign};
 pub use sgd::sgd;
+pub use similarity::similarity;
 pub use softmax_xent::{softmax_xent, Xent};
 pub use temporal::temporal;

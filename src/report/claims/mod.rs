@@ -14,8 +14,8 @@ pub use experiment3::experiment3;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::checks::*;
+    use super::*;
     use crate::report::{Run, Table};
 
     /// A fig4-like run: C, noise, seed and its train accuracy and overfit at steps 0 and 10.
