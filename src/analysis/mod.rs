@@ -3,3 +3,4 @@
 //! follow-ups.
 
 pub mod coherence;
+pub mod similarity;

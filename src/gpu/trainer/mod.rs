@@ -19,6 +19,7 @@ mod coherence;
 mod eval;
 mod layers;
 mod layout;
+mod similarity;
 mod spec;
 mod step;
 
@@ -26,6 +27,7 @@ use buffers::Buffers;
 use capacity::Capacity;
 use coherence::CoherencePasses;
 use layers::Ops;
+use similarity::SimilarityPass;
 use step::Aggregation;
 
 pub use capacity::{check_widths, max_runs};
@@ -123,6 +125,10 @@ pub struct GpuTrainer<'g> {
     step: Vec<Dispatch>,
     eval: Vec<Dispatch>,
     coherence: Option<CoherencePasses>,
+    /// Rows the activation buffers hold (a training or evaluation chunk).
+    rows: usize,
+    /// The `--similarity` pass, once [`GpuTrainer::add_similarity`] has built it.
+    similarity: Option<SimilarityPass>,
     // The aggregation kernels and the temporal rules' history, which the step's dispatches
     // reference.
     aggregations: Vec<Aggregation>,
@@ -188,6 +194,8 @@ impl<'g> GpuTrainer<'g> {
             step,
             eval,
             coherence,
+            rows: cap.rows,
+            similarity: None,
             aggregations,
         })
     }
@@ -351,6 +359,33 @@ impl<'g> GpuTrainer<'g> {
             bail!("this trainer was built without the coherence passes");
         };
         c.measure(self.gpu)
+    }
+
+    /// Builds the pass of [`GpuTrainer::similarity`] over the training examples `probe`
+    /// (one run only; the probe must fit the trainer's row buffers and its matrix one
+    /// storage binding, or the error says which `--similarity` does).
+    pub fn add_similarity(&mut self, kernels: &Kernels, probe: &[u32]) -> Result<()> {
+        let ops = Ops {
+            gpu: self.gpu,
+            kernels,
+            layout: &self.layout,
+            buf: &self.buf,
+            runs: self.runs as u32,
+        };
+        let pass = SimilarityPass::build(&ops, self.rows, probe)?;
+        // buffer creation errors (out of memory) surface here rather than mid-run
+        self.gpu.wait()?;
+        self.similarity = Some(pass);
+        Ok(())
+    }
+
+    /// The per-example gradient inner products K[i, j] = g_i . g_j of the probe examples at
+    /// the current weights (noisy labels), n x n row-major. Needs [`GpuTrainer::add_similarity`].
+    pub fn similarity(&self) -> Result<Vec<f32>> {
+        let Some(s) = &self.similarity else {
+            bail!("this trainer was built without the similarity pass");
+        };
+        s.measure(self.gpu)
     }
 
     /// The parameters (one run).
