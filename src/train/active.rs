@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::checkpoint::{Checkpoint, CoherenceState, Spent, CHECKPOINT};
+use super::checkpoint::{Checkpoint, CoherenceState, SimilarityState, Spent, CHECKPOINT};
 use super::config::{RunRecord, SavedConfig, TrainConfig};
 use super::metrics::{self, Learnt, Row, Summary};
 use super::progress::Progress;
 use super::{prepare_out_dir, DONE_MARKER};
 use crate::analysis::coherence::Coherence;
+use crate::analysis::similarity::{Probe, Similarity};
 use crate::data::{BatchOrder, DataSet, LabelNoise, CLASSES};
 use crate::gpu::trainer::Evaluation;
 use crate::gpu::{Gpu, Kernels};
@@ -59,6 +60,7 @@ pub(super) struct Active<'c> {
     pub noise: LabelNoise,
     pub order: BatchOrder,
     pub coherence: Option<Coherence>,
+    pub similarity: Option<Similarity>,
     rows: Vec<Row>,
     learnt: Learnt,
     /// The latest minibatch's loss and correct count.
@@ -93,12 +95,22 @@ impl<'c> Active<'c> {
             .coherence
             .clone()
             .map(|k| Coherence::new(k, noise.corrupt(c.corrupt), s.widths, c.batch, c.seed));
+        let similarity = match &c.similarity {
+            None => None,
+            Some(sc) => {
+                let corrupt = noise.corrupt(c.corrupt);
+                let probe = Probe::draw(sc.n, &data.train.labels, &noise.labels, corrupt, c.seed)?;
+                write_atomic(&out.join("similarity_probe.csv"), probe.csv().as_bytes())?;
+                Some(Similarity::new(sc, probe, c.seed))
+            }
+        };
         let run = Active {
             cfg: c,
             out: out.to_path_buf(),
             noise,
             order: BatchOrder::new(data.train.n, c.batch, c.seed),
             coherence,
+            similarity,
             rows: Vec::new(),
             learnt: Learnt::new(data.train.n),
             last_batch: None,
@@ -133,7 +145,30 @@ impl<'c> Active<'c> {
                 self.out.display()
             ),
         }
+        match (&mut self.similarity, c.similarity) {
+            (None, None) => {}
+            (Some(s), Some(state)) => {
+                s.restore(state.rows, state.class_rows)?;
+                self.write_similarity()?;
+            }
+            _ => bail!(
+                "{}: the checkpoint's similarity state does not match --similarity; pass --force to start again",
+                self.out.display()
+            ),
+        }
         self.write_metrics()
+    }
+
+    /// Rewrites similarity.csv and similarity_classes.csv with every row so far.
+    pub(super) fn write_similarity(&self) -> Result<()> {
+        if let Some(s) = &self.similarity {
+            write_atomic(&self.out.join("similarity.csv"), s.csv().as_bytes())?;
+            write_atomic(
+                &self.out.join("similarity_classes.csv"),
+                s.classes_csv().as_bytes(),
+            )?;
+        }
+        Ok(())
     }
 
     /// Rewrites metrics.csv with every row so far.
@@ -163,6 +198,13 @@ impl<'c> Active<'c> {
                 CoherenceState {
                     cum: cum.to_vec(),
                     rows: rows.to_vec(),
+                }
+            }),
+            similarity: self.similarity.as_ref().map(|s| {
+                let (rows, class_rows) = s.state();
+                SimilarityState {
+                    rows: rows.to_vec(),
+                    class_rows: class_rows.to_vec(),
                 }
             }),
             spent,

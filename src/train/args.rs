@@ -128,6 +128,17 @@ pub struct TrainArgs {
     /// 1/10 of those keep their label by chance).
     #[arg(long, value_enum, default_value = "changed")]
     pub corrupt: crate::data::Corrupt,
+    /// Measure the exact per-example gradient similarity matrix of N training examples (a
+    /// probe drawn from --seed, stratified by class and by pristine/corrupt) at every
+    /// logged step (and every step --coherence measures): writes similarity.csv,
+    /// similarity_classes.csv and similarity_probe.csv. 1000 is a practical N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub similarity: Option<u64>,
+    /// With --similarity: how many null worlds (permutations of which probe examples are
+    /// pristine and which corrupt), at most 99.
+    #[arg(long, default_value = "3", requires = "similarity",
+          value_parser = clap::value_parser!(u64).range(0..=99))]
+    pub similarity_null_worlds: u64,
     /// With --coherence: also measure every step from 0 to this one.
     #[arg(long, default_value = "10", requires = "coherence")]
     pub coherence_first: u64,
@@ -176,6 +187,12 @@ impl TrainArgs {
                     null_worlds: a.null_worlds as usize,
                     minibatches: a.coherence_minibatches,
                     ..Default::default()
+                }),
+            similarity: a
+                .similarity
+                .map(|n| crate::analysis::similarity::SimilarityConfig {
+                    n: n as usize,
+                    null_worlds: a.similarity_null_worlds as usize,
                 }),
         };
         cfg.validate()?;

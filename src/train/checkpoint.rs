@@ -53,6 +53,13 @@ pub struct CoherenceState {
     pub rows: Vec<Vec<f64>>,
 }
 
+/// The similarity measurement's rows (the probe and the null worlds derive from the seed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarityState {
+    pub rows: Vec<Vec<f64>>,
+    pub class_rows: Vec<Vec<f64>>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
     /// Steps trained; every stop point up to it has been measured.
@@ -63,6 +70,7 @@ pub struct Checkpoint {
     pub rows: Vec<Row>,
     pub learnt: Learnt,
     pub coherence: Option<CoherenceState>,
+    pub similarity: Option<SimilarityState>,
     pub spent: Spent,
 }
 
@@ -177,6 +185,24 @@ impl Checkpoint {
                 bytemuck::cast_slice(&flat),
             );
         }
+        if let Some(s) = &self.similarity {
+            for (name, rows) in [
+                ("similarity.rows", &s.rows),
+                ("similarity.classes", &s.class_rows),
+            ] {
+                let cols = rows.first().map_or(0, Vec::len);
+                if rows.iter().any(|r| r.len() != cols) {
+                    bail!("{name} of different lengths");
+                }
+                let flat: Vec<f64> = rows.concat();
+                put(
+                    name.into(),
+                    Dtype::F64,
+                    vec![rows.len(), cols],
+                    bytemuck::cast_slice(&flat),
+                );
+            }
+        }
         let views = owned
             .iter()
             .map(|(n, d, s, b)| Ok((n.clone(), TensorView::new(*d, s.clone(), b)?)))
@@ -289,6 +315,18 @@ impl Checkpoint {
                 })
             }
         };
+        let table = |name: &str| -> Result<Vec<Vec<f64>>> {
+            let (shape, r) = need(name, Dtype::F64)?;
+            let cols = shape.get(1).copied().unwrap_or(0).max(1);
+            Ok(f64s(&r).chunks(cols).map(<[f64]>::to_vec).collect())
+        };
+        let similarity = match get("similarity.rows", Dtype::F64)? {
+            None => None,
+            Some(_) => Some(SimilarityState {
+                rows: table("similarity.rows")?,
+                class_rows: table("similarity.classes")?,
+            }),
+        };
         Ok(Checkpoint {
             step: meta.step,
             params: Params { layers },
@@ -296,6 +334,7 @@ impl Checkpoint {
             rows,
             learnt: Learnt { first, last },
             coherence,
+            similarity,
             spent: meta.spent,
         })
     }
@@ -369,6 +408,10 @@ mod tests {
             coherence: Some(CoherenceState {
                 cum: vec![(1.0, f64::NAN), (0.25, 3.0)],
                 rows: vec![vec![0.0, f64::NAN, 1.5], vec![1.0, 2.0, 3.0]],
+            }),
+            similarity: Some(SimilarityState {
+                rows: vec![vec![0.0, 4.0, f64::NAN], vec![10.0, 4.0, -0.5]],
+                class_rows: vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 0.25, -1.0]],
             }),
             spent: Spent {
                 wall_s: 3.5,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::grid::LogGrid;
 use crate::analysis::coherence::CoherenceConfig;
+use crate::analysis::similarity::SimilarityConfig;
 use crate::data::Corrupt;
 use crate::gpu::KernelPlan;
 use crate::model::{Arch, Init};
@@ -30,6 +31,8 @@ pub struct TrainConfig {
     pub eval_chunk: usize,
     /// `--coherence`: what to measure, if anything.
     pub coherence: Option<CoherenceConfig>,
+    /// `--similarity N`: the probe set's gradient similarity matrix, if asked for.
+    pub similarity: Option<SimilarityConfig>,
     /// Train on the first N training examples only.
     pub train_subset: Option<usize>,
     /// Evaluate test accuracy and loss on the first N test examples only.
@@ -56,6 +59,7 @@ impl Default for TrainConfig {
             log_grid: LogGrid::Paper,
             eval_chunk: 10000,
             coherence: None,
+            similarity: None,
             train_subset: None,
             test_subset: None,
             corrupt: Corrupt::Changed,
@@ -69,7 +73,7 @@ impl TrainConfig {
     /// (`--concurrent`): everything but the label noise, the rule and the seed. Runs that
     /// measure coherence go alone (None).
     pub fn concurrency_key(&self) -> Option<String> {
-        if self.coherence.is_some() {
+        if self.coherence.is_some() || self.similarity.is_some() {
             return None;
         }
         Some(format!(
@@ -223,6 +227,13 @@ impl TrainConfig {
             set(
                 "coherence-minibatches",
                 int("coherence-minibatches", c.minibatches as u64)?,
+            );
+        }
+        if let Some(s) = &self.similarity {
+            set("similarity", int("similarity", s.n as u64)?);
+            set(
+                "similarity-null-worlds",
+                int("similarity-null-worlds", s.null_worlds as u64)?,
             );
         }
         if let Some(n) = self.train_subset {

@@ -51,11 +51,14 @@ pub struct RunOptions {
 
 /// Every file a run writes: `--force` removes them all, so that nothing of the previous run
 /// (a coherence.csv of a run with `--coherence`, say) is left beside the new one.
-pub const RUN_FILES: [&str; 7] = [
+pub const RUN_FILES: [&str; 10] = [
     "config.toml",
     "metrics.csv",
     "examples.csv",
     "coherence.csv",
+    "similarity.csv",
+    "similarity_classes.csv",
+    "similarity_probe.csv",
     "weights.safetensors",
     CHECKPOINT,
     DONE_MARKER,
@@ -245,7 +248,12 @@ pub fn run_many(
         resumed.push(checkpoint);
     }
     let start = resume_point(&resumed, outs)?;
-    let trainer = training::build_trainer(&setup, cfg, &runs)?;
+    let mut trainer = training::build_trainer(&setup, cfg, &runs)?;
+    if let Some(s) = &runs[0].similarity {
+        let probe: Vec<u32> = s.probe.index.iter().map(|&e| e as u32).collect();
+        trainer.add_similarity(kernels, &probe)?;
+    }
+    let trainer = trainer;
     let progress = Progress::new(opts, cfg.steps, cfgs.len());
     for (i, (run, checkpoint)) in runs.iter_mut().zip(resumed).enumerate() {
         if let Some(c) = checkpoint {
@@ -276,7 +284,10 @@ pub fn run_many(
         if t.train_to(target)? == Flow::AllFailed {
             return Ok(every_error(t.runs));
         }
-        t.measure_coherence()?;
+        let coherence = t.measure_coherence()?;
+        if coherence || t.is_logged(target) {
+            t.measure_similarity()?;
+        }
         if t.is_logged(target) && t.evaluate()? == Flow::AllFailed {
             return Ok(every_error(t.runs));
         }

@@ -277,12 +277,12 @@ impl<'a, 'g> Training<'a, 'g> {
     }
 
     /// Measures the first run's coherence at the current step, if it measures coherence
-    /// (runs that do train alone), and rewrites coherence.csv.
-    pub(super) fn measure_coherence(&mut self) -> Result<()> {
+    /// (runs that do train alone), and rewrites coherence.csv. Returns whether it measured.
+    pub(super) fn measure_coherence(&mut self) -> Result<bool> {
         let (step, trainer, data) = (self.step, self.trainer, self.setup.data);
         let r0 = &mut self.runs[0];
         let Some(c) = &mut r0.coherence else {
-            return Ok(());
+            return Ok(false);
         };
         let t = Instant::now();
         self.progress
@@ -299,6 +299,37 @@ impl<'a, 'g> Training<'a, 'g> {
         // rewritten at every measurement, like metrics.csv
         write_atomic(&r0.out.join("coherence.csv"), c.csv().as_bytes())?;
         self.times.coherence_s += t.elapsed().as_secs_f64();
+        self.progress.say(line);
+        Ok(true)
+    }
+
+    /// Measures the first run's similarity matrix at the current step, if it measures one
+    /// (runs that do train alone), and rewrites similarity.csv and similarity_classes.csv.
+    pub(super) fn measure_similarity(&mut self) -> Result<()> {
+        let (step, trainer) = (self.step, self.trainer);
+        let r0 = &mut self.runs[0];
+        let Some(s) = &mut r0.similarity else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        self.progress
+            .message(format!("measuring similarity at step {step}"));
+        let k = trainer.similarity()?;
+        let row = s.measure(step, &k);
+        let col = |name: &str| {
+            crate::analysis::similarity::COLUMNS
+                .iter()
+                .position(|c| *c == name)
+                .map_or(f64::NAN, |i| row[i])
+        };
+        let line = format!(
+            "step {step:>7}  similarity: cos pristine {:.4} corrupt {:.4} between {:.4} ({:.1} s)",
+            col("cos_pp"),
+            col("cos_cc"),
+            col("cos_pc"),
+            t.elapsed().as_secs_f64()
+        );
+        r0.write_similarity()?;
         self.progress.say(line);
         Ok(())
     }
