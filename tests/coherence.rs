@@ -308,3 +308,70 @@ fn coherence_mask_under(k: &winsor::gpu::Kernels) {
         }
     }
 }
+
+/// `--similarity`'s matrix K[i, j] = g_i . g_j of a probe (in an order of its own, with
+/// rows past one evaluation chunk's worth of examples not needed) against the explicit
+/// per-example gradients, within 1e-4 |g_i| |g_j| (Cauchy-Schwarz scale, as above); and,
+/// with every training example in the probe, its f_p (the pristine rows' share of sum(K))
+/// against `--coherence`'s exact f_p from the same weights, within 1e-4.
+#[test]
+fn similarity_matches_explicit_gradients_and_coherence() {
+    let _serial = serial();
+    for k in plans() {
+        let (g, _) = gpu();
+        let plan = plan_name(k);
+        let data = mnist_head(61);
+        let noise = LabelNoise::new(&data.train.labels, 0.5, 4);
+        let widths = [784, 13, 7, 10];
+        let mut trainer = coherence_trainer(g, k, &data, &noise, &widths, 4, 10, 64);
+        let batches: Vec<Vec<u32>> = (0..3).map(|s| (s * 10..s * 10 + 10).collect()).collect();
+        trainer.train(&batches).unwrap();
+        let net = Net64::from_params(&trainer.params().unwrap());
+        let ge = explicit_gradients(&net, &data, &noise.labels);
+        let flat = |e: usize| -> Vec<f64> { ge[e].concat() };
+        let dot = |u: &[f64], v: &[f64]| u.iter().zip(v).map(|(x, y)| x * y).sum::<f64>();
+
+        // a probe in an awkward order, 37 examples
+        let probe: Vec<u32> = (0..37).map(|i| (i * 5 + 3) % 61).collect();
+        trainer.add_similarity(k, &probe).unwrap();
+        let kk = trainer.similarity().unwrap();
+        let n = probe.len();
+        for i in 0..n {
+            let gi = flat(probe[i] as usize);
+            for j in 0..n {
+                let gj = flat(probe[j] as usize);
+                let want = dot(&gi, &gj);
+                let got = kk[i * n + j] as f64;
+                let scale = dot(&gi, &gi).sqrt() * dot(&gj, &gj).sqrt();
+                assert!(
+                    (got - want).abs() <= 1e-4 * scale + 1e-12,
+                    "{plan}: K[{i}, {j}] gpu {got} vs explicit {want}"
+                );
+            }
+        }
+
+        // every example: the probe's f_p is the training set's
+        let all: Vec<u32> = (0..61).collect();
+        trainer.add_similarity(k, &all).unwrap();
+        let kk = trainer.similarity().unwrap();
+        let corrupt = noise.corrupt(winsor::data::Corrupt::Changed);
+        let n = all.len();
+        let row = |i: usize| (0..n).map(|j| kk[i * n + j] as f64).sum::<f64>();
+        let total: f64 = (0..n).map(row).sum();
+        let pristine: f64 = (0..n).filter(|&i| !corrupt[i]).map(row).sum();
+        let per = trainer.coherence().unwrap();
+        let s_e = |e: usize| {
+            (0..widths.len() - 1)
+                .map(|l| per.dot[l][e] as f64)
+                .sum::<f64>()
+        };
+        let g_total: f64 = (0..n).map(s_e).sum();
+        let g_pristine: f64 = (0..n).filter(|&e| !corrupt[e]).map(s_e).sum();
+        let (f_p_k, f_p_coh) = (pristine / total, g_pristine / g_total);
+        assert!(
+            (f_p_k - f_p_coh).abs() < 1e-4,
+            "{plan}: f_p from K {f_p_k} vs --coherence {f_p_coh}"
+        );
+        assert!(corrupt.iter().any(|&c| c) && corrupt.iter().any(|&c| !c));
+    }
+}

@@ -128,6 +128,24 @@ const CASES: &[Case] = &[
         "5000 is not in 0..=999",
     ),
     case(&["train", "--coherence-minibatches", "2"], 2, "--coherence"),
+    case(&["train", "--similarity", "0"], 2, "0 is not in 1.."),
+    case(&["train", "--similarity", "-5"], 2, "--similarity"),
+    case(&["train", "--similarity-null-worlds", "2"], 2, "--similarity"),
+    case(
+        &["train", "--similarity", "10", "--similarity-null-worlds", "500"],
+        2,
+        "500 is not in 0..=99",
+    ),
+    case(
+        &["train", "--train-subset", "100", "--similarity", "101"],
+        2,
+        "--similarity 101: the training set has only 100 examples",
+    ),
+    case(
+        &["train", "--train-subset", "3000", "--eval-chunk", "500", "--similarity", "600"],
+        2,
+        "--similarity 600: the trainer's row buffers hold 500 examples",
+    ),
     // ---- the kernel plan ----
     case(&["train", "--kernels", "fast"], 2, "possible values: auto, cpu, gpu"),
     case(&["train", "--matmul", "fast"], 2, "possible values: tiled, cpu"),

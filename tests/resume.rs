@@ -38,6 +38,14 @@ const SAME: [&str; 4] = [
     "weights.safetensors",
 ];
 
+/// The files of a run that measures coherence or similarity, which must match too.
+const OPTIONAL: [&str; 4] = [
+    "coherence.csv",
+    "similarity.csv",
+    "similarity_classes.csv",
+    "similarity_probe.csv",
+];
+
 fn args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec![cmd];
     if cmd == "train" {
@@ -122,8 +130,10 @@ fn finished(dir: &Path) {
     names.sort();
     let mut want: Vec<String> = SAME.iter().map(|s| s.to_string()).collect();
     want.push("summary.json".into());
-    if dir.join("coherence.csv").exists() {
-        want.push("coherence.csv".into());
+    for optional in OPTIONAL {
+        if dir.join(optional).exists() {
+            want.push(optional.into());
+        }
     }
     want.sort();
     assert_eq!(names, want, "{}", dir.display());
@@ -166,8 +176,10 @@ fn kill_and_resume(extra: &[&str]) {
     );
     same_files(&whole.join("run"), &cut.join("run"), &SAME);
     finished(&cut.join("run"));
-    if whole.join("run/coherence.csv").exists() {
-        same_files(&whole.join("run"), &cut.join("run"), &["coherence.csv"]);
+    for optional in OPTIONAL {
+        if whole.join("run").join(optional).exists() {
+            same_files(&whole.join("run"), &cut.join("run"), &[optional]);
+        }
     }
 }
 
@@ -186,6 +198,18 @@ fn a_killed_winsor_run_with_coherence_resumes_byte_identical_under_the_gpu_plan(
         "3",
         "--kernels",
         "gpu",
+        "--checkpoint-every",
+        "40",
+        "--out",
+        "run",
+    ]);
+}
+
+#[test]
+fn a_killed_run_with_similarity_resumes_byte_identical() {
+    kill_and_resume(&[
+        "--similarity",
+        "150",
         "--checkpoint-every",
         "40",
         "--out",

@@ -132,7 +132,8 @@ pub struct TrainArgs {
     /// probe drawn from --seed, stratified by class and by pristine/corrupt) at every
     /// logged step (and every step --coherence measures): writes similarity.csv,
     /// similarity_classes.csv and similarity_probe.csv. 1000 is a practical N.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub similarity: Option<u64>,
     /// With --similarity: how many null worlds (permutations of which probe examples are
     /// pristine and which corrupt), at most 99.

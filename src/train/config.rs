@@ -131,6 +131,12 @@ impl TrainConfig {
     /// Checks the settings against a training set of `n_train` examples.
     pub fn validate_for(&self, n_train: usize) -> Result<()> {
         self.validate()?;
+        if let Some(s) = self.similarity.as_ref().filter(|s| s.n > n_train) {
+            bail!(
+                "--similarity {}: the training set has only {n_train} examples; use --similarity {n_train} or less",
+                s.n
+            );
+        }
         if self.batch > n_train || !n_train.is_multiple_of(self.batch) {
             let divisors: Vec<String> = [10, 20, 25, 50, 100, 200, 250, 500]
                 .iter()
