@@ -12,6 +12,11 @@
 // and writes it and its mirror image; the mirror is the same value (the products commute and
 // both sums run over k in order), so every element is written by one invocation with one
 // value, and the result is deterministic. One run: the measurement runs alone.
+//
+// The host fills in the marked places: the declarations of D and A and their readers
+// `ld_d(row, q)` and `ld_a(row, q)`, which return columns 4q..4q+3 of a row: one vec4 load
+// where the width is a multiple of 4, else four scalar loads with the columns past the width
+// read as 0 (their indices clamped into the row, so that nothing past it is touched).
 
 struct Params {
     n: u32,
@@ -21,10 +26,12 @@ struct Params {
     accumulate: u32,
 }
 
-@group(0) @binding(0) var<storage, read> D: array<f32>;
-@group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read_write> K: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
+
+/*D*/
+
+/*A*/
 
 // The four rows of a block, clamped to the last row (a clamped row's sums are computed and
 // never stored).
@@ -33,38 +40,26 @@ fn rows4(first: u32) -> vec4<u32> {
     return min(vec4<u32>(first, first + 1u, first + 2u, first + 3u), vec4<u32>(last));
 }
 
-// The 4 x 4 dot products of rows `r` and `c` of the row-major matrix X (width w), columns
-// in index order.
-fn gram_d(r: vec4<u32>, c: vec4<u32>, w: u32) -> mat4x4<f32> {
-    var s0 = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    var s3 = vec4<f32>(0.0);
-    for (var k = 0u; k < w; k++) {
-        let x = vec4<f32>(D[r.x * w + k], D[r.y * w + k], D[r.z * w + k], D[r.w * w + k]);
-        let y = vec4<f32>(D[c.x * w + k], D[c.y * w + k], D[c.z * w + k], D[c.w * w + k]);
-        s0 = fma(vec4<f32>(x.x), y, s0);
-        s1 = fma(vec4<f32>(x.y), y, s1);
-        s2 = fma(vec4<f32>(x.z), y, s2);
-        s3 = fma(vec4<f32>(x.w), y, s3);
+// The 4 x 4 dot products of the errors of rows `r` and `c`, four columns at a time in order.
+fn gram_d(r: vec4<u32>, c: vec4<u32>) -> mat4x4<f32> {
+    var s = mat4x4<f32>();
+    for (var q = 0u; q < (p.fo + 3u) / 4u; q++) {
+        let x = mat4x4<f32>(ld_d(r.x, q), ld_d(r.y, q), ld_d(r.z, q), ld_d(r.w, q));
+        let y = mat4x4<f32>(ld_d(c.x, q), ld_d(c.y, q), ld_d(c.z, q), ld_d(c.w, q));
+        // column i of transpose(y) * x is (y_j . x_i)_j: s[i][j] += x_i . y_j
+        s += transpose(y) * x;
     }
-    return mat4x4<f32>(s0, s1, s2, s3);
+    return s;
 }
 
-fn gram_a(r: vec4<u32>, c: vec4<u32>, w: u32) -> mat4x4<f32> {
-    var s0 = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    var s3 = vec4<f32>(0.0);
-    for (var k = 0u; k < w; k++) {
-        let x = vec4<f32>(A[r.x * w + k], A[r.y * w + k], A[r.z * w + k], A[r.w * w + k]);
-        let y = vec4<f32>(A[c.x * w + k], A[c.y * w + k], A[c.z * w + k], A[c.w * w + k]);
-        s0 = fma(vec4<f32>(x.x), y, s0);
-        s1 = fma(vec4<f32>(x.y), y, s1);
-        s2 = fma(vec4<f32>(x.z), y, s2);
-        s3 = fma(vec4<f32>(x.w), y, s3);
+fn gram_a(r: vec4<u32>, c: vec4<u32>) -> mat4x4<f32> {
+    var s = mat4x4<f32>();
+    for (var q = 0u; q < (p.fi + 3u) / 4u; q++) {
+        let x = mat4x4<f32>(ld_a(r.x, q), ld_a(r.y, q), ld_a(r.z, q), ld_a(r.w, q));
+        let y = mat4x4<f32>(ld_a(c.x, q), ld_a(c.y, q), ld_a(c.z, q), ld_a(c.w, q));
+        s += transpose(y) * x;
     }
-    return mat4x4<f32>(s0, s1, s2, s3);
+    return s;
 }
 
 fn store(n: u32, m: u32, v: f32) {
@@ -86,8 +81,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let r = rows4(bn * 4u);
     let c = rows4(bm * 4u);
-    var dd = gram_d(r, c, p.fo);
-    var aa = gram_a(r, c, p.fi);
+    var dd = gram_d(r, c);
+    var aa = gram_a(r, c);
     for (var i = 0u; i < 4u; i++) {
         let n = bn * 4u + i;
         if (n >= p.n) {

@@ -315,6 +315,7 @@ impl<'a, 'g> Training<'a, 'g> {
         self.progress
             .message(format!("measuring similarity at step {step}"));
         let k = trainer.similarity()?;
+        let gpu_s = t.elapsed().as_secs_f64();
         let row = s.measure(step, &k);
         let col = |name: &str| {
             crate::analysis::similarity::COLUMNS
@@ -323,11 +324,12 @@ impl<'a, 'g> Training<'a, 'g> {
                 .map_or(f64::NAN, |i| row[i])
         };
         let line = format!(
-            "step {step:>7}  similarity: cos pristine {:.4} corrupt {:.4} between {:.4} ({:.1} s)",
+            "step {step:>7}  similarity: cos pristine {:.4} corrupt {:.4} between {:.4} ({:.2} s: GPU pass and readback {:.2} s)",
             col("cos_pp"),
             col("cos_cc"),
             col("cos_pc"),
-            t.elapsed().as_secs_f64()
+            t.elapsed().as_secs_f64(),
+            gpu_s
         );
         r0.write_similarity()?;
         self.progress.say(line);

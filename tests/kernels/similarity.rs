@@ -4,7 +4,8 @@
 use super::*;
 
 /// Every pair of `n` examples, n not a multiple of the 4 x 4 blocks or the 8 x 8
-/// workgroups, widths not multiples of 4, over two layers (the second accumulating), with
+/// workgroups, widths multiples of 4 (vec4 loads) and not, over up to three layers (each
+/// after the first accumulating), with
 /// ties, zeros and a large value. Tolerance per pair, with S_d = sum_k |d_ik d_jk| and S_a
 /// likewise: (fo + 2) u S_d (|a_i . a_j| + 1) + (fi + 2) u S_a |d_i . d_j| for the layer's
 /// product, plus the prior layer's bound and one rounding of the sum.
@@ -19,6 +20,8 @@ fn similarity_matches_reference() {
         (5, vec![(13, 7)]),
         (37, vec![(13, 257), (10, 13)]),
         (70, vec![(4, 4), (1, 1)]),
+        // widths that are multiples of 4 (vec4 loads) beside ones that are not
+        (45, vec![(16, 12), (8, 13), (10, 256)]),
     ] {
         let kb = g.storage("K", (n * n * 4) as u64);
         let mut want: Option<Vec<f64>> = None;
