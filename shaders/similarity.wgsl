@@ -52,6 +52,7 @@ fn gram_d(r: vec4<u32>, c: vec4<u32>) -> mat4x4<f32> {
     return s;
 }
 
+// The same for the inputs (WGSL cannot pass the loader as a parameter).
 fn gram_a(r: vec4<u32>, c: vec4<u32>) -> mat4x4<f32> {
     var s = mat4x4<f32>();
     for (var q = 0u; q < (p.fi + 3u) / 4u; q++) {

@@ -247,26 +247,7 @@ impl Coherence {
 
     /// coherence.csv with every row so far.
     pub fn csv(&self) -> String {
-        let mut out = self.header().join(",");
-        out.push('\n');
-        for r in &self.rows {
-            let cells: Vec<String> = r
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    if i == 0 {
-                        format!("{}", *v as u64)
-                    } else if v.is_finite() {
-                        format!("{v}")
-                    } else {
-                        String::new()
-                    }
-                })
-                .collect();
-            out.push_str(&cells.join(","));
-            out.push('\n');
-        }
-        out
+        super::csv_table(&self.header(), &self.rows, 1)
     }
 
     /// The paper's estimate: per-example gradients of the sampled examples, restricted to

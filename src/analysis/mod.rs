@@ -4,3 +4,28 @@
 
 pub mod coherence;
 pub mod similarity;
+
+/// A CSV of `rows` under `header`: the first `ints` columns as whole numbers, the others
+/// as the shortest text that reads back to the same f64, an empty cell for NaN or infinity.
+pub(crate) fn csv_table(header: &[String], rows: &[Vec<f64>], ints: usize) -> String {
+    let mut out = header.join(",");
+    out.push('\n');
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i < ints {
+                    format!("{}", *v as u64)
+                } else if v.is_finite() {
+                    format!("{v}")
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}

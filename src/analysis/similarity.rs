@@ -352,7 +352,7 @@ impl Similarity {
 
     /// similarity.csv with every row so far (an empty cell where a block has no pairs).
     pub fn csv(&self) -> String {
-        table(&self.header(), &self.rows, 2)
+        super::csv_table(&self.header(), &self.rows, 2)
     }
 
     /// similarity_classes.csv: the class-by-class means, long format.
@@ -392,30 +392,6 @@ impl Similarity {
         }
         out
     }
-}
-
-/// A CSV of `rows` under `header`; the first `ints` columns are whole numbers.
-fn table(header: &[String], rows: &[Vec<f64>], ints: usize) -> String {
-    let mut out = header.join(",");
-    out.push('\n');
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                if i < ints {
-                    format!("{}", *v as u64)
-                } else if v.is_finite() {
-                    format!("{v}")
-                } else {
-                    String::new()
-                }
-            })
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]
