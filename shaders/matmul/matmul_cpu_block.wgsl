@@ -1,6 +1,7 @@
 // Shared by matmul_k4.wgsl and matmul_sparse.wgsl (appended to them): the forward
 // epilogue of one row of an invocation's ROWS x 8 block, columns n0..n0+3 in `lo` and n0+4..n0+7 in
-// `hi` (+ bias, then ReLU for MODE 0). Outputs outside C are skipped.
+// `hi` (+ bias, then ReLU for MODE 0; MODE 3, matmul_io.wgsl's scale, for the Gram products of
+// the similarity measurement, adds no bias). Outputs outside C are skipped.
 //
 // The block itself is written out by the host (src/gpu/kernels/matmul.rs, cpu_block), since WGSL
 // has no macros, at the marked places: ACC declares the accumulators c{i} (row i, columns 0..3) and d{i}
@@ -19,7 +20,12 @@ fn store8(m: u32, n0: u32, lo: vec4<f32>, hi: vec4<f32>) {
         if (n >= p.n) {
             return;
         }
-        var v = select(hi[j & 3u], lo[j & 3u], j < 4u) + bias[ro(2u) + p.bias_off + n];
+        var v = select(hi[j & 3u], lo[j & 3u], j < 4u);
+        if (MODE == 3u) {
+            v *= p.scale;
+        } else {
+            v += bias[ro(2u) + p.bias_off + n];
+        }
         if (MODE == 0u) {
             v = max(v, 0.0);
         }

@@ -8,7 +8,7 @@
 // accumulated one k at a time in ascending order, so results are bit-identical to the other
 // matmul kernels. Strides and offsets in `p` (matmul_params.wgsl, prepended) are in floats.
 
-// 0: + bias, ReLU   1: + bias
+// 0: + bias, ReLU   1: + bias   3: * scale (no bias: Gram products, Matmul::gram)
 override MODE: u32 = 0u;
 
 // A and B with their readers ld_a and ld_b: storage arrays of vec4, or texture mirrors of

@@ -9,7 +9,7 @@
 pub mod kernels;
 
 pub use kernels::{
-    aggregate_values, batch_stats, bias_grad, gather, matmul, per_example_gradients, row_dot,
+    aggregate_values, batch_stats, bias_grad, gather, gram, matmul, per_example_gradients, row_dot,
     select, sgd, sign, similarity, softmax_xent, temporal, MatmulEpilogue, MatmulLayout, Xent,
 };
 
@@ -229,7 +229,7 @@ pub fn summarize(loss: &[f64], correct: &[bool]) -> (f64, f64) {
 
 /// The per-example gradient inner products K[i, j] = g_i . g_j of the `rows` examples of
 /// `x` (with `labels`), g_i the gradient of example i's own loss over every parameter: the
-/// twin of `similarity` chained over the layers, in the GPU pass's order (last layer first),
+/// twins of `gram` and `similarity` chained over the layers, in the GPU pass's order (last layer first),
 /// from one forward and one per-example backward pass. Row-major, rows x rows.
 pub fn gradient_similarity(net: &Net64, x: &[f64], labels: &[u8]) -> Vec<f64> {
     let rows = labels.len();
@@ -239,14 +239,9 @@ pub fn gradient_similarity(net: &Net64, x: &[f64], labels: &[u8]) -> Vec<f64> {
     let ds = backward(net, &acts, &xent.d, rows);
     let mut k: Option<Vec<f64>> = None;
     for (l, layer) in net.layers.iter().enumerate().rev() {
-        k = Some(similarity(
-            &ds[l],
-            &acts[l],
-            rows,
-            layer.fan_out,
-            layer.fan_in,
-            k.as_deref(),
-        ));
+        let gd = gram(&ds[l], rows, layer.fan_out);
+        let ga = gram(&acts[l], rows, layer.fan_in);
+        k = Some(similarity(&gd, &ga, rows, k.as_deref()));
     }
     k.expect("at least one layer")
 }

@@ -165,6 +165,10 @@ fn matmul_forward_backprop_and_grad_layouts() {
         // k a multiple of 4 with both operands contiguous in k: the CPU variant's vec4 path
         (Epilogue::BiasRelu, 37, 257, 784, false, true),
         (Epilogue::Bias, 37, 10, 256, false, true),
+        // the same layout without a bias: the similarity measurement's Gram products
+        // (Matmul::gram), through the vec4 kernel's MODE 3
+        (Epilogue::Scale, 37, 45, 256, false, true),
+        (Epilogue::Scale, 130, 70, 12, false, true),
         // k and n multiples of 4 in the backprop layout: the CPU variant's vec4-along-n path
         // (n = 260: the last invocation's second vec4 of columns is past the end)
         (Epilogue::MaskPositive, 37, 260, 12, false, false),
@@ -190,6 +194,7 @@ fn matmul_forward_backprop_and_grad_layouts() {
     let offset_cases = [
         (Epilogue::BiasRelu, 37, 13, 36, false, true, 4, 8),
         (Epilogue::Bias, 37, 10, 13, false, true, 3, 5),
+        (Epilogue::Scale, 37, 45, 36, false, true, 4, 8),
         (Epilogue::MaskPositive, 37, 260, 12, false, false, 4, 4),
         (Epilogue::MaskPositive, 37, 20, 12, false, false, 2, 1),
         (Epilogue::Scale, 12, 260, 37, true, false, 4, 4),

@@ -1,8 +1,12 @@
 //! The pass behind [`GpuTrainer::similarity`](crate::gpu::GpuTrainer::similarity): the
 //! inner products K[i, j] = g_i . g_j of the per-example gradients of a fixed probe set,
 //! from one forward and one per-example backward pass over the probe's rows. Layer by
-//! layer, from the last, the `similarity` kernel adds (D D^T) * (A A^T + 1) elementwise,
-//! D the layer's errors and A its inputs: no gradient is ever formed.
+//! layer, from the last, two Gram products (D D^T of the layer's errors, A A^T of its
+//! inputs) and the `similarity` kernel, which adds (D D^T) * (A A^T + 1) elementwise: no
+//! gradient is ever formed. The first layer's inputs are the probe's pixels, which training
+//! never changes, so their Gram matrix is computed at the first measurement and kept.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Result};
 
@@ -12,10 +16,15 @@ use crate::gpu::context::Gpu;
 use crate::gpu::kernels::{Dispatch, GatherFrom, Similarity, SimilarityLayer, Slice};
 
 pub(super) struct SimilarityPass {
+    /// The probe's pixels gathered and their Gram matrix: run once, before the first
+    /// measurement.
+    pixels: Vec<Dispatch>,
+    pixels_done: AtomicBool,
     dispatches: Vec<Dispatch>,
     k: wgpu::Buffer,
     n: usize,
-    // Buffers only the dispatches reference: the probe's indices, errors and scores.
+    // Buffers only the dispatches reference: the probe's indices, errors, scores and Gram
+    // matrices.
     _keep: Vec<wgpu::Buffer>,
 }
 
@@ -48,7 +57,7 @@ impl SimilarityPass {
         if bytes > max_binding(gpu) {
             let most = ((max_binding(gpu) / 4) as f64).sqrt() as usize;
             bail!(
-                "--similarity {n}: its {n} x {n} matrix takes {bytes} bytes, more than one storage binding of adapter {} ({} bytes); use --similarity {most} or less",
+                "--similarity {n}: its {n} x {n} matrices take {bytes} bytes each, more than one storage binding of adapter {} ({} bytes); use --similarity {most} or less",
                 gpu.info.name,
                 max_binding(gpu)
             );
@@ -61,31 +70,63 @@ impl SimilarityPass {
         let loss = gpu.storage("similarity loss", (n * 4) as u64);
         let correct = gpu.storage("similarity correct", (n * 4) as u64);
         let k = gpu.storage("similarity", bytes);
+        // the Gram matrices: of the pixels (kept), and of one layer's errors and inputs
+        let g_pixels = gpu.storage("similarity pixel gram", bytes);
+        let gd = gpu.storage("similarity error gram", bytes);
+        let ga = gpu.storage("similarity input gram", bytes);
         let kernel = Similarity::new(gpu, ops.kernels.plan.shader_checks);
-
-        let mut list = Vec::new();
-        let from = GatherFrom::Indices {
+        let product = ops.kernels.forward();
+        let width = |l: usize| layout.widths[l] as u32;
+        let from = || GatherFrom::Indices {
             indices: Slice::all(&indices),
             step: &buf.steps,
             base: 0,
         };
-        let scores = Scores {
+        let scores = || Scores {
             d: Some(deltas[n_layers - 1].all()),
             loss: Slice::all(&loss),
             correct: Slice::all(&correct),
         };
-        ops.forward_rows(from, &buf.train, n, 0, scores, &mut list);
+
+        let mut pixels = Vec::new();
+        ops.forward_rows(from(), &buf.train, n, 0, scores(), &mut pixels);
+        pixels.push(product.gram(
+            gpu,
+            buf.input(0).all(),
+            n as u32,
+            width(0),
+            Slice::all(&g_pixels),
+        ));
+
+        let mut list = Vec::new();
+        ops.forward_rows(from(), &buf.train, n, 0, scores(), &mut list);
         for l in (0..n_layers).rev() {
-            let (fi, fo) = layout.fans(l);
+            list.push(product.gram(
+                gpu,
+                deltas[l].all(),
+                n as u32,
+                width(l + 1),
+                Slice::all(&gd),
+            ));
+            let ga = if l == 0 {
+                &g_pixels
+            } else {
+                list.push(product.gram(
+                    gpu,
+                    buf.input(l).all(),
+                    n as u32,
+                    width(l),
+                    Slice::all(&ga),
+                ));
+                &ga
+            };
             list.push(kernel.bind(
                 gpu,
                 SimilarityLayer {
-                    d: deltas[l].all(),
-                    a: buf.input(l).all(),
+                    gd: Slice::all(&gd),
+                    ga: Slice::all(ga),
                     k: Slice::all(&k),
                     n: n as u32,
-                    fo: fo as u32,
-                    fi: fi as u32,
                     accumulate: l + 1 < n_layers,
                 },
             ));
@@ -93,9 +134,11 @@ impl SimilarityPass {
                 list.push(ops.backprop(l, n, &deltas[l], &deltas[l - 1]));
             }
         }
-        let mut keep = vec![indices, loss, correct];
+        let mut keep = vec![indices, loss, correct, g_pixels, gd, ga];
         keep.extend(deltas.into_iter().map(|s| s.buf));
         Ok(SimilarityPass {
+            pixels,
+            pixels_done: AtomicBool::new(false),
             dispatches: list,
             k,
             n,
@@ -105,7 +148,12 @@ impl SimilarityPass {
 
     /// Runs the pass and reads K (n x n, row-major).
     pub fn measure(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        crate::gpu::kernels::dispatch::run(gpu, &self.dispatches.iter().collect::<Vec<_>>())?;
+        use crate::gpu::kernels::dispatch::run;
+        if !self.pixels_done.load(Ordering::Relaxed) {
+            run(gpu, &self.pixels.iter().collect::<Vec<_>>())?;
+            self.pixels_done.store(true, Ordering::Relaxed);
+        }
+        run(gpu, &self.dispatches.iter().collect::<Vec<_>>())?;
         gpu.read_f32(&self.k, 0, self.n * self.n)
     }
 }

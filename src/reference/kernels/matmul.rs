@@ -66,6 +66,23 @@ pub fn matmul(a: &[f64], b: &[f64], l: &MatmulLayout, epilogue: MatmulEpilogue<'
     c
 }
 
+/// `Matmul::gram`: X X^T (rows x rows, row-major) for the `rows` rows of X (rows x width,
+/// row-major): the inner products of every pair of rows. The matrix product with A = X and
+/// B = X^T.
+pub fn gram(x: &[f64], rows: usize, width: usize) -> Vec<f64> {
+    let l = MatmulLayout {
+        m: rows,
+        n: rows,
+        k: width,
+        a_rs: width,
+        a_cs: 1,
+        b_rs: 1,
+        b_cs: width,
+        ..Default::default()
+    };
+    matmul(x, x, &l, MatmulEpilogue::Scale { scale: 1.0 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

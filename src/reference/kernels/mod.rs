@@ -24,7 +24,7 @@ pub mod temporal;
 pub use batch_stats::batch_stats;
 pub use bias_grad::bias_grad;
 pub use gather::gather;
-pub use matmul::{matmul, MatmulEpilogue, MatmulLayout};
+pub use matmul::{gram, matmul, MatmulEpilogue, MatmulLayout};
 pub use row_dot::row_dot;
 pub use select::{aggregate_values, per_example_gradients, select, sign};
 pub use sgd::sgd;

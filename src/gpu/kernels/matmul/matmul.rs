@@ -218,7 +218,7 @@ pub fn variants() -> Vec<ShaderVariant> {
         }
     }
     for operands in [Operands::Buffers, Operands::Textures] {
-        for e in [Epilogue::BiasRelu, Epilogue::Bias] {
+        for e in [Epilogue::BiasRelu, Epilogue::Bias, Epilogue::Scale] {
             out.push(v(
                 &format!("matmul_k4 {operands:?}"),
                 k4_source(operands),
@@ -244,6 +244,8 @@ pub fn variants() -> Vec<ShaderVariant> {
 /// the CPU variant the vec4 kernels of the three layouts the trainer uses.
 pub struct Matmul {
     pub variant: MatmulVariant,
+    checks: ShaderChecks,
+    operands: Operands,
     kernels: [Kernel; 5],
     /// CPU variant only: the forward epilogues reading both operands four k at a time.
     forward_k4: Option<[Kernel; 2]>,
@@ -274,6 +276,8 @@ impl Matmul {
         let cpu = variant == MatmulVariant::Cpu;
         Matmul {
             variant,
+            checks,
+            operands,
             kernels: EPILOGUES.map(|e| Kernel::new(gpu, checks, name, &generic, &io, &mode(e))),
             forward_k4: cpu.then(|| {
                 let source = k4_source(operands);
@@ -324,6 +328,31 @@ impl Matmul {
                 .bind(gpu, &[a.whole_vec4s(), b4, b, c], &p, None, blocks(K4_ROWS))
                 .with_work(p.flops());
         }
+        // the Gram products of the similarity measurement (X X^T): compiled on first use, so
+        // that runs without it compile nothing more
+        if let (true, true, Epilogue::Scale) =
+            (self.forward_k4.is_some(), p.vec4_along_k(), epilogue)
+        {
+            use Kind::*;
+            let ab = Kind::operand(self.operands);
+            let k4 = Kernel::new(
+                gpu,
+                self.checks,
+                "matmul_k4",
+                &k4_source(self.operands),
+                &[ab, ab, Read, ReadWrite, Uniform],
+                &mode(epilogue),
+            );
+            return k4
+                .bind(
+                    gpu,
+                    &[a.whole_vec4s(), b.whole_vec4s(), b, c],
+                    &p,
+                    None,
+                    blocks(K4_ROWS),
+                )
+                .with_work(p.flops());
+        }
         if let (Some(n4), true, Epilogue::MaskPositive) =
             (&self.backward_n4, p.vec4_along_n(), epilogue)
         {
@@ -349,5 +378,34 @@ impl Matmul {
         self.kernels[epilogue as usize]
             .bind(gpu, &[a, b, aux, c], &p, None, groups)
             .with_work(p.flops())
+    }
+
+    /// C = X X^T (n x n, row-major) for the n rows of X (n x k, row-major): every pair of
+    /// rows' inner product, summed one k at a time in order like every product here, so C is
+    /// symmetric bit for bit. The similarity measurement's Gram products; through the CPU
+    /// variant's vec4 kernel where k is a multiple of 4.
+    pub fn gram(&self, gpu: &Gpu, x: Slice<'_>, n: u32, k: u32, c: Slice<'_>) -> Dispatch {
+        let x = x.reading(n as u64 * k as u64, 1);
+        self.bind(
+            gpu,
+            Product {
+                epilogue: Epilogue::Scale,
+                a: x,
+                b: x,
+                aux: x,
+                c,
+                p: MatmulParams {
+                    m: n,
+                    n,
+                    k,
+                    a_rs: k,
+                    a_cs: 1,
+                    b_rs: 1,
+                    b_cs: k,
+                    scale: 1.0,
+                    ..Default::default()
+                },
+            },
+        )
     }
 }
