@@ -522,6 +522,127 @@ fn coherence_run_writes_its_table() {
     fails_with(&["train", "--null-worlds", "2"], "--coherence");
 }
 
+/// `--similarity` with `--similarity-save`: similarity.csv, the saved matrices (readable, the
+/// cosine's diagonal 1, the probe's indices those of similarity_probe.csv), the size told
+/// before the run, and the report's similarity.png and its claim; then the same measurement
+/// as a sweep setting, where its runs train alone and say why.
+#[test]
+fn similarity_run_saves_matrices_and_reports() {
+    let d = tempfile::tempdir().unwrap();
+    small_data(d.path());
+    let out = d.path().join("run");
+    let r = winsor(&[
+        "train",
+        "--data",
+        d.path().to_str().unwrap(),
+        "--arch",
+        "784,16,10",
+        "--noise",
+        "50",
+        "--train-subset",
+        "500",
+        "--steps",
+        "20",
+        "--log-grid",
+        "every:10",
+        "--similarity",
+        "60",
+        "--similarity-save",
+        "--similarity-null-worlds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("--similarity-save: 3 matrices of 60 x 60 (f32)"),
+        "{err}"
+    );
+    let csv = std::fs::read_to_string(out.join("similarity.csv")).unwrap();
+    let steps: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(steps, ["0", "10", "20"]);
+    let probe = std::fs::read_to_string(out.join("similarity_probe.csv")).unwrap();
+    let indices: Vec<i64> = probe
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    for step in [0, 10, 20] {
+        let path = out.join(format!("similarity/step-{step}.safetensors"));
+        let m = winsor::analysis::similarity_matrix::read(&path).unwrap();
+        assert_eq!((m.step, m.n), (step, 60));
+        assert_eq!(m.index, indices);
+        assert!(m.corrupt.iter().any(|&c| c) && m.corrupt.iter().any(|&c| !c));
+        for i in 0..60 {
+            assert!((m.cosine[i * 60 + i] - 1.0).abs() < 1e-5, "C[{i}, {i}]");
+        }
+        assert!(m.cosine.iter().all(|c| c.abs() <= 1.0 + 1e-5));
+    }
+
+    let rep = d.path().join("report");
+    let r = winsor(&[
+        "report",
+        out.to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let bytes = std::fs::read(rep.join("similarity.png")).unwrap();
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert!(
+        img.width() >= 1000 && img.height() >= 700,
+        "similarity.png size"
+    );
+    let claims = std::fs::read_to_string(rep.join("claims.md")).unwrap();
+    let claim = "- 50% noise: early cos_pp > cos_cc and above the null worlds' band: ";
+    assert!(
+        claims.contains(&format!("{claim}**PASS** (one seed)"))
+            || claims.contains(&format!("{claim}**FAIL**")),
+        "{claims}"
+    );
+    assert!(
+        claims.contains("steps 0-2 (1 measured): cos_pp"),
+        "{claims}"
+    );
+    // a damaged matrix is named, not drawn
+    std::fs::write(out.join("similarity/step-20.safetensors"), b"not a matrix").unwrap();
+    fails_with(
+        &[
+            "report",
+            out.to_str().unwrap(),
+            "--out",
+            rep.to_str().unwrap(),
+        ],
+        "step-20.safetensors",
+    );
+    fails_with(&["train", "--similarity-save"], "--similarity");
+
+    // a sweep setting: both runs measure, each alone, and the sweep says why
+    let (tmp, plan) = sweep_plan(
+        "arch = \"784,16,10\"\ntrain-subset = 500\nsteps = 4\nsimilarity = 40",
+        "noise = [25, 50]",
+    );
+    let sw = tmp.path().join("sweep");
+    let r = sweep(&plan, &sw, &[]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("2 of the runs measure --coherence or --similarity, so each trains alone"),
+        "{err}"
+    );
+    for cell in ["noise25", "noise50"] {
+        let csv = std::fs::read_to_string(sw.join(cell).join("similarity.csv")).unwrap();
+        assert!(csv.lines().count() >= 2, "{cell}: {csv}");
+        let summary = std::fs::read_to_string(sw.join(cell).join("summary.json")).unwrap();
+        assert!(summary.contains("\"concurrent\": 1"), "{cell}: {summary}");
+    }
+}
+
 /// A folder with the small data set and a sweep plan over it (`train` and `grid`: the lines
 /// of those sections).
 fn sweep_plan(train: &str, grid: &str) -> (tempfile::TempDir, std::path::PathBuf) {

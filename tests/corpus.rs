@@ -131,6 +131,7 @@ const CASES: &[Case] = &[
     case(&["train", "--similarity", "0"], 2, "0 is not in 1.."),
     case(&["train", "--similarity", "-5"], 2, "--similarity"),
     case(&["train", "--similarity-null-worlds", "2"], 2, "--similarity"),
+    case(&["train", "--similarity-save"], 2, "--similarity"),
     case(
         &["train", "--similarity", "10", "--similarity-null-worlds", "500"],
         2,
@@ -206,7 +207,7 @@ const CASES: &[Case] = &[
     // ---- sweeps ----
     case(&["sweep"], 2, "<PLAN>"),
     case(&["sweep", "/nonexistent.toml"], 2, "reading /nonexistent.toml"),
-    case(&["sweep", "--preset", "fig9"], 2, "the presets are fig1, fig2 and fig4"),
+    case(&["sweep", "--preset", "fig9"], 2, "the presets are fig1, fig2, fig4 and similarity"),
     case(&["sweep", "--preset", "fig4", "--scale", "huge"], 2, "the scales are quick, medium and full"),
     case(&["sweep", "--preset", "fig4", "--seeds", "0"], 2, "--seeds 0: give at least one seed"),
     case(&["sweep", "--shard", "3/2"], 2, "give the shard as i/n with 0 <= i < n"),

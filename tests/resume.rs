@@ -135,6 +135,10 @@ fn finished(dir: &Path) {
             want.push(optional.into());
         }
     }
+    // --similarity-save's folder
+    if dir.join("similarity").is_dir() {
+        want.push("similarity".into());
+    }
     want.sort();
     assert_eq!(names, want, "{}", dir.display());
 }
@@ -181,6 +185,23 @@ fn kill_and_resume(extra: &[&str]) {
             same_files(&whole.join("run"), &cut.join("run"), &[optional]);
         }
     }
+    // --similarity-save's matrices: the same files, byte for byte
+    let saved = whole.join("run/similarity");
+    if saved.is_dir() {
+        let names = |d: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let want = names(&saved);
+        assert!(!want.is_empty(), "--similarity-save wrote no matrix");
+        assert_eq!(names(&cut.join("run/similarity")), want);
+        let refs: Vec<&str> = want.iter().map(String::as_str).collect();
+        same_files(&saved, &cut.join("run/similarity"), &refs);
+    }
 }
 
 #[test]
@@ -210,6 +231,7 @@ fn a_killed_run_with_similarity_resumes_byte_identical() {
     kill_and_resume(&[
         "--similarity",
         "150",
+        "--similarity-save",
         "--checkpoint-every",
         "40",
         "--out",

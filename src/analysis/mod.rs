@@ -4,6 +4,7 @@
 
 pub mod coherence;
 pub mod similarity;
+pub mod similarity_matrix;
 
 /// A CSV of `rows` under `header`: the first `ints` columns as whole numbers, the others
 /// as the shortest text that reads back to the same f64, an empty cell for NaN or infinity.

@@ -29,6 +29,9 @@ pub struct SimilarityConfig {
     pub n: usize,
     /// Null worlds: permutations of the designation among the probe.
     pub null_worlds: usize,
+    /// `--similarity-save`: write each measured cosine matrix to
+    /// `similarity/step-S.safetensors`.
+    pub save: bool,
 }
 
 /// The probe set: training-set indices and what is known of each, in display order (by
@@ -455,7 +458,11 @@ mod tests {
             noisy_label: vec![0, 0, 5, 1],
             corrupt: vec![false, false, true, false],
         };
-        let cfg = SimilarityConfig { n, null_worlds: 1 };
+        let cfg = SimilarityConfig {
+            n,
+            null_worlds: 1,
+            save: false,
+        };
         let mut s = Similarity::new(&cfg, probe, 1);
         let row = s.measure(3, &k).to_vec();
         let col = |name: &str| row[COLUMNS.iter().position(|c| *c == name).unwrap()];

@@ -3,7 +3,8 @@
 //! It writes runs.csv (every run x logged step, with every setting as a column), the paper's
 //! figures from the runs that have their data (fig1.png: plain SGD at each noise level;
 //! fig2.png and fig3.png: the coherence statistics of section 2.4; fig4.png: winsorization
-//! levels x noise levels) and claims.md, each "Expected" claim of PAPER.md checked on the runs
+//! levels x noise levels), similarity.png (`--similarity`: which examples the network treats
+//! as alike) and claims.md, each "Expected" claim of PAPER.md checked on the runs
 //! at hand. Run directories may come from several folders (a sweep's shards): they are
 //! merged.
 
@@ -11,6 +12,7 @@ pub mod claims;
 pub mod figures;
 pub mod plot;
 pub mod runs_csv;
+pub mod similarity;
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +90,8 @@ pub struct Run {
     /// Whether summary.json exists (the run finished).
     pub finished: bool,
     pub coherence: Option<Table>,
+    /// similarity.csv (`--similarity`).
+    pub similarity: Option<Table>,
 }
 
 impl Run {
@@ -240,6 +244,7 @@ fn read_run(dir: &Path) -> Result<Run> {
         seed: get("seed")?.as_integer().unwrap_or(0) as u64,
         metrics: table("metrics.csv")?,
         coherence: table("coherence.csv")?,
+        similarity: table("similarity.csv")?,
         finished: crate::train::is_finished(&dir),
         config: v,
         dir,
@@ -301,6 +306,9 @@ pub fn report(dirs: &[PathBuf], out: Option<&Path>) -> Result<Written> {
             coherence_figure(&path, what, &coh, p, c, max_step)?;
             written.push(path);
         }
+    }
+    if let Some(path) = similarity::figure(&all, &out)? {
+        written.push(path);
     }
     let claims = out.join("claims.md");
     write_atomic(&claims, claims_md(&runs).as_bytes())?;
@@ -450,6 +458,8 @@ pub fn claims_md(runs: &[Run]) -> String {
     s.push_str(&claims::experiment2(&all));
     s.push('\n');
     s.push_str(&claims::experiment3(&all));
+    s.push('\n');
+    s.push_str(&claims::similarity(&all));
     s
 }
 

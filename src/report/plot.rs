@@ -232,7 +232,8 @@ where
 /// A tick label of at most about six characters: 0.25, 1500, 3.1e5.
 fn short(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 {
+    // an axis through zero can land a hair off it (1.7e-18)
+    if a < 1e-12 {
         "0".into()
     } else if !(1e-3..1e5).contains(&a) {
         format!("{v:.1e}")
@@ -242,4 +243,163 @@ fn short(v: f64) -> String {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// A square matrix drawn as a picture: the similarity figure's cosine matrices.
+pub struct Heatmap {
+    pub title: String,
+    /// n x n, row-major.
+    pub values: Vec<f32>,
+    pub n: usize,
+    /// The colour scale runs from -range (blue) through 0 (white) to +range (red); values
+    /// beyond it take the end colours.
+    pub range: f64,
+    /// Rows (and columns) at which a group starts, drawn as thin lines: the class blocks.
+    pub lines: Vec<usize>,
+    /// Rows at which a sub-group starts, drawn as dotted ticks at the edges: the corrupt
+    /// examples of each class.
+    pub ticks: Vec<usize>,
+}
+
+/// Blue (-1) through white (0) to red (+1).
+fn diverging(t: f64) -> RGBColor {
+    let t = t.clamp(-1.0, 1.0);
+    let mix = |a: f64, b: f64, w: f64| (a + (b - a) * w).round() as u8;
+    let (r, g, b) = if t < 0.0 {
+        (59.0, 76.0, 192.0)
+    } else {
+        (180.0, 4.0, 38.0)
+    };
+    let w = t.abs();
+    RGBColor(mix(255.0, r, w), mix(255.0, g, w), mix(255.0, b, w))
+}
+
+fn draw_heatmap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    h: &Heatmap,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+    // a blank cell (a row with fewer matrices than columns)
+    if h.n == 0 || h.values.len() < h.n * h.n {
+        return Ok(());
+    }
+    let (w, ht) = area.dim_in_pixel();
+    let caption = 24u32;
+    area.draw(&Text::new(
+        h.title.clone(),
+        (6, 4),
+        ("sans-serif", 14).into_font(),
+    ))
+    .map_err(e)?;
+    // a square under the caption, centred
+    let side = (w.saturating_sub(16))
+        .min(ht.saturating_sub(caption + 8))
+        .max(1);
+    let (x0, y0) = ((w - side) / 2, caption);
+    let n = h.n.max(1);
+    // each pixel shows the mean of the matrix elements it covers
+    let span = |p: u32| {
+        let a = p as usize * n / side as usize;
+        let b = ((p as usize + 1) * n / side as usize).max(a + 1).min(n);
+        a..b
+    };
+    for py in 0..side {
+        let rows = span(py);
+        for px in 0..side {
+            let cols = span(px);
+            let (mut s, mut c) = (0.0f64, 0usize);
+            for i in rows.clone() {
+                for j in cols.clone() {
+                    s += h.values[i * n + j] as f64;
+                    c += 1;
+                }
+            }
+            let v = if c > 0 { s / c as f64 } else { 0.0 };
+            area.draw_pixel(
+                ((x0 + px) as i32, (y0 + py) as i32),
+                &diverging(v / h.range.max(1e-12)),
+            )
+            .map_err(e)?;
+        }
+    }
+    let at = |row: usize| (row as u64 * side as u64 / n as u64) as i32;
+    let grey = BLACK.mix(0.45);
+    for &l in &h.lines {
+        let p = at(l);
+        let (a, b) = (x0 as i32, (x0 + side) as i32);
+        area.draw(&PathElement::new(
+            vec![(a + p, y0 as i32), (a + p, (y0 + side) as i32)],
+            grey,
+        ))
+        .map_err(e)?;
+        area.draw(&PathElement::new(
+            vec![(a, y0 as i32 + p), (b, y0 as i32 + p)],
+            grey,
+        ))
+        .map_err(e)?;
+    }
+    for &t in &h.ticks {
+        let p = at(t);
+        let (a, top) = (x0 as i32, y0 as i32);
+        area.draw(&PathElement::new(
+            vec![(a - 6, top + p), (a, top + p)],
+            BLACK,
+        ))
+        .map_err(e)?;
+        area.draw(&PathElement::new(
+            vec![(a + p, top - 6), (a + p, top)],
+            BLACK,
+        ))
+        .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Like [`grid`], with rows of heatmaps (`cols` per row) above the line panels.
+pub fn grid_with_heatmaps(
+    path: &std::path::Path,
+    title: &str,
+    heatmaps: &[Heatmap],
+    panels: &[Panel],
+    cols: usize,
+) -> Result<()> {
+    register_font()?;
+    let cols = cols.max(1);
+    let map_rows = heatmaps.len().div_ceil(cols);
+    let panel_rows = panels.len().div_ceil(cols);
+    let (w, map_h, panel_h) = (420 * cols as u32, 400u32, 320u32);
+    let h = 40 + map_h * map_rows as u32 + panel_h * panel_rows as u32;
+    let tmp = path.with_extension("png.tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        let (top, body) = root.split_vertically(40);
+        let size = (w as f64 / (0.55 * title.chars().count().max(1) as f64)).clamp(11.0, 22.0);
+        top.titled(title, ("sans-serif", size as u32))
+            .map_err(|e| anyhow!("{e}"))?;
+        let (maps, lines) = body.split_vertically(map_h * map_rows as u32);
+        if map_rows > 0 {
+            for (m, area) in heatmaps
+                .iter()
+                .zip(maps.split_evenly((map_rows, cols)).iter())
+            {
+                draw_heatmap(area, m)?;
+            }
+        }
+        if panel_rows > 0 {
+            for (p, area) in panels
+                .iter()
+                .zip(lines.split_evenly((panel_rows, cols)).iter())
+            {
+                draw_panel(area, p)?;
+            }
+        }
+        root.present()
+            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }

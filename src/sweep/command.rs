@@ -17,8 +17,8 @@ pub struct SweepArgs {
     #[arg(required_unless_present = "preset")]
     pub plan: Option<PathBuf>,
     /// A built-in plan instead: fig1 (1x2048, mean, noise 0..100), fig2 (1x2048, mean, noise
-    /// 25/50/75 with --coherence) or fig4 (3x256, noise 0..100 x winsor:C for C in 0, 1, 2,
-    /// 4, 8).
+    /// 25/50/75 with --coherence), fig4 (3x256, noise 0..100 x winsor:C for C in 0, 1, 2,
+    /// 4, 8) or similarity (fig2's runs with --similarity and --similarity-save).
     #[arg(long, conflicts_with = "plan")]
     pub preset: Option<String>,
     /// With --preset: full (the paper's steps), medium or quick (fewer steps on training and
@@ -61,7 +61,7 @@ pub fn sweep(a: SweepArgs) -> Result<ExitCode> {
     let plan = match (&a.plan, &a.preset) {
         (_, Some(p)) => Plan::preset(p, a.scale.as_deref().unwrap_or("full"), a.seeds)?,
         (Some(path), None) => Plan::from_toml(path)?,
-        (None, None) => anyhow::bail!("give a plan file or --preset fig1|fig2|fig4"),
+        (None, None) => anyhow::bail!("give a plan file or --preset fig1|fig2|fig4|similarity"),
     };
     let shard = match a.shard {
         Some(s) => Some(s),

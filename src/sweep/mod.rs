@@ -149,6 +149,16 @@ pub fn run(
         todo.len(),
         out.display()
     );
+    let alone = todo
+        .iter()
+        .filter(|p| p.config.concurrency_key().is_none())
+        .count();
+    if alone > 0 && opts.concurrent != Some(1) {
+        eprintln!(
+            "sweep {}: {alone} of the runs measure --coherence or --similarity, so each trains alone: their passes over the training set or the probe are one run's, not shared",
+            plan.name
+        );
+    }
 
     let mut runner = Runner::new(gpu, kernels, out, load, &todo, opts);
     for group in &batches::groups(&todo, out) {

@@ -217,7 +217,10 @@ impl Plan {
     /// - `fig1`: plain SGD, five noise levels (Experiment 1);
     /// - `fig2`: plain SGD, noise 25/50/75 with `--coherence` and 99 null worlds (Experiment
     ///   2, Figures 2 and 3);
-    /// - `fig4`: five noise levels x winsor:C for C in 0, 1, 2, 4, 8 (Experiment 3).
+    /// - `fig4`: five noise levels x winsor:C for C in 0, 1, 2, 4, 8 (Experiment 3);
+    /// - `similarity`: fig2's runs (plain SGD, noise 25/50/75, the same protocol) with
+    ///   `--similarity` and its matrices saved instead of `--coherence`: which examples the
+    ///   network treats as alike, for `winsor report`'s similarity.png and its claim.
     ///
     /// `seeds` (default 3) adds a `seed` grid dimension, varying fastest, so that concurrent
     /// runs absorb it and the report can show the spread.
@@ -243,6 +246,15 @@ impl Plan {
                 ],
                 vec![noise(&[25, 50, 75])],
             ),
+            "similarity" => (
+                vec![
+                    ("rule".into(), s("mean")),
+                    ("similarity-save".into(), Value::Bool(true)),
+                    // the claim's band: a cos_pp above all 19 null worlds has p <= 0.05
+                    ("similarity-null-worlds".into(), Value::Int(19)),
+                ],
+                vec![noise(&[25, 50, 75])],
+            ),
             "fig4" => (
                 vec![],
                 vec![
@@ -250,7 +262,7 @@ impl Plan {
                     ("winsor".to_string(), ints(&[0, 1, 2, 4, 8])),
                 ],
             ),
-            other => bail!("--preset {other}: the presets are fig1, fig2 and fig4"),
+            other => bail!("--preset {other}: the presets are fig1, fig2, fig4 and similarity"),
         };
         let protocol = Protocol::of(name, scale)?;
         let mut set = |k: &str, v: Value| base.push((k.to_string(), v));
@@ -261,6 +273,12 @@ impl Plan {
         }
         if let Some(n) = protocol.test_subset {
             set("test-subset", int(n));
+        }
+        if name == "similarity" {
+            // a third of the quick scale's 3000 training examples; the matrices saved at its
+            // 34 logged steps take 1 MB each at N = 500 (4 MB at 1000)
+            let n = if scale == "quick" { 500 } else { 1000 };
+            set("similarity", int(n));
         }
         if name == "fig2" {
             // null worlds only regroup per-example numbers: 99 cost next to nothing and give
@@ -366,6 +384,12 @@ impl Protocol {
             test_subset: test,
             steps,
         };
+        // the similarity study is Experiment 2's runs measured another way
+        let preset = if preset == "similarity" {
+            "fig2"
+        } else {
+            preset
+        };
         Ok(match (preset, scale) {
             // the paper's: 1x2048 (27 parameters per example), 1e5 steps (167 epochs)
             ("fig1", "full") => p("1x2048", None, None, 100_000),
@@ -385,7 +409,7 @@ impl Protocol {
             ("fig4", "medium") => p("3x64", Some(12_000), Some(2000), 4000),
             ("fig4", "quick") => p("3x36", Some(6000), Some(2000), 2000),
             (_, "full" | "medium" | "quick") => {
-                bail!("--preset {preset}: the presets are fig1, fig2 and fig4")
+                bail!("--preset {preset}: the presets are fig1, fig2, fig4 and similarity")
             }
             (_, other) => bail!("--scale {other}: the scales are quick, medium and full"),
         })
@@ -530,6 +554,25 @@ mod tests {
         assert_eq!(quick.len(), 15);
         assert_eq!(quick[0].name, "noise0-seed0");
         assert_eq!(quick[1].name, "noise0-seed1");
+        // the similarity study: fig2's protocol and noise levels, measured another way
+        let sim = Plan::preset("similarity", "quick", Some(1))
+            .unwrap()
+            .cells();
+        assert_eq!(sim.len(), 3);
+        let args = sim[1].args().join(" ");
+        for want in [
+            "--similarity 500",
+            "--similarity-save",
+            "--similarity-null-worlds 19",
+            "--arch 1x100",
+            "--steps 6000",
+            "--noise 50",
+        ] {
+            assert!(args.contains(want), "{want}: {args}");
+        }
+        assert!(!args.contains("--coherence"), "{args}");
+        let full = Plan::preset("similarity", "full", Some(1)).unwrap().cells();
+        assert!(full[0].args().join(" ").contains("--similarity 1000"));
         let fig2 = Plan::preset("fig2", "quick", Some(1)).unwrap().cells();
         assert_eq!(fig2.len(), 3);
         let args = fig2[0].args();

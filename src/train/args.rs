@@ -140,6 +140,11 @@ pub struct TrainArgs {
     #[arg(long, default_value = "3", requires = "similarity",
           value_parser = clap::value_parser!(u64).range(0..=99))]
     pub similarity_null_worlds: u64,
+    /// With --similarity: also write each measured cosine matrix (N x N, f32) with the
+    /// probe's training-set indices, labels and corrupt mask to
+    /// similarity/step-S.safetensors (4 N^2 bytes each; the run says the total at its start).
+    #[arg(long, requires = "similarity")]
+    pub similarity_save: bool,
     /// With --coherence: also measure every step from 0 to this one.
     #[arg(long, default_value = "10", requires = "coherence")]
     pub coherence_first: u64,
@@ -194,6 +199,7 @@ impl TrainArgs {
                 .map(|n| crate::analysis::similarity::SimilarityConfig {
                     n: n as usize,
                     null_worlds: a.similarity_null_worlds as usize,
+                    save: a.similarity_save,
                 }),
         };
         cfg.validate()?;

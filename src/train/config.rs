@@ -241,6 +241,9 @@ impl TrainConfig {
                 "similarity-null-worlds",
                 int("similarity-null-worlds", s.null_worlds as u64)?,
             );
+            if s.save {
+                set("similarity-save", V::Boolean(true));
+            }
         }
         if let Some(n) = self.train_subset {
             set("train-subset", int("train-subset", n as u64)?);

@@ -97,6 +97,14 @@ fn clear_run_files(dir: &Path) -> Result<()> {
             _ => {}
         }
     }
+    // --similarity-save's matrices: only the files it names, then the folder if empty
+    let saved = crate::analysis::similarity_matrix::list(dir)?;
+    for (_, path) in &saved {
+        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
+    }
+    if !saved.is_empty() {
+        let _ = std::fs::remove_dir(dir.join("similarity"));
+    }
     Ok(())
 }
 
@@ -255,6 +263,9 @@ pub fn run_many(
     }
     let trainer = trainer;
     let progress = Progress::new(opts, cfg.steps, cfgs.len());
+    if let Some(s) = cfg.similarity.as_ref().filter(|s| s.save) {
+        progress.say(similarity_save_size(cfg, s.n));
+    }
     for (i, (run, checkpoint)) in runs.iter_mut().zip(resumed).enumerate() {
         if let Some(c) = checkpoint {
             trainer.restore_run(i, &c.params, c.history.as_deref())?;
@@ -316,4 +327,23 @@ fn resume_point(resumed: &[Option<Checkpoint>], outs: &[PathBuf]) -> Result<Opti
         );
     }
     Ok(resumed[0].as_ref().map(|c| (c.step, c.spent)))
+}
+
+/// What `--similarity-save` will write over the whole run, told before it starts: one
+/// matrix per logged step and per step `--coherence` measures.
+fn similarity_save_size(cfg: &TrainConfig, n: usize) -> String {
+    let first = cfg.coherence.as_ref().map_or(0, |c| c.first.min(cfg.steps));
+    let extra =
+        |s: u64| s <= first && cfg.coherence.is_some() && !cfg.log_grid.contains(s, cfg.steps);
+    // counted, not listed; a schedule past ten million matrices is reported as such
+    const MOST: usize = 10_000_000;
+    let logged = cfg.log_grid.steps(cfg.steps).take(MOST).count();
+    let count = logged as u64 + (0..=first.min(MOST as u64)).filter(|&s| extra(s)).count() as u64;
+    let each = crate::analysis::similarity_matrix::bytes_per_matrix(n);
+    format!(
+        "--similarity-save: {count}{} matrices of {n} x {n} (f32), {:.1} MB each, {:.1} MB in all, under similarity/",
+        if logged == MOST { " or more" } else { "" },
+        each as f64 / 1e6,
+        (each * count) as f64 / 1e6
+    )
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::active::{Active, Setup, Times};
 use super::checkpoint::{Spent, CHECKPOINT};
@@ -332,6 +332,18 @@ impl<'a, 'g> Training<'a, 'g> {
             gpu_s
         );
         r0.write_similarity()?;
+        if let (Some(s), true) = (
+            &r0.similarity,
+            r0.cfg.similarity.as_ref().is_some_and(|c| c.save),
+        ) {
+            let m = &crate::analysis::similarity_matrix::to_safetensors(&s.probe, step, &k)?;
+            let path = r0
+                .out
+                .join(crate::analysis::similarity_matrix::file_name(step));
+            let dir = path.parent().expect("a file in a folder");
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            write_atomic(&path, m)?;
+        }
         self.progress.say(line);
         Ok(())
     }

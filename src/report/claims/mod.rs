@@ -6,11 +6,13 @@ mod checks;
 mod experiment1;
 mod experiment2;
 mod experiment3;
+mod similarity;
 
 pub use checks::{definition_line, definition_of, Check, Verdict};
 pub use experiment1::experiment1;
 pub use experiment2::{experiment2, permutation_test, Permutation};
 pub use experiment3::experiment3;
+pub use similarity::similarity;
 
 #[cfg(test)]
 mod tests {
@@ -45,7 +47,50 @@ mod tests {
             }),
             finished: true,
             coherence: None,
+            similarity: None,
         }
+    }
+
+    /// A similarity run of 100 steps: cos_pp, cos_cc and one null world's cos_pp at steps
+    /// 0, 5 and 50 (the last outside the first 10%).
+    fn similarity_run(seed: u64, pp: [f64; 3], cc: [f64; 3], null: [f64; 3]) -> Run {
+        let mut r = run(0.0, 50.0, seed, [0.1, 0.9], 0.0);
+        r.config.insert("steps".into(), toml::Value::Integer(100));
+        r.similarity = Some(Table {
+            header: ["step", "cos_pp", "cos_cc", "null1_cos_pp"]
+                .map(String::from)
+                .to_vec(),
+            rows: (0..3)
+                .map(|i| vec![[0.0, 5.0, 50.0][i], pp[i], cc[i], null[i]])
+                .collect(),
+        });
+        r
+    }
+
+    /// The early-similarity claim uses the first 10% of the steps only, needs cos_pp above
+    /// cos_cc and above every null world, and names a failing seed with its numbers.
+    #[test]
+    fn the_similarity_claim_is_checked_per_seed_on_early_steps() {
+        let runs = [
+            // seed 0 passes early (cos_pp 0.02 above cos_cc 0.01 and the null world's 0.015);
+            // its late step, where pristine is below corrupt, does not count
+            similarity_run(0, [0.02, 0.02, 0.0], [0.01, 0.01, 0.5], [0.015, 0.015, 0.9]),
+            // seed 1: pristine above corrupt but inside the null band
+            similarity_run(1, [0.02, 0.02, 0.9], [0.01, 0.01, 0.0], [0.03, 0.03, 0.0]),
+        ];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let s = similarity(&refs);
+        assert!(
+            s.contains("- 50% noise: early cos_pp > cos_cc and above the null worlds' band: **FAIL**: 1 of 2 seeds pass; seed 1 does not"),
+            "{s}"
+        );
+        assert!(
+            s.contains("seed 0: PASS: steps 0-10 (2 measured): cos_pp 0.0200, cos_cc 0.0100, null worlds' cos_pp 0.0150 to 0.0150 (1 worlds)"),
+            "{s}"
+        );
+        assert!(s.contains("seed 1: FAIL: "), "{s}");
+        let none = similarity(&[]);
+        assert!(none.contains("Not testable"), "{none}");
     }
 
     /// PASS needs every seed; a failing seed is named with its excess.
