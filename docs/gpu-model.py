@@ -337,7 +337,7 @@ def fmt(x):
     return f"{x:.0f}"
 
 
-def table(title, ds, runs=1):
+def table(title, ds, runs=1, step_line=True):
     print(f"#### {title}\n")
     print("| # | kernel | what | workgroups | warps | FLOPs nominal (executed) | min/max ops "
           "(compare-exchanges) | bytes (L2-level) | fill | t_compute us | t_mem us | t_floor us "
@@ -359,6 +359,8 @@ def table(title, ds, runs=1):
     print(f"| | **all {len(ds)}** | | | | {fmt(fl)} ({fmt(fe)}) | {f'{fmt(mm)} ({fmt(cx)})' if mm else '-'} "
           f"| {fmt(by)} | | | | | **{us(t)}** |")
     print()
+    if not step_line:
+        return
     print(f"Step: **{us(t)} us = {runs / t:,.0f} run-steps/s** ({len(ds)} dispatches, "
           f"{us(len(ds) * T_LAUNCH)} us of it launch overhead). Plain roofline instead "
           f"(every dispatch at full occupancy, no floors): {us(plain(ds))} us = "
@@ -384,6 +386,45 @@ def plain(ds, launch=T_LAUNCH):
             tc = 0.0
         t += launch + max(tc, d.bytes / (E_BW * BW))
     return t
+
+
+# ---------------------------------------------------------------- similarity (issue 28)
+PCIE = 20e9               # device-to-host bytes/s for reading K back (PCIe 5 x16, achieved)
+T_SYNC = 50e-6            # a submit, its completion wait and the buffer map
+
+
+def similarity(widths, n):
+    """src/gpu/trainer/similarity.rs under the gpu plan: one `--similarity n` measurement after
+    the first (the pixels' Gram matrix is formed once, at the first, and kept)."""
+    L = len(widths) - 1
+    out = [gather(n, widths[0], 1)]
+    for l in range(L):
+        fi, fo = widths[l], widths[l + 1]
+        out.append(matmul(f"forward {l}: {n}x{fi} . {fi}x{fo}", n, fo, fi, "bias", 1))
+    out.append(softmax(n, True, 1))
+    for l in reversed(range(L)):
+        fi, fo = widths[l], widths[l + 1]
+        out.append(matmul(f"gram D {l}: {n}x{fo} . {fo}x{n}", n, n, fo, "scale", 1))
+        if l > 0:
+            out.append(matmul(f"gram A {l}: {n}x{fi} . {fi}x{n}", n, n, fi, "scale", 1))
+        # one invocation per element: GD and GA read (the lower half transposed: L2 hits, as
+        # the 4 MB matrices fit in the 50 MB L2), K read unless first, K written
+        reads = 3 if l < L - 1 else 2
+        g = cdiv(n, 64) * n
+        out.append(D("similarity", f"layer {l}: K (+)= GD (GA + 1), {n}x{n}", g, g * 2,
+                     flops=2.0 * n * n, bytes_=4 * n * n * (reads + 1), floor=2 * L2_LAT))
+        if l > 0:
+            out.append(matmul(f"backprop {l}: {n}x{fo} . {fo}x{fi}, relu' mask", n, fi, fo, "mask", 1))
+    return out
+
+
+def similarity_time(ds, n):
+    """The GPU pass plus reading K (n x n f32) back: what the run's log line calls "GPU pass
+    and readback" (the host's statistics come after, on the CPU)."""
+    return total(ds) + T_SYNC + 4 * n * n / PCIE
+
+
+SIMILARITY_CASES = (("3x256", W3, 1000), ("1x2048", W1, 1000))
 
 
 def cases():
@@ -418,6 +459,13 @@ def markdown():
         print(f"| {name} | {len(ds)} | {us(t)} | {runs / t:,.0f} | {runs / plain(ds):,.0f} "
               f"| {runs / total(ds, launch=2e-6):,.0f} | {runs / total(ds, half_rate=True):,.0f} |")
     print()
+    for arch, widths, n in SIMILARITY_CASES:
+        ds = similarity(widths, n)
+        table(f"`--similarity {n}` on {arch}: one measurement after the first", ds, step_line=False)
+        rb = T_SYNC + 4 * n * n / PCIE
+        print(f"With the readback of K ({4 * n * n / 1e6:.0f} MB at {PCIE / 1e9:.0f} GB/s and "
+              f"{us(T_SYNC)} us to submit, wait and map): **{similarity_time(ds, n) * 1e3:.2f} ms** "
+              f"per measurement, of it {us(rb)} us the readback.\n")
     for name, widths, by_rule, steps in (FIG4, FIG1):
         label = "fig4" if name == "3x256" else "fig1"
         h, evals, rows = sweep(label, widths, by_rule, steps)
@@ -470,6 +518,12 @@ def tsv():
     ta, tb = total(cases()["3x256-winsor:8"]), total(cases()["1x2048-mean"])
     print(f"1x2048-mean-r1/3x256-winsor:8-r1\tsteps_per_s_ratio\t{ta / tb:.4f}\tratio\th100\tgpu\t"
           f"the two headline cases against each other (a check of the model's structure)")
+    for arch, widths, n in SIMILARITY_CASES:
+        ds = similarity(widths, n)
+        fl = sum(d.flops for d in ds) / 1e9
+        print(f"{arch}-similarity-n{n}\tms_per_measurement\t{similarity_time(ds, n) * 1e3:.3f}\tms\t"
+              f"h100\tgpu\tmodel: {len(ds)} dispatches, {fl:.1f} GFLOP, GPU pass and readback "
+              f"(the run's log line; the host's statistics not included)")
     for line in lavapipe_tsv():
         print(line)
 

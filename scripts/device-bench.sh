@@ -17,11 +17,12 @@
 # cores), WINSOR_QUICK=ci one tiny case of each step (about a minute; .ci/run runs it). The
 # binary is $WINSOR_BIN, else .bin/winsor, else target/release/winsor, else target/debug/winsor.
 #
-# Every step is cut off by `timeout`, and the cuts add up to 510 s, inside the call's 590:
-# suite 100 (its JSON is rewritten after every case, so a cut keeps the finished cases; the
-# model puts the whole suite at well under a minute on an H100), profile 30, the two kernel
-# plans against each other 40, PyTorch 80, fig4 150, fig1 110 (the model puts fig4's first
-# batch of 38 runs at about 75 s and fig1's 15 runs at about 110 s: docs/gpu-model.md).
+# Every step is cut off by `timeout`, and the cuts add up to 530 s, inside the call's 590:
+# suite 70 (its JSON is rewritten after every case, so a cut keeps the finished cases; the
+# model puts the whole suite at about half a minute on an H100), profile 30, similarity 30,
+# the two kernel plans against each other 30, chunk merges 20, 1x2048 under the gpu plan 10,
+# PyTorch 80, fig4 150, fig1 110 (the model puts fig4's first batch of 38 runs at about 75 s
+# and fig1's 15 runs at about 110 s: docs/gpu-model.md).
 # A sweep that does not stop at SIGTERM within 10 s of its cut is killed (lavapipe: an
 # evaluation in progress takes minutes). Start-up is not counted in the call's limit. Exit
 # status: 1 if a step failed (an exit other than 0, or a cut's 124 or 137), after every step
@@ -172,6 +173,20 @@ for preset in ("fig4", "fig1"):
         print(f"{preset}: {done} run-steps logged in {elapsed:.0f} s, too few past step 10000 "
               f"for a rate")
 
+# the similarity measurement: the median over the measurements after the first of the log
+# line's "GPU pass and readback" (the first also forms the pixels' Gram matrix, once a run)
+for path in sorted(glob.glob(os.path.join(out, "similarity-*-n*.log"))):
+    case = os.path.basename(path)[len("similarity-"):-len(".log")]
+    arch, n = case.rsplit("-n", 1)
+    ms = [float(m.group(1)) for m in
+          (re.search(r"GPU pass and readback ([0-9.]+) ms", l) for l in open(path, errors="replace"))
+          if m]
+    later = sorted(ms[1:]) or ms
+    if later:
+        measured.append((f"{arch}-similarity-n{n}", "ms_per_measurement", "gpu",
+                         later[len(later) // 2], "ms", "train --similarity",
+                         f"median of {len(later)} measurements" + ("" if ms[1:] else " (the first only)")))
+
 # per-dispatch GPU times of `winsor profile --trace` (the median over the profiled steps), where
 # the dispatch list is the one the model predicts (the gpu plan), and the overhead per dispatch
 # that a step's time has beyond them
@@ -315,7 +330,7 @@ run() {
 
     echo "== winsor bench --suite"
     # shellcheck disable=SC2086
-    step suite timeout "$(budget 100 10)" "$bin" bench --suite $windows --json "$out/suite.json"
+    step suite timeout "$(budget 70 10)" "$bin" bench --suite $windows --json "$out/suite.json"
 
     # under the gpu plan, whose dispatches docs/gpu-model.md lists (on a GPU the plan auto
     # picks anyway); on lavapipe a step of it takes seconds, hence few steps when quick
@@ -326,6 +341,23 @@ run() {
     # shellcheck disable=SC2086
     step "profile 1x2048" timeout "$(budget 15 16)" "$bin" profile --kernels gpu --arch 1x2048 \
         --rule mean --steps "$steps" $warm --trace "$out/trace-1x2048-mean.json"
+
+    # the similarity measurement (issue 28) under the gpu plan: the log line times each one's
+    # GPU pass and readback; the first also forms the pixels' Gram matrix, so the table takes
+    # the median of the later ones (in ci mode a small probe on a small set, to run the step)
+    echo "== winsor train --similarity (the measurement's time per call)"
+    for arch in 3x256 1x2048; do
+        n=1000
+        sim="--steps 50 --log-grid every:10"
+        [ $mode = ci ] && n=64 && sim="--steps 2 --log-grid every:1 --train-subset 500 --test-subset 200"
+        [ $mode = ci ] && [ $arch = 1x2048 ] && continue
+        simdir=$(mktemp -d)
+        # shellcheck disable=SC2086
+        step "similarity $arch" timeout "$(budget 15 20)" "$bin" train --kernels gpu --arch "$arch" \
+            --noise 50 --similarity "$n" $sim --out "$simdir/run" >"$out/similarity-$arch-n$n.log" 2>&1
+        grep -m 3 'similarity:' "$out/similarity-$arch-n$n.log"
+        rm -rf "$simdir"
+    done
 
     echo "== kernel plans on this device, in one run: --kernels gpu against --kernels cpu"
     rules="mean winsor:1 winsor:8"

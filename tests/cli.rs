@@ -68,7 +68,10 @@ fn bad_arguments_are_named() {
     );
     fails_with(&["train", "--corrupt", "flipped"], "changed, selected");
     fails_with(&["sweep", "--preset", "fig2", "--seeds", "0"], "--seeds 0");
-    fails_with(&["sweep", "--preset", "fig7"], "fig1, fig2 and fig4");
+    fails_with(
+        &["sweep", "--preset", "fig7"],
+        "fig1, fig2, fig4 and similarity",
+    );
 }
 
 #[test]

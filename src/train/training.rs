@@ -323,13 +323,14 @@ impl<'a, 'g> Training<'a, 'g> {
                 .position(|c| *c == name)
                 .map_or(f64::NAN, |i| row[i])
         };
+        // in ms: a GPU measures in well under one (docs/gpu-model.md), lavapipe in hundreds
         let line = format!(
-            "step {step:>7}  similarity: cos pristine {:.4} corrupt {:.4} between {:.4} ({:.2} s: GPU pass and readback {:.2} s)",
+            "step {step:>7}  similarity: cos pristine {:.4} corrupt {:.4} between {:.4} ({:.1} ms: GPU pass and readback {:.1} ms)",
             col("cos_pp"),
             col("cos_cc"),
             col("cos_pc"),
-            t.elapsed().as_secs_f64(),
-            gpu_s
+            t.elapsed().as_secs_f64() * 1e3,
+            gpu_s * 1e3
         );
         r0.write_similarity()?;
         if let (Some(s), true) = (
