@@ -328,12 +328,19 @@ pub struct Written {
 /// The runs with coherence.csv at noise levels strictly between 0 and 100, grouped by noise
 /// level (every seed in its group).
 pub fn coherence_runs<'a>(runs: &[&'a Run]) -> Vec<(f64, Vec<&'a Run>)> {
+    by_noise(runs, |r| {
+        r.coherence.is_some() && r.noise > 0.0 && r.noise < 100.0
+    })
+}
+
+/// The runs that `keep` accepts, grouped by noise level (every seed in its group, in seed
+/// order), noise levels in order.
+pub(crate) fn by_noise<'a>(
+    runs: &[&'a Run],
+    keep: impl Fn(&Run) -> bool,
+) -> Vec<(f64, Vec<&'a Run>)> {
     let mut g: Vec<(f64, Vec<&Run>)> = Vec::new();
-    for r in runs
-        .iter()
-        .copied()
-        .filter(|r| r.coherence.is_some() && r.noise > 0.0 && r.noise < 100.0)
-    {
+    for r in runs.iter().copied().filter(|r| keep(r)) {
         match g.iter_mut().find(|x| x.0 == r.noise) {
             Some((_, v)) => v.push(r),
             None => g.push((r.noise, vec![r])),

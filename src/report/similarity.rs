@@ -17,18 +17,7 @@ use crate::analysis::similarity_matrix::{self, SavedMatrix};
 /// The runs with similarity.csv, grouped by noise level (every seed in its group, in seed
 /// order), noise levels in order.
 pub fn similarity_runs<'a>(runs: &[&'a Run]) -> Vec<(f64, Vec<&'a Run>)> {
-    let mut g: Vec<(f64, Vec<&Run>)> = Vec::new();
-    for r in runs.iter().copied().filter(|r| r.similarity.is_some()) {
-        match g.iter_mut().find(|x| x.0 == r.noise) {
-            Some((_, v)) => v.push(r),
-            None => g.push((r.noise, vec![r])),
-        }
-    }
-    g.sort_by(|a, b| a.0.total_cmp(&b.0));
-    for (_, v) in &mut g {
-        v.sort_by_key(|r| r.seed);
-    }
-    g
+    super::by_noise(runs, |r| r.similarity.is_some())
 }
 
 /// A column of a run's similarity.csv as (step, value) points.
