@@ -146,6 +146,25 @@ impl Mean {
     }
 }
 
+/// The cosine matrix C[i, j] = K[i, j] / sqrt(K[i, i] K[j, j]) of K (n x n, row-major), in
+/// f64, 0 where either example's gradient is 0: what the statistics use and, rounded to f32,
+/// what `--similarity-save` writes.
+pub fn cosine_matrix(k: &[f32], n: usize) -> Vec<f64> {
+    let norm: Vec<f64> = (0..n)
+        .map(|i| (k[i * n + i] as f64).max(0.0).sqrt())
+        .collect();
+    let mut c = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            let d = norm[i] * norm[j];
+            if d > 0.0 {
+                c[i * n + j] = k[i * n + j] as f64 / d;
+            }
+        }
+    }
+    c
+}
+
 /// The measurement across a run: the probe, the null worlds' designations, and the rows.
 pub struct Similarity {
     pub probe: Probe,
@@ -233,15 +252,8 @@ impl Similarity {
         assert_eq!(k.len(), n * n, "K is n x n");
         let p = &self.probe;
         let kk = |i: usize, j: usize| k[i * n + j] as f64;
-        let norm: Vec<f64> = (0..n).map(|i| kk(i, i).max(0.0).sqrt()).collect();
-        let cos = |i: usize, j: usize| {
-            let d = norm[i] * norm[j];
-            if d > 0.0 {
-                kk(i, j) / d
-            } else {
-                0.0
-            }
-        };
+        let c = cosine_matrix(k, n);
+        let cos = |i: usize, j: usize| c[i * n + j];
         let sign = |c: f64| {
             if c > 0.0 {
                 1.0

@@ -21,21 +21,12 @@ use safetensors::SafeTensors;
 use super::similarity::Probe;
 
 /// C = K / sqrt(diag(K) diag(K)^T) in f32 (0 where an example's gradient is 0), from K
-/// (n x n, row-major), computed in f64 as the statistics are.
+/// (n x n, row-major): the statistics' f64 cosines, rounded.
 pub fn cosines(k: &[f32], n: usize) -> Vec<f32> {
-    let norm: Vec<f64> = (0..n)
-        .map(|i| (k[i * n + i] as f64).max(0.0).sqrt())
-        .collect();
-    let mut c = vec![0.0f32; n * n];
-    for i in 0..n {
-        for j in 0..n {
-            let d = norm[i] * norm[j];
-            if d > 0.0 {
-                c[i * n + j] = (k[i * n + j] as f64 / d) as f32;
-            }
-        }
-    }
-    c
+    super::similarity::cosine_matrix(k, n)
+        .into_iter()
+        .map(|c| c as f32)
+        .collect()
 }
 
 /// One saved matrix.
@@ -196,11 +187,34 @@ mod tests {
         for (g, w) in m.cosine.iter().zip(want) {
             assert!((*g as f64 - w).abs() < 1e-7, "{g} vs {w}");
         }
-        // a file without the step, or with a tensor of the wrong type, is refused by name
-        std::fs::write(&path, b"not safetensors").unwrap();
-        assert!(read(&path)
-            .unwrap_err()
-            .to_string()
-            .contains("m.safetensors"));
+        // a file that is not safetensors, one without the step, and one with a tensor of
+        // the wrong type are refused, naming the file and what is wrong
+        let refused = |bytes: &[u8], what: &str| {
+            std::fs::write(&path, bytes).unwrap();
+            let e = format!("{:#}", read(&path).unwrap_err());
+            assert!(e.contains("m.safetensors") && e.contains(what), "{e}");
+        };
+        refused(b"not safetensors", "not a safetensors file");
+        let index = [7i64, 3, 11];
+        fn view(dtype: Dtype, data: &[u8]) -> TensorView<'_> {
+            TensorView::new(dtype, vec![3], data).unwrap()
+        }
+        let no_step = safetensors::serialize(
+            [("index", view(Dtype::I64, bytemuck::cast_slice(&index)))],
+            None,
+        )
+        .unwrap();
+        refused(&no_step, "no `step`");
+        let step = std::collections::HashMap::from([("step".to_string(), "1".to_string())]);
+        let floats = [0.0f32; 3];
+        let wrong = safetensors::serialize(
+            [
+                ("index", view(Dtype::I64, bytemuck::cast_slice(&index))),
+                ("cosine", view(Dtype::F32, bytemuck::cast_slice(&floats))),
+            ],
+            Some(step),
+        )
+        .unwrap();
+        refused(&wrong, "tensor `cosine` is F32 [3], expected F32 [3, 3]");
     }
 }

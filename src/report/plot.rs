@@ -74,27 +74,7 @@ fn register_font() -> Result<()> {
 /// Draws `panels` (row-major, `cols` per row) into a PNG at `path` (via a temporary file, so
 /// the PNG appears whole or not at all), under `title`.
 pub fn grid(path: &std::path::Path, title: &str, panels: &[Panel], cols: usize) -> Result<()> {
-    register_font()?;
-    let rows = panels.len().div_ceil(cols).max(1);
-    let (w, h) = (420 * cols as u32, 320 * rows as u32 + 40);
-    let tmp = path.with_extension("png.tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-        let (top, body) = root.split_vertically(40);
-        // the title shrinks to fit a narrow grid (about 0.55 em per character)
-        let size = (w as f64 / (0.55 * title.chars().count().max(1) as f64)).clamp(11.0, 22.0);
-        top.titled(title, ("sans-serif", size as u32))
-            .map_err(|e| anyhow!("{e}"))?;
-        let areas = body.split_evenly((rows, cols));
-        for (panel, area) in panels.iter().zip(areas.iter()) {
-            draw_panel(area, panel)?;
-        }
-        root.present()
-            .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-    }
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    grid_with_heatmaps(path, title, &[], panels, cols)
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -358,7 +338,8 @@ where
     Ok(())
 }
 
-/// Like [`grid`], with rows of heatmaps (`cols` per row) above the line panels.
+/// [`grid`] with rows of heatmaps (`cols` per row) above the line panels (none: a plain
+/// grid, at least one row high).
 pub fn grid_with_heatmaps(
     path: &std::path::Path,
     title: &str,
@@ -369,7 +350,10 @@ pub fn grid_with_heatmaps(
     register_font()?;
     let cols = cols.max(1);
     let map_rows = heatmaps.len().div_ceil(cols);
-    let panel_rows = panels.len().div_ceil(cols);
+    let panel_rows = panels
+        .len()
+        .div_ceil(cols)
+        .max(usize::from(heatmaps.is_empty()));
     let (w, map_h, panel_h) = (420 * cols as u32, 400u32, 320u32);
     let h = 40 + map_h * map_rows as u32 + panel_h * panel_rows as u32;
     let tmp = path.with_extension("png.tmp.png");
@@ -377,6 +361,7 @@ pub fn grid_with_heatmaps(
         let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let (top, body) = root.split_vertically(40);
+        // the title shrinks to fit a narrow grid (about 0.55 em per character)
         let size = (w as f64 / (0.55 * title.chars().count().max(1) as f64)).clamp(11.0, 22.0);
         top.titled(title, ("sans-serif", size as u32))
             .map_err(|e| anyhow!("{e}"))?;
