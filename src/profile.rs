@@ -145,7 +145,7 @@ pub fn run(
             coherence: false,
         },
     )?;
-    let mut order = BatchOrder::new(data.train.n, cfg.batch, cfg.seed);
+    let mut order = BatchOrder::with_order(data.train.n, cfg.batch, cfg.seed, cfg.order, cfg.steps);
     let mut batches =
         |n: usize| -> Vec<Vec<u32>> { (0..n).map(|_| order.next_batch().to_vec()).collect() };
     trainer.train(&batches(warmup))?;

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 pub use noise::{Corrupt, LabelNoise};
-pub use order::BatchOrder;
+pub use order::{BatchOrder, Order};
 
 /// Number of classes of every set read (MNIST, Fashion-MNIST, KMNIST, CIFAR-10).
 pub const CLASSES: usize = 10;

@@ -108,7 +108,7 @@ impl<'c> Active<'c> {
             cfg: c,
             out: out.to_path_buf(),
             noise,
-            order: BatchOrder::new(data.train.n, c.batch, c.seed),
+            order: BatchOrder::with_order(data.train.n, c.batch, c.seed, c.order, c.steps),
             coherence,
             similarity,
             rows: Vec::new(),

@@ -81,6 +81,13 @@ pub struct TrainArgs {
     /// Seed for label noise, initialisation and minibatch order.
     #[arg(long, default_value = "0", allow_negative_numbers = true, value_parser = parse_count::<u64>)]
     pub seed: u64,
+    /// Minibatch order: shuffle (a fresh random order each epoch, the paper's) or window:W
+    /// (a window of W examples, a multiple of --batch, slides once over the training set
+    /// during the run; each example is visited every ~W/B steps while in it, as many times
+    /// in all as under shuffle). window:W is the intervention of docs/science.md's
+    /// mechanism study.
+    #[arg(long, default_value = "shuffle")]
+    pub order: crate::data::Order,
     /// When to evaluate: paper (0-9, 10-90 by 10, ..., then every 10000) or every:N.
     #[arg(long, default_value = "paper")]
     pub log_grid: LogGrid,
@@ -180,6 +187,7 @@ impl TrainArgs {
             batch: a.batch,
             steps: a.steps.unwrap_or(60000),
             seed: a.seed,
+            order: a.order,
             log_grid: a.log_grid,
             eval_chunk: a.eval_chunk,
             train_subset: a.train_subset,

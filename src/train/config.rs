@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::grid::LogGrid;
 use crate::analysis::coherence::CoherenceConfig;
 use crate::analysis::similarity::SimilarityConfig;
-use crate::data::Corrupt;
+use crate::data::{Corrupt, Order};
 use crate::gpu::KernelPlan;
 use crate::model::{Arch, Init};
 use crate::rule::{Rule, Select};
@@ -26,6 +26,8 @@ pub struct TrainConfig {
     pub batch: usize,
     pub steps: u64,
     pub seed: u64,
+    /// `--order`: how minibatches walk the training set.
+    pub order: Order,
     pub log_grid: LogGrid,
     /// Rows per evaluation chunk on the GPU.
     pub eval_chunk: usize,
@@ -56,6 +58,7 @@ impl Default for TrainConfig {
             batch: 100,
             steps: 60000,
             seed: 0,
+            order: Order::Shuffle,
             log_grid: LogGrid::Paper,
             eval_chunk: 10000,
             coherence: None,
@@ -77,13 +80,14 @@ impl TrainConfig {
             return None;
         }
         Some(format!(
-            "{} {:?} {} {} {} {} {} {} {:?} {:?}",
+            "{} {:?} {} {} {} {} {} {} {} {:?} {:?}",
             self.arch.spec,
             self.init,
             self.select,
             self.lr,
             self.batch,
             self.steps,
+            self.order,
             self.log_grid,
             self.eval_chunk,
             self.train_subset,
@@ -149,6 +153,9 @@ impl TrainConfig {
                 if divisors.is_empty() { "1".into() } else { divisors.join(", ") }
             );
         }
+        self.order
+            .check(n_train, self.batch, self.steps)
+            .map_err(anyhow::Error::msg)?;
         Ok(())
     }
 }
@@ -215,6 +222,11 @@ impl TrainConfig {
         set("batch", int("batch", self.batch as u64)?);
         set("steps", int("steps", self.steps)?);
         set("seed", int("seed", self.seed)?);
+        // only when set, so that every earlier run's config.toml (and a sweep's comparison
+        // with it on resume) stays as it was
+        if self.order != Order::Shuffle {
+            set("order", V::String(self.order.to_string()));
+        }
         set("log-grid", V::String(self.log_grid.to_string()));
         if let Some(d) = &self.data {
             let text = d.to_str().with_context(|| {
