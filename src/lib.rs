@@ -10,6 +10,7 @@ pub mod data;
 pub mod gpu;
 pub mod model;
 pub mod output;
+pub mod privacy;
 pub mod profile;
 pub mod reference;
 pub mod report;

@@ -40,6 +40,9 @@ enum Command {
     Preview(winsor::data::preview::PreviewArgs),
     /// Read run directories (single runs or folders of runs) and write figures and claims.md.
     Report(winsor::report::ReportArgs),
+    /// DP-SGD's privacy spent (ε at δ) over a run, or the noise multiplier for a target ε,
+    /// without training.
+    Privacy(winsor::privacy::PrivacyArgs),
 }
 
 /// `winsor bench`: its own options (bench.rs) and the device's.
@@ -147,6 +150,7 @@ fn main() -> ExitCode {
         Command::Profile(a) => winsor::profile::command(a),
         Command::Preview(a) => winsor::data::preview::command(&a),
         Command::Report(a) => winsor::report::command(&a),
+        Command::Privacy(a) => winsor::privacy::command(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
