@@ -100,7 +100,9 @@ pub(super) fn per_seed(runs: &[&Run], checks: impl Fn(&[&Run]) -> Vec<Check>) ->
         let head = if results.iter().any(|r| r.1.verdict == Verdict::Reported) {
             "reported, not a pass/fail claim".to_string()
         } else if pass + fail == 0 {
-            "not testable".to_string()
+            // the runs lack the cells the claim needs (a reduced protocol that runs part of
+            // the grid, or a sweep of other settings): not a FAIL
+            "not testable at this scale".to_string()
         } else if pass == n {
             if n == 1 {
                 "**PASS** (one seed)".to_string()
@@ -207,4 +209,31 @@ pub(super) fn show_step(x: f64) -> String {
 /// Experiment 1's runs of one seed, one per noise level.
 pub(super) fn one_per_level(groups: Vec<(f64, Vec<&Run>)>) -> Vec<&Run> {
     groups.into_iter().map(|g| g.1[0]).collect()
+}
+
+/// "Testable here: ...; not testable at this scale: ..." for one experiment's claims, from
+/// the checks of its first seed (every seed has the same cells), so that a reduced protocol
+/// says up front which claims it can test.
+pub(super) fn testable_line(checks: &[Check]) -> String {
+    let short = |c: &Check| {
+        let text = c.claim.split(" (").next().unwrap_or(&c.claim);
+        format!("\"{text}\"")
+    };
+    let pick = |testable: bool| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c.verdict != Verdict::Reported)
+            .filter(|c| (c.verdict != Verdict::NotTestable) == testable)
+            .map(short)
+            .collect()
+    };
+    let (yes, no) = (pick(true), pick(false));
+    if no.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Testable with these runs: {}. Not testable at this scale: {} (the runs lack the cells; a larger scale's grid has them).\n\n",
+        if yes.is_empty() { "none".to_string() } else { yes.join(", ") },
+        no.join(", ")
+    )
 }

@@ -20,6 +20,12 @@ pub fn experiment3(runs: &[&Run]) -> String {
         return s;
     }
     s.push_str(&runs_line(&chosen, "settings (C x noise)"));
+    let first_seed: Vec<&Run> = {
+        let seed = seeds(runs)[0];
+        let mine: Vec<&Run> = runs.iter().copied().filter(|r| r.seed == seed).collect();
+        fig4_runs(&mine).into_iter().map(|g| g.1[0]).collect()
+    };
+    s.push_str(&testable_line(&experiment3_checks(&first_seed)));
     s.push_str(&per_seed(runs, |mine| {
         let chosen: Vec<&Run> = fig4_runs(mine).into_iter().map(|g| g.1[0]).collect();
         experiment3_checks(&chosen)

@@ -197,4 +197,43 @@ mod tests {
         set(&mut r, vec![vec![1.0, 0.4, 0.0, 0.0]]);
         assert!(log_step_area(&r, "train_acc").is_none());
     }
+
+    /// A reduced protocol that runs only the 50% split (fig4 quick) says which claims it
+    /// tests and marks the one that needs 0% noise cells "not testable at this scale".
+    #[test]
+    fn a_partial_grid_names_what_it_cannot_test() {
+        let runs = [
+            run(0.0, 50.0, 0, [0.1, 0.59], 0.2),
+            run(1.0, 50.0, 0, [0.1, 0.53], 0.03),
+            run(0.0, 50.0, 1, [0.1, 0.58], 0.2),
+            run(1.0, 50.0, 1, [0.1, 0.54], 0.03),
+        ];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let md = experiment3(&refs);
+        assert!(
+            md.contains("Not testable at this scale: \"large c also makes fitting harder\""),
+            "{md}"
+        );
+        assert!(
+            md.contains("Testable with these runs: \"for c > 0 train accuracy stays at or below the proper accuracy"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- large c also makes fitting harder (final train accuracy at 0% noise lower at the largest C than at C = 0): not testable at this scale"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- for c > 0 train accuracy stays at or below the proper accuracy (1 - n) + n/10 (largest logged train accuracy; PASS allows 0.01 above): **PASS** on all 2 seeds"),
+            "{md}"
+        );
+        // the whole grid: nothing to name
+        let full = [
+            run(0.0, 0.0, 0, [0.1, 0.99], 0.1),
+            run(1.0, 0.0, 0, [0.1, 0.95], 0.05),
+            run(0.0, 50.0, 0, [0.1, 0.9], 0.4),
+            run(1.0, 50.0, 0, [0.1, 0.54], 0.1),
+        ];
+        let refs: Vec<&Run> = full.iter().collect();
+        assert!(!experiment3(&refs).contains("Not testable at this scale"));
+    }
 }
