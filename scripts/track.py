@@ -21,9 +21,12 @@ shorter protocol: with a constant learning rate, they are exactly that protocol'
 
     python3 scripts/track.py --curves FULL_SWEEP
     python3 scripts/track.py --beside FULL_SWEEP CANDIDATE_SWEEP
+    python3 scripts/track.py --csv FULL_SWEEP > docs/fullscale-exp3-noiseN.csv
 
 print the full-scale curves at their logged steps, and the candidate's train and test
-accuracy (seed mean, and min-max over seeds) beside them at the same epochs, as markdown.
+accuracy (seed mean, and min-max over seeds) beside them at the same epochs, as markdown;
+--csv writes the full-scale curves at every logged step as the reference CSV that the other
+modes read (columns winsor, step and the metrics, 3 decimals).
 Pure Python, no dependencies.
 """
 import csv
@@ -74,12 +77,14 @@ def reference(full):
     return {c: curves(runs[0]) for c, runs in runs_by_c(full).items()}
 
 
-def runs_by_c(sweep):
+def runs_by_c(sweep, noise=50):
     """{C: [run folder per seed]}"""
     by = {}
     for name in sorted(os.listdir(sweep)):
         # a preset sweep names its runs noise{N}-winsor{C}-seed{S}: only 50% noise is compared
-        m = re.match(r"^(?:noise50-)?winsor(\d+)(-seed\d+)?$", name)
+        # (any noise with noise=None, for a plan's sweep of one noise level)
+        prefix = r"(?:noise50-)?" if noise == 50 else r"(?:noise\d+-)?"
+        m = re.match(r"^" + prefix + r"winsor(\d+)(-seed\d+)?$", name)
         path = os.path.join(sweep, name)
         if m and os.path.exists(os.path.join(path, "metrics.csv")):
             by.setdefault(int(m.group(1)), []).append(path)
@@ -124,6 +129,17 @@ def full_curves(sweep):
         print(f"| {step} | {step / 600:.2f} | " + " | ".join(cells) + " |")
 
 
+def reference_csv(sweep):
+    full = runs_by_c(sweep, noise=None)
+    cols = ("train_acc", "test_acc", "overfit", "pristine_acc", "corrupt_acc")
+    print("winsor,step," + ",".join(cols))
+    for c in sorted(full):
+        with open(os.path.join(full[c][0], "metrics.csv")) as f:
+            for r in csv.DictReader(f):
+                cells = [f"{float(r[k]):.3f}" if r[k] else "" for k in cols]
+                print(f"{c},{r['step']}," + ",".join(cells))
+
+
 def beside(full_sweep, cand_sweep):
     ref, cand = reference(full_sweep), runs_by_c(cand_sweep)
     head = []
@@ -151,6 +167,8 @@ def beside(full_sweep, cand_sweep):
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--curves":
         return full_curves(sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] == "--csv":
+        return reference_csv(sys.argv[2])
     if len(sys.argv) == 4 and sys.argv[1] == "--beside":
         return beside(sys.argv[2], sys.argv[3])
     args = sys.argv[1:]
