@@ -232,7 +232,7 @@ pub(super) fn testable_line(checks: &[Check]) -> String {
         return String::new();
     }
     format!(
-        "Testable with these runs: {}. Not testable at this scale: {} (the runs lack the cells; a larger scale's grid has them).\n\n",
+        "Testable with these runs: {}. Not testable at this scale: {} (these runs lack the cells it needs: a reduced protocol that runs part of the grid, or a sweep of a few cells).\n\n",
         if yes.is_empty() { "none".to_string() } else { yes.join(", ") },
         no.join(", ")
     )
