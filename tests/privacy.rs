@@ -137,4 +137,19 @@ fn bad_values_are_refused_with_the_flag_named() {
         assert!(text.contains(want), "{args:?}: {text}");
         assert!(!text.contains("panicked"), "{text}");
     }
+    let (ok, text) = winsor(&[
+        "privacy",
+        "--examples",
+        "60000",
+        "--batch",
+        "100",
+        "--dp-noise",
+        "1",
+        "--steps",
+        "0",
+    ]);
+    assert!(
+        !ok && text.contains("--steps 0: give the number of training steps"),
+        "{text}"
+    );
 }

@@ -61,6 +61,11 @@ pub fn check_sigma(flag: &str, sigma: f64) -> Result<()> {
 /// What `winsor privacy` prints.
 pub fn describe(a: &PrivacyArgs) -> Result<String> {
     let q = check_inputs(a.examples, a.batch, a.delta)?;
+    if a.steps == 0 {
+        bail!(
+            "--steps 0: give the number of training steps, at least 1 (no step spends no privacy)"
+        );
+    }
     let orders = accountant::default_orders();
     let (sigma, solved) = match (a.dp_noise, a.epsilon) {
         (Some(s), None) => {
