@@ -19,20 +19,12 @@ visited only if their minibatch came before the end). Pure Python, no dependenci
 import csv
 import math
 import os
-import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from track import read_config  # noqa: E402
+
 BINS = [0, 300, 1000, 3000, 10000, math.inf]
-
-
-def read_config(run):
-    conf = {}
-    with open(os.path.join(run, "config.toml")) as f:
-        for line in f:
-            m = re.match(r'^([a-z-]+) = "?([^"\n]*)"?$', line.strip())
-            if m:
-                conf.setdefault(m.group(1), m.group(2))
-    return conf
 
 
 def last_visits(n, width, batch, steps):

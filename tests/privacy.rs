@@ -63,93 +63,59 @@ fn winsor(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `winsor privacy --examples 60000 <rest>`, the rest split at spaces.
+fn privacy(rest: &str) -> (bool, String) {
+    let args: Vec<&str> = ["privacy", "--examples", "60000"]
+        .into_iter()
+        .chain(rest.split_whitespace())
+        .collect();
+    winsor(&args)
+}
+
 #[test]
 fn the_command_prints_epsilon_and_solves_for_sigma() {
-    let (ok, text) = winsor(&[
-        "privacy",
-        "--examples",
-        "60000",
-        "--batch",
-        "100",
-        "--dp-noise",
-        "1.1",
-        "--steps",
-        "20000",
-    ]);
+    let (ok, text) = privacy("--batch 100 --dp-noise 1.1 --steps 20000");
     assert!(ok, "{text}");
     assert!(
         text.contains("epsilon = 1.129076 (delta = 0.00001, best order alpha = 14)"),
         "{text}"
     );
     assert!(text.contains("assumes Poisson sampling"), "{text}");
-    let (ok, text) = winsor(&[
-        "privacy",
-        "--examples",
-        "60000",
-        "--batch",
-        "100",
-        "--epsilon",
-        "8",
-        "--steps",
-        "20000",
-    ]);
+    let (ok, text) = privacy("--batch 100 --epsilon 8 --steps 20000");
     assert!(ok, "{text}");
     assert!(text.starts_with("dp_noise = 0."), "{text}");
-    let (ok, text) = winsor(&[
-        "privacy",
-        "--examples",
-        "60000",
-        "--batch",
-        "100",
-        "--dp-noise",
-        "0",
-        "--steps",
-        "5",
-    ]);
+    let (ok, text) = privacy("--batch 100 --dp-noise 0 --steps 5");
     assert!(ok && text.contains("epsilon = inf"), "{text}");
 }
 
 #[test]
 fn bad_values_are_refused_with_the_flag_named() {
-    let base = ["privacy", "--examples", "60000", "--steps", "100"];
-    let cases: [(&[&str], &str); 7] = [
-        (&["--batch", "100", "--dp-noise", "-1"], "--dp-noise -1"),
+    let cases = [
+        ("--batch 100 --dp-noise -1 --steps 100", "--dp-noise -1"),
         (
-            &["--batch", "100", "--dp-noise", "1", "--delta", "0"],
+            "--batch 100 --dp-noise 1 --delta 0 --steps 100",
             "--delta 0",
         ),
         (
-            &["--batch", "100", "--dp-noise", "1", "--delta", "1"],
+            "--batch 100 --dp-noise 1 --delta 1 --steps 100",
             "--delta 1",
         ),
-        (&["--batch", "0", "--dp-noise", "1"], "--batch 0"),
-        (&["--batch", "70000", "--dp-noise", "1"], "--batch 70000"),
-        (&["--batch", "100", "--epsilon", "-2"], "--epsilon -2"),
+        ("--batch 0 --dp-noise 1 --steps 100", "--batch 0"),
+        ("--batch 70000 --dp-noise 1 --steps 100", "--batch 70000"),
+        ("--batch 100 --epsilon -2 --steps 100", "--epsilon -2"),
         (
-            &["--batch", "100", "--dp-noise", "1", "--epsilon", "2"],
+            "--batch 100 --dp-noise 1 --epsilon 2 --steps 100",
             "cannot be used with",
         ),
+        (
+            "--batch 100 --dp-noise 1 --steps 0",
+            "--steps 0: give the number of training steps",
+        ),
     ];
-    for (extra, want) in cases {
-        let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
-        let (ok, text) = winsor(&args);
-        assert!(!ok, "{args:?} was accepted: {text}");
-        assert!(text.contains(want), "{args:?}: {text}");
+    for (rest, want) in cases {
+        let (ok, text) = privacy(rest);
+        assert!(!ok, "{rest} was accepted: {text}");
+        assert!(text.contains(want), "{rest}: {text}");
         assert!(!text.contains("panicked"), "{text}");
     }
-    let (ok, text) = winsor(&[
-        "privacy",
-        "--examples",
-        "60000",
-        "--batch",
-        "100",
-        "--dp-noise",
-        "1",
-        "--steps",
-        "0",
-    ]);
-    assert!(
-        !ok && text.contains("--steps 0: give the number of training steps"),
-        "{text}"
-    );
 }

@@ -619,7 +619,7 @@ mod tests {
         assert!(has(&medium, "--train-subset", "6000"));
         assert!(has(&medium, "--arch", "3x128"));
         assert!(has(&medium, "--steps", "2000"));
-        // quick: the 50% split only, on the whole set
+        // quick: the 50% split only, on 30,000 examples
         let quick = Plan::preset("fig4", "quick", None).unwrap().cells();
         let names: Vec<&str> = quick.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
